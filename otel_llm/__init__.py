@@ -1,0 +1,26 @@
+"""otel-llm: OpenTelemetry tracing, metrics and cost for services that call LLMs.
+
+One call at start-up::
+
+    import otel_llm
+    otel_llm.configure(service_name="my-service")
+
+or zero code: ``otel-llm-instrument uvicorn app:app``.
+"""
+
+from __future__ import annotations
+
+from otel_llm.context import current_request_id, set_attribution
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "configure", "current_request_id", "set_attribution", "shutdown"]
+
+
+def __getattr__(name: str) -> object:
+    # configure() pulls in the SDK and instrumentations; import it lazily.
+    if name in ("configure", "shutdown"):
+        from otel_llm import setup
+
+        return getattr(setup, name)
+    raise AttributeError(name)
