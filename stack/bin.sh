@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# stack/bin.sh NAME -- print the absolute path of a ready backend binary.
+#
+# NAME: prometheus | promtool | alertmanager | amtool | otelcol | tempo | ocb | all
+#
+# Binaries are fetched or built once and cached outside the repository under
+#   ${OTEL_LLM_BIN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/otel-llm/bin}/<name>-<version>/
+# keyed by version (the collector also by a hash of its ocb manifest), so a
+# second call costs a few milliseconds.  Go's module and build caches are the
+# user's usual ones (GOMODCACHE, GOCACHE) and are kept between builds.
+#
+# Only the path goes to stdout; progress and errors go to stderr, so callers can
+# do `PROM=$(stack/bin.sh prometheus)`.  Concurrent calls are safe: each
+# artefact is prepared under its own flock and published by an atomic rename.
+#
+# Sources (no Docker needed):
+#   prometheus, promtool      Debian bookworm package `prometheus` (apt-get download + dpkg -x)
+#   alertmanager, amtool      Debian bookworm package `prometheus-alertmanager`
+#   otelcol                   our own distribution, built with ocb from collector/builder-config.yaml
+#   tempo                     built from the Go module proxy (see TEMPO_* below)
+#
+# `stack/bin.sh all` prepares everything; CI runs it before pytest so that no
+# build happens inside a test timeout.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CACHE="${OTEL_LLM_BIN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/otel-llm/bin}"
+
+# Upstream versions expected from Debian bookworm (the Debian revision may move
+# with security updates; the cache key is the upstream version).
+PROMETHEUS_VERSION="2.42.0"
+ALERTMANAGER_VERSION="0.25.0"
+
+log() { printf '[bin.sh] %s\n' "$*" >&2; }
+die() { printf '[bin.sh] error: %s\n' "$*" >&2; exit 1; }
+
+# with_lock NAME CMD...: run CMD under an exclusive lock for artefact NAME.
+with_lock() {
+    local name="$1"; shift
+    mkdir -p "$CACHE"
+    (
+        flock -x 9
+        "$@"
+    ) 9>"$CACHE/.lock-$name"
+}
+
+# ---------------------------------------------------------------- Debian ----
+
+# deb_fetch PACKAGE DEST: unpack the candidate .deb of PACKAGE into DEST (no
+# maintainer scripts run, no service started, nothing installed system-wide).
+deb_fetch() {
+    local pkg="$1" dest="$2" tmp
+    command -v apt-get >/dev/null || die "apt-get not found: $pkg comes from Debian packages"
+    tmp="$(mktemp -d "$CACHE/.tmp-deb-XXXXXX")"
+    chmod 755 "$tmp"   # lets apt's unprivileged download user write here
+    log "downloading Debian package $pkg"
+    if ! (cd "$tmp" && apt-get download -q -o APT::Sandbox::User=root "$pkg" >&2 2>&1); then
+        log "apt-get download failed; refreshing package lists (apt-get update)"
+        apt-get update -q >&2 || die "apt-get update failed (root needed on a fresh machine)"
+        (cd "$tmp" && apt-get download -q -o APT::Sandbox::User=root "$pkg" >&2) || { rm -rf "$tmp"; die "cannot download $pkg"; }
+    fi
+    local deb
+    deb="$(ls "$tmp"/"${pkg}"_*.deb)"
+    mkdir -p "$tmp/root"
+    dpkg-deb -x "$deb" "$tmp/root"
+    dpkg-deb -f "$deb" Version >"$tmp/root/DEBIAN_VERSION"
+    rm -rf "$dest"
+    mv "$tmp/root" "$dest"
+    rm -rf "$tmp"
+}
+
+# check_upstream DIR EXPECTED: refuse a package whose upstream version moved,
+# so the cache key stays truthful.
+check_upstream() {
+    local dir="$1" want="$2" got
+    got="$(cat "$dir/DEBIAN_VERSION")"
+    case "$got" in
+        "$want"+*|"$want"-*|"$want") ;;
+        *) die "Debian offers version $got, expected $want (update the version in stack/bin.sh)";;
+    esac
+}
+
+prepare_prometheus() {
+    local dir="$CACHE/prometheus-$PROMETHEUS_VERSION"
+    if [[ -x "$dir/usr/bin/prometheus" && -x "$dir/usr/bin/promtool" ]]; then return; fi
+    local stage="$dir.partial.$$"
+    deb_fetch prometheus "$stage"
+    check_upstream "$stage" "$PROMETHEUS_VERSION"
+    rm -rf "$dir"; mv "$stage" "$dir"
+    log "prometheus $(cat "$dir/DEBIAN_VERSION") ready in $dir"
+}
+
+# Debian's Alertmanager build looks up its default.tmpl and email.tmpl in
+# /usr/share/prometheus/alertmanager/ whatever --config.file says (no flag moves
+# it); without them it starts but rejects every configuration.  Install the two
+# files there (only them: the package itself is not installed).
+AM_TEMPLATE_DIR="/usr/share/prometheus/alertmanager"
+
+install_am_templates() {
+    local dir="$1" f
+    for f in default.tmpl email.tmpl; do
+        if ! cmp -s "$dir/usr/share/prometheus/alertmanager/$f" "$AM_TEMPLATE_DIR/$f" 2>/dev/null; then
+            if mkdir -p "$AM_TEMPLATE_DIR" 2>/dev/null \
+                && cp "$dir/usr/share/prometheus/alertmanager/$f" "$AM_TEMPLATE_DIR/$f" 2>/dev/null; then
+                log "installed $AM_TEMPLATE_DIR/$f"
+            else
+                die "cannot write $AM_TEMPLATE_DIR/$f (Debian's Alertmanager needs it; run once as root)"
+            fi
+        fi
+    done
+}
+
+prepare_alertmanager() {
+    local dir="$CACHE/alertmanager-$ALERTMANAGER_VERSION"
+    if [[ ! -x "$dir/usr/bin/prometheus-alertmanager" || ! -x "$dir/usr/bin/amtool" ]]; then
+        local stage="$dir.partial.$$"
+        deb_fetch prometheus-alertmanager "$stage"
+        check_upstream "$stage" "$ALERTMANAGER_VERSION"
+        rm -rf "$dir"; mv "$stage" "$dir"
+        log "alertmanager $(cat "$dir/DEBIAN_VERSION") ready in $dir"
+    fi
+    install_am_templates "$dir"
+}
+
+path_prometheus()   { echo "$CACHE/prometheus-$PROMETHEUS_VERSION/usr/bin/prometheus"; }
+path_promtool()     { echo "$CACHE/prometheus-$PROMETHEUS_VERSION/usr/bin/promtool"; }
+path_alertmanager() { echo "$CACHE/alertmanager-$ALERTMANAGER_VERSION/usr/bin/prometheus-alertmanager"; }
+path_amtool()       { echo "$CACHE/alertmanager-$ALERTMANAGER_VERSION/usr/bin/amtool"; }
+
+# ------------------------------------------------------------------ main ----
+
+ensure() {
+    local name="$1" path
+    case "$name" in
+        prometheus|promtool)  path="$(path_"$name")"; [[ -x "$path" ]] || with_lock prometheus prepare_prometheus ;;
+        alertmanager|amtool)
+            path="$(path_"$name")"
+            if [[ ! -x "$path" || ! -f "$AM_TEMPLATE_DIR/default.tmpl" || ! -f "$AM_TEMPLATE_DIR/email.tmpl" ]]; then
+                with_lock alertmanager prepare_alertmanager
+            fi ;;
+        *) die "unknown binary '$name' (prometheus, promtool, alertmanager, amtool, otelcol, tempo, ocb, all)";;
+    esac
+    [[ -x "$path" ]] || die "$name missing after preparation: $path"
+    echo "$path"
+}
+
+main() {
+    [[ $# -eq 1 ]] || die "usage: stack/bin.sh NAME (prometheus|promtool|alertmanager|amtool|otelcol|tempo|ocb|all)"
+    if [[ "$1" == all ]]; then
+        local n start
+        for n in prometheus promtool alertmanager amtool; do
+            start=$SECONDS
+            ensure "$n"
+            log "$n: $((SECONDS - start)) s"
+        done
+    else
+        ensure "$1"
+    fi
+}
+
+main "$@"
