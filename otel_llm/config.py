@@ -55,6 +55,8 @@ class Settings:
     """``OTEL_LLM_TRACES_FILE``: where the file exporter writes OTLP JSON lines."""
     metrics_port: int | None = None
     """``OTEL_LLM_METRICS_PORT``: serve /metrics on this port (unset: no extra server)."""
+    metrics_path: str = "/metrics"
+    """``OTEL_LLM_METRICS_PATH``: path served inside instrumented web apps ("" to disable)."""
     metrics_addr: str = "0.0.0.0"
     """``OTEL_LLM_METRICS_ADDR``: address the metrics server binds to."""
     attribution_labels: tuple[str, ...] = ()
@@ -104,6 +106,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         exporter=exporter,  # type: ignore[arg-type]
         traces_file=env.get("OTEL_LLM_TRACES_FILE") or "otel-llm-spans.jsonl",
         metrics_port=_int(env, "OTEL_LLM_METRICS_PORT", None),
+        metrics_path=env.get("OTEL_LLM_METRICS_PATH", "/metrics").strip(),
         metrics_addr=env.get("OTEL_LLM_METRICS_ADDR") or "0.0.0.0",
         attribution_labels=_list(env, "OTEL_LLM_ATTRIBUTION_LABELS"),
         attribution_limit=limit,

@@ -1,0 +1,230 @@
+"""``configure()``: the one place that wires providers, processors, exporters and propagators.
+
+Order matters and is shown here once:
+
+1. settings from the environment (``otel_llm.config``), overridable by arguments;
+2. a ``TracerProvider`` with the service resource, whose first processor is the GenAI
+   span processor (request-ID stamping, pricing, Prometheus metrics) wrapping a bounded
+   ``BatchSpanProcessor`` for the chosen exporter (OTLP, OTLP-JSON file, console, none);
+3. the global propagator: W3C tracecontext + baggage + ``X-Request-ID``;
+4. structlog (JSON or console) with correlation and redaction;
+5. ``/metrics``: inside every FastAPI app and, if ``OTEL_LLM_METRICS_PORT`` is set, on a
+   small server of its own;
+6. instrumentation: FastAPI (its native telemetry where present, else the OTel
+   instrumentation), the request-ID edge middleware, httpx and httpx2 clients, and every
+   installed LLM SDK.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry import propagate, trace
+from opentelemetry.baggage.propagation import W3CBaggagePropagator
+from opentelemetry.propagators.composite import CompositePropagator
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    ConsoleSpanExporter,
+    SpanExporter,
+)
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from prometheus_client import CollectorRegistry
+
+from otel_llm.config import Settings, load_settings
+
+log = logging.getLogger("otel_llm")
+
+
+@dataclass
+class Telemetry:
+    """What :func:`configure` set up; keep it to flush and shut down cleanly."""
+
+    settings: Settings
+    tracer_provider: TracerProvider
+    registry: CollectorRegistry
+    processor: SpanProcessor
+    instrumented: list[str] = field(default_factory=list)
+    metrics_server: Any = None
+    _closed: bool = False
+
+    def force_flush(self, timeout_millis: int = 5000) -> bool:
+        return self.tracer_provider.force_flush(timeout_millis)
+
+    def shutdown(self) -> None:
+        """Flush spans, stop the metrics server and undo instrumentation (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.tracer_provider.shutdown()
+        except Exception:  # pragma: no cover - shutdown must not raise at exit
+            log.exception("tracer provider shutdown failed")
+        if self.metrics_server is not None:
+            try:
+                self.metrics_server.close()
+            except Exception:  # pragma: no cover
+                log.exception("metrics server close failed")
+
+
+_lock = threading.Lock()
+_current: Telemetry | None = None
+
+
+def current() -> Telemetry | None:
+    """The active :class:`Telemetry`, if :func:`configure` ran."""
+    return _current
+
+
+def _service_name(explicit: str | None, settings: Settings) -> str:
+    # OTEL_SERVICE_NAME set by operators wins over the name written in code.
+    return settings.service_name or explicit or "unknown_service"
+
+
+def _exporter(settings: Settings) -> SpanExporter | None:
+    if settings.exporter == "none":
+        return None
+    if settings.exporter == "console":
+        return ConsoleSpanExporter()
+    if settings.exporter == "file":
+        from opentelemetry.exporter.otlp.json.file import FileSpanExporter
+
+        directory = os.path.dirname(os.path.abspath(settings.traces_file))
+        os.makedirs(directory, exist_ok=True)
+        return FileSpanExporter(settings.traces_file)  # type: ignore[no-any-return]
+    protocol = (
+        os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+        or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+        or "http/protobuf"
+    )
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
+            OTLPSpanExporter as GrpcExporter,
+        )
+
+        return GrpcExporter()
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    return OTLPSpanExporter()
+
+
+def _propagator(settings: Settings) -> CompositePropagator:
+    from otel_llm.requestid import RequestIDPropagator
+
+    return CompositePropagator(
+        [
+            TraceContextTextMapPropagator(),
+            W3CBaggagePropagator(),
+            RequestIDPropagator(settings),
+        ]
+    )
+
+
+def configure(
+    service_name: str | None = None,
+    *,
+    settings: Settings | None = None,
+    app: Any = None,
+    instrument: bool = True,
+    tracer_provider: TracerProvider | None = None,
+    exporter: SpanExporter | None = None,
+    registry: CollectorRegistry | None = None,
+    **overrides: Any,
+) -> Telemetry:
+    """Set up tracing, metrics, logs and instrumentation for an LLM-calling service.
+
+    Safe to call more than once: later calls return the first :class:`Telemetry`.
+    ``settings`` replaces environment reading entirely (tests); ``overrides`` change
+    single settings (``configure("svc", exporter="file", traces_file="spans.jsonl")``).
+    ``tracer_provider``/``exporter``/``registry`` let tests inject in-memory parts.
+    """
+    global _current
+    with _lock:
+        if _current is not None and not _current._closed:
+            if app is not None:
+                from otel_llm.web import mount_app
+
+                mount_app(app, _current)
+            return _current
+        settings = settings.with_(**overrides) if settings else load_settings(**overrides)
+        name = _service_name(service_name, settings)
+        settings = settings.with_(service_name=name)
+
+        from otel_llm.logs import configure_logging
+        from otel_llm.metrics import GenAIMetrics
+        from otel_llm.processor import GenAISpanProcessor
+
+        configure_logging(settings, service_name=name)
+
+        registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        metrics = GenAIMetrics(settings, registry=registry)
+        chosen = exporter if exporter is not None else _exporter(settings)
+        downstream = (
+            BatchSpanProcessor(chosen, max_queue_size=settings.max_queue_size)
+            if chosen is not None
+            else None
+        )
+        processor = GenAISpanProcessor(settings, metrics=metrics, downstream=downstream)
+
+        if tracer_provider is None:
+            tracer_provider = TracerProvider(
+                resource=Resource.create({SERVICE_NAME: name}),
+            )
+            tracer_provider.add_span_processor(processor)
+            trace.set_tracer_provider(tracer_provider)
+            if trace.get_tracer_provider() is not tracer_provider:
+                log.warning(
+                    "a global tracer provider was already set; otel-llm spans go to its own "
+                    "provider only for instrumentations configured here"
+                )
+        else:
+            tracer_provider.add_span_processor(processor)
+
+        propagate.set_global_textmap(_propagator(settings))
+
+        telemetry = Telemetry(
+            settings=settings,
+            tracer_provider=tracer_provider,
+            registry=registry,
+            processor=processor,
+        )
+        if settings.metrics_port is not None:
+            from otel_llm.metrics_server import start_metrics_server
+
+            try:
+                telemetry.metrics_server = start_metrics_server(settings, registry)
+            except OSError as exc:
+                log.error("metrics server not started on port %s: %s", settings.metrics_port, exc)
+
+        if instrument:
+            from otel_llm.genai import instrument_llm_sdks
+            from otel_llm.web import instrument_web
+
+            telemetry.instrumented = instrument_web(telemetry)
+            telemetry.instrumented += instrument_llm_sdks(settings, tracer_provider=tracer_provider)
+        if app is not None:
+            from otel_llm.web import mount_app
+
+            mount_app(app, telemetry)
+        _current = telemetry
+        atexit.register(telemetry.shutdown)
+        log.info(
+            "otel-llm configured",
+            extra={"exporter": settings.exporter, "instrumented": telemetry.instrumented},
+        )
+        return telemetry
+
+
+def shutdown() -> None:
+    """Flush and shut down what :func:`configure` set up (also runs at interpreter exit)."""
+    global _current
+    with _lock:
+        if _current is not None:
+            _current.shutdown()
+            _current = None
