@@ -1,0 +1,1 @@
+"""Demo pieces: the mock LLM server (and the demo app and traffic driver)."""
