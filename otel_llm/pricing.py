@@ -1,0 +1,551 @@
+"""Price resolution and cost arithmetic for GenAI spans.
+
+Prices come from genai-prices' bundled data (never its network updater) plus an optional
+local pricing file. ``genai_prices.calc_price`` costs about 100-160 us per call, far too much
+for a per-span hot path, so a :class:`PriceBook` resolves each (provider, model) once (hits
+and misses are cached), compiles the model's prices into per-token rates and then does the
+arithmetic itself. ``tests/unit/test_pricing.py`` holds the figure equal to ``calc_price``
+across the bundled models.
+
+Cost rules (the same as genai-prices' leaf decomposition, restricted to the token kinds a
+span reports; input includes cached tokens, output includes reasoning tokens):
+
+- uncached input = input - cache_read - cache_creation, at the input price; cache_read at
+  the cache-read price and cache_creation at the cache-write price. A cache kind the model
+  does not price separately stays inside input at the input price.
+- output = output - reasoning at the output price; reasoning at the reasoning price only
+  when the model prices it apart (``output_reasoning_mtok``), else at the output price.
+- a per-request price (``requests_kcount``) counts one request per operation.
+- tiered prices follow genai-prices' threshold ("cliff") rule: when the total input tokens
+  exceed a tier's start, that tier's rate applies to all tokens of that price.
+- price periods (``ConditionalPrice`` with start dates or time-of-day windows) are chosen
+  with genai-prices' own constraint objects at the span's start time.
+
+Simplifications, stated precisely: price variants selected by request context (e.g. a
+service tier) are not applied, as ``calc_price`` without ``price_context``; all cache
+creation is priced at ``cache_write_mtok`` (Anthropic's 1-hour cache writes are not split
+out); audio, image, character, search and per-second units are not reported by spans and
+count as zero. Usage that contradicts the "input includes cached" rule (cache_read +
+cache_creation > input) is read as the provider's raw shape (input excludes the cache) and
+normalised by adding the cache tokens to input; likewise reasoning > output adds reasoning
+to output (see :meth:`Usage.normalized`).
+
+Model matching is strict: genai-prices matches by prefixes and substrings, so a made-up
+``claude-sonnet-4-5-foo`` would get Claude Sonnet 4.5's price. A match is accepted only
+when what the matching clause leaves over is a version tag (``-20250929``,
+``-2024-07-18``, ``-0613``, ``@001``, ``-latest``, ``-v1:0``) or, before the matched text,
+a namespace ending in ``.``, ``/`` or ``:`` (Bedrock regions, Vertex resource paths).
+Anything else is unpriced and counted, never priced as another model.
+
+Providers: semconv provider names (``gen_ai.provider.name`` and the older
+``gen_ai.system`` values) map to genai-prices provider ids (:data:`PROVIDER_IDS`); a
+genai-prices id is accepted as is. A provider we cannot map leaves the call unpriced
+(a local ``ollama`` model is not priced as a cloud one). Without any provider, the model
+is searched across all providers and priced only when that is unambiguous: every provider
+that lists it charges the same, or one of them is the provider genai-prices designates as
+the home of that model name (e.g. ``gpt-*`` -> ``openai``).
+
+Pricing file (``OTEL_LLM_PRICING_FILE``, ``.json``, ``.yaml`` or ``.yml``)::
+
+    models:
+      - model: my-finetune          # required; matched exactly, case-insensitively
+        provider: openai            # optional; semconv name or genai-prices id; omitted
+                                    # = any provider (and spans without a provider)
+        prices:                     # USD per million tokens (requests_kcount: per 1000 calls)
+          input_mtok: 0.30
+          output_mtok: 1.20
+          cache_read_mtok: 0.03     # optional
+          cache_write_mtok: 0.375   # optional
+          output_reasoning_mtok: 1.2  # optional
+          requests_kcount: 0.0      # optional
+          # any price may be tiered: {base: 3, tiers: [{start: 200000, price: 6}]}
+
+An entry overrides the bundled price of the same model (exact provider first, then
+provider-less entries, then bundled data). Unknown keys, negative or non-numeric prices
+and a missing model raise :class:`PricingFileError` at load, naming the file and entry.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Final, Protocol
+
+from genai_prices import types as gp_types
+from genai_prices.data_snapshot import get_snapshot
+
+__all__ = [
+    "PROVIDER_IDS",
+    "PriceBook",
+    "PricingFileError",
+    "Rates",
+    "Usage",
+]
+
+logger = logging.getLogger(__name__)
+
+PROVIDER_IDS: Final[Mapping[str, str]] = {
+    # semconv gen_ai.provider.name values
+    "openai": "openai",
+    "anthropic": "anthropic",
+    "azure.ai.openai": "azure",
+    "azure.ai.inference": "azure",
+    "aws.bedrock": "aws",
+    "gcp.vertex_ai": "google",
+    "gcp.gemini": "google",
+    "gcp.gen_ai": "google",
+    "mistral_ai": "mistral",
+    "groq": "groq",
+    "deepseek": "deepseek",
+    "x_ai": "x-ai",
+    "cohere": "cohere",
+    "perplexity": "perplexity",
+    # older gen_ai.system values
+    "az.ai.openai": "azure",
+    "az.ai.inference": "azure",
+    "vertex_ai": "google",
+    "gemini": "google",
+    "xai": "x-ai",
+    "mistral": "mistral",
+    "bedrock": "aws",
+}
+"""Semconv provider names (current and older spellings) -> genai-prices provider ids."""
+
+_PRICE_KEYS: Final = (
+    "input_mtok",
+    "output_mtok",
+    "cache_read_mtok",
+    "cache_write_mtok",
+    "output_reasoning_mtok",
+    "requests_kcount",
+)
+_CACHE_LIMIT: Final = 4096
+"""Resolved (provider, model) entries kept; the cache is cleared when it grows past this."""
+
+# What a prefix/substring match may leave after the matched text: version tags only.
+_VERSION_TAIL: Final = re.compile(
+    r"(?:[-@](?:\d{8}|\d{4}-\d{2}-\d{2}|\d{2}-\d{2,4}|\d{3,4}|latest|preview|exp|v\d+(?::\d+)?)"
+    r"|:\d+)*"
+)
+# A matched text ending in "-" or "-0" (a version being spelled) may continue with digits.
+_OPEN_VERSION: Final = re.compile(r"[-@]0*$")
+# What a suffix/substring match may leave before the matched text: a namespace.
+_NAMESPACE_HEAD: Final = re.compile(r"(?:.*[./:])?")
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token counts of one operation, as the GenAI conventions define them.
+
+    ``input`` includes ``cache_read`` and ``cache_creation``; ``output`` includes
+    ``reasoning``.
+    """
+
+    input: int = 0
+    output: int = 0
+    cache_read: int = 0
+    cache_creation: int = 0
+    reasoning: int = 0
+
+    def normalized(self) -> Usage:
+        """The usage with cached tokens inside input and reasoning inside output.
+
+        Some instrumentations report the provider's raw shape (Anthropic: input without
+        cache tokens; Gemini: output without thinking tokens). When the parts exceed the
+        whole, that is the only consistent reading, so the parts are added to the whole.
+        """
+        cached = self.cache_read + self.cache_creation
+        if cached <= self.input and self.reasoning <= self.output:
+            return self
+        return Usage(
+            input=self.input + cached if cached > self.input else self.input,
+            output=self.output + self.reasoning if self.reasoning > self.output else self.output,
+            cache_read=self.cache_read,
+            cache_creation=self.cache_creation,
+            reasoning=self.reasoning,
+        )
+
+
+class PricingFileError(ValueError):
+    """The pricing file cannot be read or does not follow the documented format."""
+
+
+# A price per unit: a flat rate, or (base rate, ((start, rate), ...) ascending) for tiers.
+_Price = float | tuple[float, tuple[tuple[int, float], ...]]
+
+
+def _rate(price: _Price | None, total_input: int) -> float:
+    if price is None:
+        return 0.0
+    if isinstance(price, float):
+        return price
+    base, tiers = price
+    for start, rate in reversed(tiers):
+        if total_input > start:
+            return rate
+    return base
+
+
+@dataclass(frozen=True, slots=True)
+class Rates:
+    """One model's prices in USD per token (per request for ``request``); None = unpriced kind."""
+
+    input: _Price | None = None
+    output: _Price | None = None
+    cache_read: _Price | None = None
+    cache_write: _Price | None = None
+    reasoning: _Price | None = None
+    request: float = 0.0
+
+    def cost(self, usage: Usage) -> float:
+        """USD for ``usage`` (already normalised), following genai-prices' rules."""
+        n = usage.input
+        uncached = n
+        total = 0.0
+        if self.cache_read is not None:
+            uncached -= usage.cache_read
+            total += usage.cache_read * _rate(self.cache_read, n)
+        if self.cache_write is not None:
+            uncached -= usage.cache_creation
+            total += usage.cache_creation * _rate(self.cache_write, n)
+        visible = usage.output
+        if self.reasoning is not None:
+            visible -= usage.reasoning
+            total += usage.reasoning * _rate(self.reasoning, n)
+        total += uncached * _rate(self.input, n) + visible * _rate(self.output, n)
+        return total + self.request
+
+    @classmethod
+    def from_model_price(cls, price: Any) -> Rates:
+        """Compile a genai-prices ``ModelPrice`` (or our parsed file prices) into rates."""
+
+        def conv(key: str, per: float) -> _Price | None:
+            value = getattr(price, key, None)
+            if value is None:
+                return None
+            if isinstance(value, gp_types.TieredPrices):
+                tiers = tuple(
+                    (int(t.start), float(Decimal(t.price) / Decimal(per))) for t in value.tiers
+                )
+                return (float(Decimal(value.base) / Decimal(per)), tiers)
+            return float(Decimal(value) / Decimal(per))
+
+        request = conv("requests_kcount", 1000)
+        return cls(
+            input=conv("input_mtok", 1e6),
+            output=conv("output_mtok", 1e6),
+            cache_read=conv("cache_read_mtok", 1e6),
+            cache_write=conv("cache_write_mtok", 1e6),
+            reasoning=conv("output_reasoning_mtok", 1e6),
+            request=request if isinstance(request, float) else 0.0,
+        )
+
+
+class _Constraint(Protocol):
+    """genai-prices' StartDateConstraint / TimeOfDateConstraint."""
+
+    def active(self, request_timestamp: datetime) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Resolved:
+    """A model's compiled prices; ``periods`` are tried last to first, like genai-prices."""
+
+    rates: Rates
+    periods: tuple[tuple[_Constraint | None, Rates], ...] = ()
+    """(genai-prices constraint or None, rates) per price period."""
+    model_id: str = ""
+    provider_id: str = ""
+
+    def rates_at(self, timestamp_ns: int | None) -> Rates:
+        if not self.periods:
+            return self.rates
+        if timestamp_ns is None:
+            when = datetime.now(tz=UTC)
+        else:  # integer arithmetic: no float rounding across a period boundary
+            seconds, nanos = divmod(timestamp_ns, 1_000_000_000)
+            when = datetime.fromtimestamp(seconds, tz=UTC).replace(microsecond=nanos // 1000)
+        for constraint, rates in reversed(self.periods):
+            if constraint is None or constraint.active(when):
+                return rates
+        return self.periods[0][1]
+
+
+def _compile_model(model: gp_types.ModelInfo, provider_id: str) -> _Resolved:
+    prices = model.prices
+    if isinstance(prices, gp_types.ModelPrice):
+        return _Resolved(Rates.from_model_price(prices), (), model.id, provider_id)
+    periods = tuple((cp.constraint, Rates.from_model_price(cp.prices)) for cp in prices)
+    return _Resolved(periods[0][1], periods, model.id, provider_id)
+
+
+# --- strict matching ---------------------------------------------------------------
+
+
+def _tail_ok(matched: str, rest: str) -> bool:
+    if _OPEN_VERSION.search(matched) is not None:
+        rest = rest.lstrip("0123456789")
+    return _VERSION_TAIL.fullmatch(rest) is not None
+
+
+def _leaf_accepts(clause: Any, ref: str) -> bool:
+    """Whether ``clause`` matches ``ref`` leaving at most a version tag or namespace."""
+    if isinstance(clause, gp_types.ClauseOr):
+        return any(_leaf_accepts(c, ref) for c in clause.or_)
+    if isinstance(clause, gp_types.ClauseAnd):
+        # every member matches (genai-prices checked); one must be strict, the rest filter
+        return clause.is_match(ref) and any(_leaf_accepts(c, ref) for c in clause.and_)
+    if isinstance(clause, gp_types.ClauseEquals):
+        return ref == clause.equals.lower()
+    if isinstance(clause, gp_types.ClauseStartsWith):
+        head = clause.starts_with.lower()
+        if not ref.startswith(head):
+            return False
+        # OpenAI fine-tunes ("ft:<base>:org::id") are priced by prefix on purpose
+        return head.startswith("ft:") or _tail_ok(head, ref[len(head) :])
+    if isinstance(clause, gp_types.ClauseEndsWith):
+        tail = clause.ends_with.lower()
+        return ref.endswith(tail) and _NAMESPACE_HEAD.fullmatch(ref[: -len(tail)]) is not None
+    if isinstance(clause, gp_types.ClauseContains):
+        part = clause.contains.lower()
+        start = ref.find(part)
+        while start >= 0:
+            end = start + len(part)
+            if _NAMESPACE_HEAD.fullmatch(ref[:start]) is not None and _tail_ok(part, ref[end:]):
+                return True
+            start = ref.find(part, start + 1)
+        return False
+    if isinstance(clause, gp_types.ClauseRegex):
+        found = re.search(clause.regex, ref)
+        if found is None or found.end() == 0:
+            return False  # zero-width filters (negative lookaheads) never accept alone
+        rest = ref[found.end() :].lstrip("0123456789")
+        return (
+            _NAMESPACE_HEAD.fullmatch(ref[: found.start()]) is not None
+            and _VERSION_TAIL.fullmatch(rest) is not None
+        )
+    return False
+
+
+def _normalize_compact_date(ref: str) -> str:
+    normalize = getattr(gp_types, "_normalize_compact_dated_ref", None)
+    return normalize(ref) if callable(normalize) else ref
+
+
+def strict_match(model: gp_types.ModelInfo, ref: str) -> bool:
+    """Whether ``ref`` names ``model`` itself, not a longer or made-up name it prefixes."""
+    ref = ref.lower()
+    if ref == model.id.lower() and model.is_match(ref):
+        return True
+    if _leaf_accepts(model.match, ref):
+        return True
+    normalized = _normalize_compact_date(ref)
+    return normalized != ref and _leaf_accepts(model.match, normalized)
+
+
+# --- the price book ----------------------------------------------------------------
+
+
+def _provider_id(provider: str | None, known: Iterable[str]) -> str | None:
+    """The genai-prices id for a span's provider value, or None when we cannot map it."""
+    if provider is None:
+        return None
+    key = provider.strip().lower()
+    mapped = PROVIDER_IDS.get(key)
+    if mapped is not None:
+        return mapped
+    return key if key in known else None
+
+
+_MISSING: Final = object()
+
+
+class PriceBook:
+    """Resolves (provider, model) to compiled prices once and prices usage in microseconds."""
+
+    def __init__(
+        self,
+        custom: Mapping[tuple[str | None, str], Rates] | None = None,
+        *,
+        providers: Sequence[gp_types.Provider] | None = None,
+    ) -> None:
+        self._providers = list(providers if providers is not None else get_snapshot().providers)
+        self._by_id = {p.id: p for p in self._providers}
+        self._custom = {
+            (prov, model.lower()): _Resolved(rates, (), model, prov or "")
+            for (prov, model), rates in (custom or {}).items()
+        }
+        self._cache: dict[tuple[str | None, str], _Resolved | None] = {}
+
+    @classmethod
+    def load(cls, pricing_file: str | None) -> PriceBook:
+        """The bundled prices plus the overrides in ``pricing_file`` (if any)."""
+        custom = _read_pricing_file(pricing_file) if pricing_file else None
+        return cls(custom)
+
+    def cost(
+        self,
+        provider: str | None,
+        model: str | None,
+        usage: Usage,
+        *,
+        timestamp_ns: int | None = None,
+    ) -> float | None:
+        """USD for ``usage`` of ``model`` at ``provider``; None when the model has no price."""
+        resolved = self.resolve(provider, model)
+        if resolved is None:
+            return None
+        return resolved.rates_at(timestamp_ns).cost(usage.normalized())
+
+    def resolve(self, provider: str | None, model: str | None) -> _Resolved | None:
+        """The compiled prices of ``model`` (cached, misses included), or None."""
+        if not model:
+            return None
+        key = (provider, model)
+        hit = self._cache.get(key, _MISSING)
+        if hit is not _MISSING:
+            return hit  # type: ignore[return-value]
+        resolved = self._resolve(provider, model)
+        if len(self._cache) >= _CACHE_LIMIT:
+            self._cache.clear()
+        self._cache[key] = resolved
+        return resolved
+
+    def _resolve(self, provider: str | None, model: str) -> _Resolved | None:
+        ref = model.strip().lower()
+        pid = _provider_id(provider, self._by_id)
+        if provider is not None and provider.strip():
+            custom = self._custom.get((pid or provider.strip().lower(), ref))
+        else:
+            custom = None
+        custom = custom or self._custom.get((None, ref))
+        if custom is not None:
+            return custom
+        if provider is not None and provider.strip():
+            if pid is None or pid not in self._by_id:
+                return None
+            prov = self._by_id[pid]
+            found = prov.find_model(ref, all_providers=self._providers)
+            if found is None or not strict_match(found, ref):
+                return None
+            return _compile_model(found, prov.id)
+        return self._resolve_any_provider(ref)
+
+    def _resolve_any_provider(self, ref: str) -> _Resolved | None:
+        candidates: list[tuple[gp_types.Provider, gp_types.ModelInfo]] = []
+        for prov in self._providers:
+            found = prov.find_model(ref)
+            if found is not None and strict_match(found, ref):
+                candidates.append((prov, found))
+        if not candidates:
+            return None
+        compiled = [(_compile_model(m, p.id), p) for p, m in candidates]
+        first = compiled[0][0]
+        if all((c.rates, c.periods) == (first.rates, first.periods) for c, _ in compiled):
+            return first
+        for c, prov in compiled:
+            if prov.model_match is not None and prov.model_match.is_match(ref):
+                return c
+        return None
+
+
+# --- pricing file ------------------------------------------------------------------
+
+
+def _read_pricing_file(path_str: str) -> dict[tuple[str | None, str], Rates]:
+    path = Path(path_str)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PricingFileError(f"pricing file {path}: cannot read: {exc}") from exc
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".json":
+            data = json.loads(text)
+        elif suffix in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text)
+        else:
+            raise PricingFileError(f"pricing file {path}: use a .json, .yaml or .yml file")
+    except PricingFileError:
+        raise
+    except Exception as exc:  # json/yaml syntax errors
+        raise PricingFileError(f"pricing file {path}: not valid {suffix[1:]}: {exc}") from exc
+    return parse_pricing(data, source=str(path))
+
+
+def parse_pricing(data: Any, *, source: str = "pricing") -> dict[tuple[str | None, str], Rates]:
+    """Validate a decoded pricing document; raise :class:`PricingFileError` naming the entry."""
+    if not isinstance(data, Mapping) or set(data) - {"models"}:
+        raise PricingFileError(f"{source}: expected a mapping with one key, 'models'")
+    models = data.get("models")
+    if not isinstance(models, list):
+        raise PricingFileError(f"{source}: 'models' must be a list")
+    known = {p.id for p in get_snapshot().providers}
+    out: dict[tuple[str | None, str], Rates] = {}
+    for i, entry in enumerate(models):
+        where = f"{source}: models[{i}]"
+        if not isinstance(entry, Mapping):
+            raise PricingFileError(f"{where}: must be a mapping")
+        extra = set(entry) - {"model", "provider", "prices"}
+        if extra:
+            raise PricingFileError(f"{where}: unknown keys {sorted(extra)}")
+        model = entry.get("model")
+        if not isinstance(model, str) or not model.strip():
+            raise PricingFileError(f"{where}.model: a non-empty string is required")
+        provider = entry.get("provider")
+        if provider is not None and (not isinstance(provider, str) or not provider.strip()):
+            raise PricingFileError(f"{where}.provider: must be a non-empty string if given")
+        pid = None
+        if provider is not None:
+            pid = _provider_id(provider, known) or provider.strip().lower()
+        prices = entry.get("prices")
+        if not isinstance(prices, Mapping) or not prices:
+            raise PricingFileError(f"{where}.prices: a mapping of prices is required")
+        unknown = set(prices) - set(_PRICE_KEYS)
+        if unknown:
+            raise PricingFileError(
+                f"{where}.prices: unknown keys {sorted(unknown)} (known: {', '.join(_PRICE_KEYS)})"
+            )
+        parsed = {k: _parse_price(v, f"{where}.prices.{k}") for k, v in prices.items()}
+        key = (pid, model.strip().lower())
+        if key in out:
+            raise PricingFileError(f"{where}: duplicate entry for {model!r}")
+        out[key] = Rates.from_model_price(gp_types.ModelPrice(**parsed))
+    return out
+
+
+def _number(value: Any, where: str) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise PricingFileError(f"{where}: must be a non-negative number")
+    try:
+        number = Decimal(str(value))
+    except ArithmeticError:
+        raise PricingFileError(f"{where}: must be a non-negative number") from None
+    if not number.is_finite() or number < 0:
+        raise PricingFileError(f"{where}: must be a non-negative number")
+    return number
+
+
+def _parse_price(value: Any, where: str) -> Decimal | gp_types.TieredPrices:
+    if not isinstance(value, Mapping):
+        return _number(value, where)
+    if set(value) != {"base", "tiers"} or not isinstance(value["tiers"], list):
+        raise PricingFileError(f"{where}: a tiered price is {{base: n, tiers: [{{start, price}}]}}")
+    tiers = []
+    for j, tier in enumerate(value["tiers"]):
+        tw = f"{where}.tiers[{j}]"
+        if not isinstance(tier, Mapping) or set(tier) != {"start", "price"}:
+            raise PricingFileError(f"{tw}: must be {{start: tokens, price: n}}")
+        start = tier["start"]
+        if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+            raise PricingFileError(f"{tw}.start: must be a non-negative integer")
+        tiers.append(gp_types.Tier(start=start, price=_number(tier["price"], f"{tw}.price")))
+    return gp_types.TieredPrices(base=_number(value["base"], f"{where}.base"), tiers=tiers)
