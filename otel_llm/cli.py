@@ -67,7 +67,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_trace(args: argparse.Namespace) -> int:
     from otel_llm.render import console, trace_tree
-    from otel_llm.report import build_tree
+    from otel_llm.report import build_tree, walk
     from otel_llm.store.base import SpanRecord
 
     out = console()
@@ -110,7 +110,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
                                 "duration_s": s.duration_s,
                                 "attributes": s.attributes,
                             }
-                            for s in sorted(spans, key=lambda s: s.start_ns)
+                            for s in walk(build_tree(spans))
                         ],
                     }
                     for trace_id, spans in traces

@@ -158,3 +158,14 @@ def build_tree(spans: Sequence[SpanRecord]) -> list[TreeNode]:
         node.children.sort(key=lambda n: n.span.start_ns)
     roots.sort(key=lambda n: n.span.start_ns)
     return roots
+
+
+def walk(roots: Sequence[TreeNode]) -> list[SpanRecord]:
+    """Spans of a forest in depth-first order (parents before their children)."""
+    out: list[SpanRecord] = []
+    stack = list(reversed(roots))
+    while stack:
+        node = stack.pop()
+        out.append(node.span)
+        stack.extend(reversed(node.children))
+    return out
