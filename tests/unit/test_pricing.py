@@ -359,12 +359,30 @@ def test_pricing_file_json_with_semconv_provider(tmp_path: Path) -> None:
         ("p.json", '{"models": [{"model": "m", "prices": {}}]}', "prices"),
         (
             "p.json",
-            '{"models": [{"model": "m", "prices": {"input_mtok": {"base": 1, "tiers": [{"start": -1, "price": 2}]}}}]}',
+            json.dumps(
+                {
+                    "models": [
+                        {
+                            "model": "m",
+                            "prices": {
+                                "input_mtok": {"base": 1, "tiers": [{"start": -1, "price": 2}]}
+                            },
+                        }
+                    ]
+                }
+            ),
             "start",
         ),
         (
             "p.json",
-            '{"models": [{"model": "m", "prices": {"input_mtok": 1}}, {"model": "M", "prices": {"input_mtok": 2}}]}',
+            json.dumps(
+                {
+                    "models": [
+                        {"model": "m", "prices": {"input_mtok": 1}},
+                        {"model": "M", "prices": {"input_mtok": 2}},
+                    ]
+                }
+            ),
             "duplicate",
         ),
     ],
