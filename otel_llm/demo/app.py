@@ -64,7 +64,7 @@ def create_app(llm_base_url: str | None = None) -> FastAPI:
 
     @app.post("/chat", response_model=ChatResponse)
     async def chat(req: ChatRequest) -> ChatResponse:
-        set_attribution(user=req.user)
+        set_attribution(user=req.user, session=req.session)
         started = time.perf_counter()
         try:
             if req.model.startswith(EMBEDDING_PREFIX):

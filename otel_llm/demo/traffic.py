@@ -36,7 +36,7 @@ PROMPTS = (
     "Explain the difference between p95 and average latency to a product manager.",
     "Draft a polite reply declining the meeting invitation for Thursday.",
 )
-SYSTEM = "You are a concise assistant for an operations team. " * 40  # cacheable prefix
+SYSTEM = "You are a concise assistant for an operations team. " * 120  # cacheable prefix
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,99 @@
+"""``otel-llm demo`` end to end, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from otel_llm.store import FileStore
+from tests.e2e.contract import check_genai_span, expected_cost
+from tests.e2e.procs import BIN, ROOT
+
+
+def test_demo_table_and_span_file(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    run = subprocess.run(
+        [
+            str(BIN / "otel-llm"),
+            "demo",
+            "--requests",
+            "80",
+            "--latency-scale",
+            "0.05",
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    table = run.stdout
+    for model in ("gpt-4o-mini", "claude-haiku-4-5", "o4-mini", "acme-llm-1", "total"):
+        assert model in table, table
+    assert "Example request ID" in table and "otel-llm trace" in table
+    assert "unpriced" in table
+
+    spans = list(FileStore(out / "demo-spans.jsonl").spans())
+    genai = [s for s in spans if s.attributes.get("gen_ai.operation.name")]
+    assert len(genai) >= 70
+    for span in genai:
+        check_genai_span(span)
+        assert span.request_id
+        if span.status != "ERROR" and "gen_ai.usage.cost.amount" in span.attributes:
+            want = expected_cost(span)
+            assert want is not None, span.attributes
+            assert span.attributes["gen_ai.usage.cost.amount"] == pytest.approx(
+                float(want), rel=1e-9
+            )
+    assert any(s.status == "ERROR" for s in genai), "the demo should include provider errors"
+    assert any(s.attributes.get("gen_ai.usage.cache_read.input_tokens") for s in genai)
+    assert any(s.attributes.get("gen_ai.usage.reasoning.output_tokens") for s in genai)
+    assert any(s.attributes.get("gen_ai.request.stream") for s in genai)
+    # every span of a request shares its trace and request ID
+    servers = [s for s in spans if s.kind == "SERVER"]
+    assert servers and all(s.request_id for s in servers)
+
+    rid = next(s.request_id for s in genai if s.status != "ERROR")
+    trace = subprocess.run(
+        [str(BIN / "otel-llm"), "trace", str(rid), "--file", str(out / "demo-spans.jsonl")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert trace.returncode == 0, trace.stderr
+    assert "POST /chat" in trace.stdout and "cost=" in trace.stdout
+
+
+def test_demo_json_summary(tmp_path: Path) -> None:
+    run = subprocess.run(
+        [
+            str(BIN / "otel-llm"),
+            "demo",
+            "--requests",
+            "30",
+            "--latency-scale",
+            "0.02",
+            "--out",
+            str(tmp_path),
+            "--json",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    summary = json.loads(run.stdout)
+    assert summary["requests"] == 30
+    rows = {r["key"]: r for r in summary["by_model"]}
+    assert sum(r["requests"] for r in rows.values()) >= 28
+    for row in rows.values():
+        if row["requests"] - row["errors"] > 0:
+            assert row["p50_s"] is not None and row["p50_s"] <= row["p95_s"] <= row["p99_s"]
