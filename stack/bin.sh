@@ -31,6 +31,20 @@ CACHE="${OTEL_LLM_BIN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/otel-llm/bin}"
 PROMETHEUS_VERSION="2.42.0"
 ALERTMANAGER_VERSION="0.25.0"
 
+# Collector: ocb release; the manifest pins every component to the same release.
+OCB_VERSION="0.159.0"
+OTELCOL_MANIFEST="$ROOT/collector/builder-config.yaml"
+
+# Tempo: github.com/grafana/tempo has no /vN suffix, so releases v2+ are only
+# reachable as pseudo-versions of main.  This one is Tempo main of 2025-05-29
+# (commit 87c2dc380cec, the 2.8 development line: TraceQL search, single binary
+# with in-process ingester, no Kafka).  It is the newest Tempo version the
+# module proxy serves here; newer pseudo-versions (2.10.x, 3.0.x) are refused.
+# Its checksum is not in the public checksum database, hence GONOSUMDB below.
+TEMPO_MODULE="github.com/grafana/tempo"
+TEMPO_PSEUDO_VERSION="v1.5.1-0.20250529124718-87c2dc380cec"
+TEMPO_VERSION="2.8.0-dev-20250529-87c2dc380cec"
+
 log() { printf '[bin.sh] %s\n' "$*" >&2; }
 die() { printf '[bin.sh] error: %s\n' "$*" >&2; exit 1; }
 
@@ -122,6 +136,82 @@ prepare_alertmanager() {
     install_am_templates "$dir"
 }
 
+# ------------------------------------------------------------------- Go ----
+
+go_env() {
+    command -v go >/dev/null || die "go not found (Go 1.24 or newer is needed to build $1)"
+    export GOWORK=off GOFLAGS="" CGO_ENABLED=0 GOTOOLCHAIN=local
+}
+
+prepare_ocb() {
+    local dir="$CACHE/ocb-$OCB_VERSION"
+    [[ -x "$dir/builder" ]] && return
+    go_env ocb
+    local stage start=$SECONDS
+    stage="$(mktemp -d "$CACHE/.tmp-ocb-XXXXXX")"
+    log "building ocb v$OCB_VERSION"
+    GOBIN="$stage" go install -trimpath -ldflags="-s -w" \
+        "go.opentelemetry.io/collector/cmd/builder@v$OCB_VERSION" >&2 || { rm -rf "$stage"; die "ocb build failed"; }
+    echo $((SECONDS - start)) >"$stage/BUILD_SECONDS"
+    rm -rf "$dir"; mv "$stage" "$dir"
+    log "ocb ready in $dir ($(cat "$dir/BUILD_SECONDS") s)"
+}
+
+otelcol_dir() {
+    local sum
+    sum="$(sha256sum "$OTELCOL_MANIFEST" | cut -c1-12)"
+    echo "$CACHE/otelcol-$OCB_VERSION-$sum"
+}
+
+prepare_otelcol() {
+    local dir
+    dir="$(otelcol_dir)"
+    [[ -x "$dir/otelcol-otel-llm" ]] && return
+    [[ -f "$OTELCOL_MANIFEST" ]] || die "missing $OTELCOL_MANIFEST"
+    with_lock ocb prepare_ocb
+    go_env otelcol
+    local stage start=$SECONDS
+    stage="$(mktemp -d "$CACHE/.tmp-otelcol-XXXXXX")"
+    cp "$OTELCOL_MANIFEST" "$stage/builder-config.yaml"
+    log "building the collector with ocb from $OTELCOL_MANIFEST (several minutes on a fresh machine)"
+    (cd "$stage" && "$CACHE/ocb-$OCB_VERSION/builder" --config=builder-config.yaml >&2) \
+        || { rm -rf "$stage"; die "collector build failed"; }
+    mkdir -p "$stage/out"
+    mv "$stage/otelcol-otel-llm/otelcol-otel-llm" "$stage/out/otelcol-otel-llm"
+    cp "$OTELCOL_MANIFEST" "$stage/out/builder-config.yaml"
+    echo $((SECONDS - start)) >"$stage/out/BUILD_SECONDS"
+    rm -rf "$dir"; mv "$stage/out" "$dir"; rm -rf "$stage"
+    log "collector ready in $dir ($(cat "$dir/BUILD_SECONDS") s)"
+}
+
+prepare_tempo() {
+    local dir="$CACHE/tempo-$TEMPO_VERSION"
+    [[ -x "$dir/tempo" ]] && return
+    go_env tempo
+    export GONOSUMDB="$TEMPO_MODULE${GONOSUMDB:+,$GONOSUMDB}"
+    local stage src start=$SECONDS
+    stage="$(mktemp -d "$CACHE/.tmp-tempo-XXXXXX")"
+    log "downloading $TEMPO_MODULE@$TEMPO_PSEUDO_VERSION"
+    src="$(go mod download -json "$TEMPO_MODULE@$TEMPO_PSEUDO_VERSION" \
+        | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')"
+    [[ -n "$src" && -d "$src" ]] || { rm -rf "$stage"; die "cannot download $TEMPO_MODULE@$TEMPO_PSEUDO_VERSION"; }
+    # The module cache is read-only and Tempo's go.mod has replace directives,
+    # which only apply to the main module: build from a writable copy.
+    cp -r "$src" "$stage/src"
+    chmod -R u+w "$stage/src"
+    log "building tempo (several minutes on a fresh machine)"
+    mkdir -p "$stage/out"
+    (cd "$stage/src" && go build -trimpath \
+        -ldflags="-s -w -X main.Version=$TEMPO_VERSION -X main.Revision=${TEMPO_PSEUDO_VERSION##*-}" \
+        -o "$stage/out/tempo" ./cmd/tempo >&2) || { rm -rf "$stage"; die "tempo build failed"; }
+    echo $((SECONDS - start)) >"$stage/out/BUILD_SECONDS"
+    rm -rf "$dir"; mv "$stage/out" "$dir"; rm -rf "$stage"
+    log "tempo ready in $dir ($(cat "$dir/BUILD_SECONDS") s)"
+}
+
+path_ocb()          { echo "$CACHE/ocb-$OCB_VERSION/builder"; }
+path_otelcol()      { echo "$(otelcol_dir)/otelcol-otel-llm"; }
+path_tempo()        { echo "$CACHE/tempo-$TEMPO_VERSION/tempo"; }
 path_prometheus()   { echo "$CACHE/prometheus-$PROMETHEUS_VERSION/usr/bin/prometheus"; }
 path_promtool()     { echo "$CACHE/prometheus-$PROMETHEUS_VERSION/usr/bin/promtool"; }
 path_alertmanager() { echo "$CACHE/alertmanager-$ALERTMANAGER_VERSION/usr/bin/prometheus-alertmanager"; }
@@ -138,6 +228,9 @@ ensure() {
             if [[ ! -x "$path" || ! -f "$AM_TEMPLATE_DIR/default.tmpl" || ! -f "$AM_TEMPLATE_DIR/email.tmpl" ]]; then
                 with_lock alertmanager prepare_alertmanager
             fi ;;
+        ocb)      path="$(path_ocb)"; [[ -x "$path" ]] || with_lock ocb prepare_ocb ;;
+        otelcol)  path="$(path_otelcol)"; [[ -x "$path" ]] || with_lock otelcol prepare_otelcol ;;
+        tempo)    path="$(path_tempo)"; [[ -x "$path" ]] || with_lock tempo prepare_tempo ;;
         *) die "unknown binary '$name' (prometheus, promtool, alertmanager, amtool, otelcol, tempo, ocb, all)";;
     esac
     [[ -x "$path" ]] || die "$name missing after preparation: $path"
@@ -148,7 +241,7 @@ main() {
     [[ $# -eq 1 ]] || die "usage: stack/bin.sh NAME (prometheus|promtool|alertmanager|amtool|otelcol|tempo|ocb|all)"
     if [[ "$1" == all ]]; then
         local n start
-        for n in prometheus promtool alertmanager amtool; do
+        for n in prometheus promtool alertmanager amtool otelcol tempo; do
             start=$SECONDS
             ensure "$n"
             log "$n: $((SECONDS - start)) s"
