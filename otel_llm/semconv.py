@@ -51,6 +51,8 @@ OTEL_LLM_TOKENS_ESTIMATED: Final = "otel_llm.usage.estimated"
 """True when a token count was estimated rather than reported by the provider."""
 OTEL_LLM_UNPRICED: Final = "otel_llm.cost.unpriced"
 """True on a GenAI span whose model has no known price (no cost amount is set)."""
+OTEL_LLM_ATTRIBUTION_PREFIX: Final = "otel_llm.attribution."
+"""Span attribute prefix for attribution labels other than user, tenant and route."""
 
 # Spellings accepted when reading (first present wins).
 PROVIDER_KEYS: Final = (GEN_AI_PROVIDER_NAME, GEN_AI_SYSTEM)
@@ -74,6 +76,8 @@ METRIC_TOKEN_USAGE: Final = "gen_ai_client_token_usage"
 METRIC_TTFC: Final = "gen_ai_client_operation_time_to_first_chunk_seconds"
 METRIC_COST: Final = "gen_ai_client_cost_usd_total"
 METRIC_UNPRICED: Final = "otel_llm_unpriced_operations_total"
+METRIC_PROCESSOR_ERRORS: Final = "otel_llm_processor_errors_total"
+METRIC_SPANS_DROPPED: Final = "otel_llm_spans_dropped_total"
 
 DURATION_BUCKETS: Final = (
     0.01,
