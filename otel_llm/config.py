@@ -59,6 +59,9 @@ class Settings:
     """``OTEL_LLM_METRICS_PATH``: path served inside instrumented web apps ("" to disable)."""
     metrics_addr: str = "0.0.0.0"
     """``OTEL_LLM_METRICS_ADDR``: address the metrics server binds to."""
+    metrics_port_count: int = 1
+    """``OTEL_LLM_METRICS_PORT_COUNT``: consecutive ports from ``metrics_port`` that worker
+    processes take one each (default ``WEB_CONCURRENCY`` or 1); see docs/multiprocess.md."""
     attribution_labels: tuple[str, ...] = ()
     """``OTEL_LLM_ATTRIBUTION_LABELS``: opt-in metric labels, e.g. ``user,tenant,route``."""
     attribution_limit: int = 100
@@ -87,6 +90,16 @@ class Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
 
 
+def _port_count(env: Mapping[str, str]) -> int:
+    count = _int(env, "OTEL_LLM_METRICS_PORT_COUNT", None)
+    if count is None:  # uvicorn's and gunicorn's worker count, read leniently: not ours
+        raw = env.get("WEB_CONCURRENCY", "").strip()
+        return int(raw) if raw.isdigit() and int(raw) > 0 else 1
+    if count < 1:
+        raise ValueError("OTEL_LLM_METRICS_PORT_COUNT must be a positive integer")
+    return count
+
+
 def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
     """Read ``OTEL_LLM_*`` (and the few OTel variables we act on) once; raise on bad values."""
     env = os.environ if env is None else env
@@ -108,6 +121,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         metrics_port=_int(env, "OTEL_LLM_METRICS_PORT", None),
         metrics_path=env.get("OTEL_LLM_METRICS_PATH", "/metrics").strip(),
         metrics_addr=env.get("OTEL_LLM_METRICS_ADDR") or "0.0.0.0",
+        metrics_port_count=_port_count(env),
         attribution_labels=_list(env, "OTEL_LLM_ATTRIBUTION_LABELS"),
         attribution_limit=limit,
         user_hash_key=env.get("OTEL_LLM_USER_HASH_KEY") or None,
