@@ -1,0 +1,194 @@
+"""What the OpenAI and Anthropic layers share: finding the official span, safe wrapping,
+token estimates and the attributes the official instrumentations leave out.
+
+Our wrappers sit *under* the official ones (the official wrapper is the outer one), so
+when ours runs, the official GenAI span is the current span and is still recording: we
+add attributes to it directly and never start a span of our own. The official
+invocation marks its context with its data object; we look for that mark so we never
+write GenAI attributes onto somebody else's span (a server span, say) when the official
+layer is off or suppressed.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Span
+from opentelemetry.util.genai.invocation import (
+    CLIENT_EMBEDDING_CONTEXT_KEY,
+    CLIENT_INFERENCE_CONTEXT_KEY,
+    EmbeddingData,
+    InferenceData,
+)
+
+from otel_llm import semconv
+
+logger = logging.getLogger("otel_llm.genai")
+
+PROVIDER_REQUEST_ID = "otel_llm.provider.request_id"
+"""The provider's own request ID (``x-request-id`` / ``request-id`` response header)."""
+
+CHARS_PER_TOKEN = 4.0
+"""Estimate: about four characters of English text per token (OpenAI's rule of thumb)."""
+TOKENS_PER_MESSAGE = 3
+"""Estimate: chat formatting overhead per message (OpenAI cookbook: 3 per message + 3)."""
+
+T = TypeVar("T")
+
+
+class Switch:
+    """On/off flag our wrappers read on every call: after uninstrument, a wrapper that
+    outlives its removal (the SDKs cache bound methods) passes calls straight through."""
+
+    __slots__ = ("on",)
+
+    def __init__(self) -> None:
+        self.on = False
+
+
+def current_genai_span(embedding: bool = False) -> Span | None:
+    """The official instrumentation's span for this call, if one is open and recording."""
+    key, data_type = (
+        (CLIENT_EMBEDDING_CONTEXT_KEY, EmbeddingData)
+        if embedding
+        else (CLIENT_INFERENCE_CONTEXT_KEY, InferenceData)
+    )
+    if not isinstance(otel_context.get_value(key), data_type):
+        return None
+    span = trace.get_current_span()
+    return span if span.is_recording() else None
+
+
+def guarded(what: str, fn: Callable[..., T], *args: Any, default: T) -> T:
+    """Run ``fn`` for telemetry; an exception in it is logged and ``default`` returned."""
+    try:
+        return fn(*args)
+    except Exception:
+        logger.debug("otel-llm: %s failed; telemetry skipped for this call", what, exc_info=True)
+        return default
+
+
+def default_port_attributes(instance: Any) -> dict[str, Any]:
+    """``server.port`` when the base URL has none: the official packages drop 443 (and 80),
+    but semconv wants the port whenever ``server.address`` is set."""
+    client = getattr(instance, "_client", None)
+    url = getattr(client, "base_url", None)
+    if url is None or getattr(url, "port", None) is not None:
+        return {}
+    scheme = getattr(url, "scheme", "https")
+    return {semconv.SERVER_PORT: 443 if scheme == "https" else 80}
+
+
+def request_id_from_headers(headers: Any) -> str | None:
+    if headers is None:
+        return None
+    value = headers.get("x-request-id") or headers.get("request-id")
+    return value if isinstance(value, str) and value else None
+
+
+def stream_request_id(stream: Any) -> str | None:
+    """The provider request ID of a streaming call, read off the HTTP response headers."""
+    response = getattr(stream, "response", None)
+    return request_id_from_headers(getattr(response, "headers", None))
+
+
+def error_request_id(exc: BaseException) -> str | None:
+    value = getattr(exc, "request_id", None)
+    if isinstance(value, str) and value:
+        return value
+    response = getattr(exc, "response", None)
+    return request_id_from_headers(getattr(response, "headers", None))
+
+
+def set_error_request_id(span: Span, exc: BaseException) -> None:
+    request_id = error_request_id(exc)
+    if request_id:
+        span.set_attribute(PROVIDER_REQUEST_ID, request_id)
+
+
+# --- token estimates -------------------------------------------------------------------
+
+
+def tokens_for_chars(chars: int) -> int:
+    return math.ceil(chars / CHARS_PER_TOKEN) if chars > 0 else 0
+
+
+def text_chars(value: Any, depth: int = 0) -> int:
+    """Characters of text in a prompt structure (strings, message dicts, content parts).
+
+    Only materialised lists, tuples and mappings are walked: an iterator the caller
+    handed to the SDK has been consumed already and must not be touched.
+    """
+    if depth > 8:
+        return 0
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, Mapping):
+        total = 0
+        for key in ("content", "text", "input", "instructions", "system", "arguments"):
+            item = value.get(key)
+            if item is not None:
+                total += text_chars(item, depth + 1)
+        return total
+    if isinstance(value, (list, tuple)):
+        return sum(text_chars(item, depth + 1) for item in value)
+    return 0
+
+
+def estimate_input_tokens(messages: Iterable[Any] | None, *extra: Any) -> int:
+    """Estimated prompt tokens: ceil(characters / 4) plus 3 per message and 3 for the reply."""
+    chars = sum(text_chars(item) for item in extra)
+    n_messages = 0
+    if isinstance(messages, (list, tuple)):
+        n_messages = len(messages)
+        chars += text_chars(messages)
+    elif isinstance(messages, str):
+        n_messages = 1
+        chars += len(messages)
+    return tokens_for_chars(chars) + TOKENS_PER_MESSAGE * n_messages + TOKENS_PER_MESSAGE
+
+
+def set_usage(
+    span: Span,
+    *,
+    input_tokens: int | None,
+    output_tokens: int | None,
+    cache_read: int | None = None,
+    cache_creation: int | None = None,
+    reasoning: int | None = None,
+    estimated: bool = False,
+) -> None:
+    """Token attributes in the contract's spelling (input includes cached tokens)."""
+    attrs: dict[str, Any] = {}
+    if input_tokens is not None:
+        attrs[semconv.GEN_AI_USAGE_INPUT_TOKENS] = input_tokens
+    if output_tokens is not None:
+        attrs[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] = output_tokens
+    if cache_read:
+        attrs[semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = cache_read
+    if cache_creation:
+        attrs[semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = cache_creation
+    if reasoning:
+        attrs[semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = reasoning
+    if estimated:
+        attrs[semconv.OTEL_LLM_TOKENS_ESTIMATED] = True
+    if attrs:
+        span.set_attributes(attrs)
+
+
+def field(obj: Any, name: str) -> Any:
+    """``obj.name`` or ``obj[name]``: SDK models and plain dicts alike."""
+    if obj is None:
+        return None
+    if isinstance(obj, Mapping):
+        return obj.get(name)
+    return getattr(obj, name, None)
+
+
+def as_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

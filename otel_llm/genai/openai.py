@@ -1,0 +1,329 @@
+"""What we add to ``opentelemetry-instrumentation-genai-openai`` for the OpenAI SDK.
+
+Our wrappers are installed first, so the official ones wrap them and open the span; ours
+run inside it. Per call type:
+
+- chat completions, streaming: when the caller did not ask for usage we send
+  ``stream_options={"include_usage": true}`` (``Settings.stream_include_usage``), record
+  the usage chunk ourselves and hide it (and ``usage`` on any other chunk) from the
+  caller, whose view of the stream stays what it asked for. The official wrapper never
+  sees a usage it was not asked for, so tokens are written once, by us.
+- any stream that ends without usage (provider ignored the option, stream broken off or
+  closed early): tokens are estimated (see :func:`otel_llm.genai._common.
+  estimate_input_tokens`; output = streamed characters / 4) and
+  ``otel_llm.usage.estimated`` is set.
+- every call: ``server.port`` when the base URL has the default port (the official
+  package drops 443), ``gen_ai.request.stream`` at span start, the provider request ID
+  (``x-request-id``) as ``otel_llm.provider.request_id``, also on errors, and
+  ``gen_ai.usage.cache_creation.input_tokens`` where the official package writes only
+  the ``cache_write`` spelling.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from opentelemetry.trace import Span
+
+from otel_llm import semconv
+from otel_llm.genai._common import (
+    PROVIDER_REQUEST_ID,
+    Switch,
+    as_int,
+    current_genai_span,
+    default_port_attributes,
+    estimate_input_tokens,
+    field,
+    guarded,
+    set_error_request_id,
+    set_usage,
+    stream_request_id,
+    tokens_for_chars,
+)
+from otel_llm.genai._streams import TappedAsyncStream, TappedStream
+
+_RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"
+
+_switch = Switch()
+_include_usage = True
+_wrapped: list[tuple[Any, str]] = []
+
+
+def _is_set(value: Any) -> bool:
+    return value is not None and type(value).__name__ not in ("NotGiven", "Omit")
+
+
+def _raw_response_call(kwargs: Mapping[str, Any]) -> bool:
+    headers = kwargs.get("extra_headers")
+    return isinstance(headers, Mapping) and _RAW_RESPONSE_HEADER in headers
+
+
+def _usage_numbers(usage: Any) -> dict[str, int | None]:
+    """Chat (prompt/completion) or Responses (input/output) usage in one shape."""
+    prompt = as_int(field(usage, "prompt_tokens"))
+    if prompt is None:
+        prompt = as_int(field(usage, "input_tokens"))
+    completion = as_int(field(usage, "completion_tokens"))
+    if completion is None:
+        completion = as_int(field(usage, "output_tokens"))
+    in_details = field(usage, "prompt_tokens_details") or field(usage, "input_tokens_details")
+    out_details = field(usage, "completion_tokens_details") or field(usage, "output_tokens_details")
+    return {
+        "input_tokens": prompt,
+        "output_tokens": completion,
+        "cache_read": as_int(field(in_details, "cached_tokens")),
+        "cache_creation": as_int(field(in_details, "cache_write_tokens")),
+        "reasoning": as_int(field(out_details, "reasoning_tokens")),
+    }
+
+
+def _add_cache_creation(span: Span, usage: Any) -> None:
+    created = _usage_numbers(usage)["cache_creation"]
+    if created:
+        span.set_attribute(semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, created)
+
+
+class _ChatTap:
+    """Chat completion chunks: usage, streamed characters, hiding what was not asked for."""
+
+    __slots__ = ("chars", "hide_usage", "messages", "span", "usage")
+
+    def __init__(self, span: Span, messages: Any, hide_usage: bool) -> None:
+        self.span = span
+        self.messages = messages
+        self.hide_usage = hide_usage
+        self.usage: Any = None
+        self.chars = 0
+
+    def on_item(self, chunk: Any) -> bool:
+        usage = getattr(chunk, "usage", None)
+        choices = getattr(chunk, "choices", None) or ()
+        if usage is not None:
+            self.usage = usage
+        if self.hide_usage:
+            if usage is not None:
+                if not choices:
+                    return False
+                chunk.usage = None
+            fields_set = getattr(chunk, "__pydantic_fields_set__", None)
+            if fields_set is not None:
+                fields_set.discard("usage")
+        for choice in choices:
+            delta = getattr(choice, "delta", None)
+            if delta is None:
+                continue
+            content = getattr(delta, "content", None)
+            if content:
+                self.chars += len(content)
+            for call in getattr(delta, "tool_calls", None) or ():
+                arguments = getattr(getattr(call, "function", None), "arguments", None)
+                if arguments:
+                    self.chars += len(arguments)
+        return True
+
+    def on_end(self) -> None:
+        span = self.span
+        if not span.is_recording():
+            return
+        if self.usage is not None:
+            if self.hide_usage:
+                n = _usage_numbers(self.usage)
+                set_usage(
+                    span,
+                    input_tokens=n["input_tokens"],
+                    output_tokens=n["output_tokens"],
+                    cache_read=n["cache_read"],
+                    cache_creation=n["cache_creation"],
+                    reasoning=n["reasoning"],
+                )
+            else:
+                _add_cache_creation(span, self.usage)
+            return
+        set_usage(
+            span,
+            input_tokens=estimate_input_tokens(self.messages),
+            output_tokens=tokens_for_chars(self.chars),
+            estimated=True,
+        )
+
+
+class _ResponsesTap:
+    """Responses API events: estimate only when no final response carried usage."""
+
+    __slots__ = ("chars", "input", "instructions", "span", "usage_seen")
+
+    def __init__(self, span: Span, input_: Any, instructions: Any) -> None:
+        self.span = span
+        self.input = input_
+        self.instructions = instructions
+        self.usage_seen = False
+        self.chars = 0
+
+    def on_item(self, event: Any) -> bool:
+        kind = getattr(event, "type", None)
+        if kind == "response.output_text.delta":
+            delta = getattr(event, "delta", None)
+            if isinstance(delta, str):
+                self.chars += len(delta)
+        elif kind in ("response.completed", "response.incomplete", "response.failed"):
+            usage = getattr(getattr(event, "response", None), "usage", None)
+            if usage is not None:
+                self.usage_seen = True
+                _add_cache_creation(self.span, usage)
+        return True
+
+    def on_end(self) -> None:
+        if self.usage_seen or not self.span.is_recording():
+            return
+        instructions = self.instructions if isinstance(self.instructions, str) else None
+        set_usage(
+            self.span,
+            input_tokens=estimate_input_tokens(self.input, instructions),
+            output_tokens=tokens_for_chars(self.chars),
+            estimated=True,
+        )
+
+
+# --- per-call logic ---------------------------------------------------------------------
+
+
+class _Call:
+    """One call's additions: prepared before the SDK call, applied to its result."""
+
+    __slots__ = ("hide_usage", "kind", "kwargs", "span", "streaming")
+
+    def __init__(self, kind: str, span: Span, kwargs: dict[str, Any], streaming: bool) -> None:
+        self.kind = kind
+        self.span = span
+        self.kwargs = kwargs
+        self.streaming = streaming
+        self.hide_usage = False
+
+
+def _prepare(kind: str, instance: Any, kwargs: dict[str, Any]) -> _Call | None:
+    span = current_genai_span(embedding=kind == "embeddings")
+    if span is None:
+        return None
+    streaming = kind != "embeddings" and kwargs.get("stream") is True
+    start = default_port_attributes(instance)
+    if streaming:
+        start[semconv.GEN_AI_REQUEST_STREAM] = True
+    if start:
+        span.set_attributes(start)
+    call = _Call(kind, span, kwargs, streaming)
+    if kind == "chat" and streaming and _include_usage and not _raw_response_call(kwargs):
+        options = kwargs.get("stream_options")
+        asked = isinstance(options, Mapping) and options.get("include_usage") is True
+        if not asked:
+            merged = dict(options) if isinstance(options, Mapping) else {}
+            merged["include_usage"] = True
+            call.kwargs = {**kwargs, "stream_options": merged}
+            call.hide_usage = True
+    return call
+
+
+def _on_result(call: _Call, result: Any, is_async: bool) -> Any:
+    span = call.span
+    if call.streaming:
+        if not hasattr(result, "response") or not hasattr(result, "close"):
+            return result  # with_raw_response and friends: leave them alone
+        request_id = stream_request_id(result)
+        if request_id:
+            span.set_attribute(PROVIDER_REQUEST_ID, request_id)
+        tap: Any
+        if call.kind == "chat":
+            tap = _ChatTap(span, call.kwargs.get("messages"), call.hide_usage)
+        else:
+            tap = _ResponsesTap(span, call.kwargs.get("input"), call.kwargs.get("instructions"))
+        return TappedAsyncStream(result, tap) if is_async else TappedStream(result, tap)
+    request_id = getattr(result, "_request_id", None)
+    if isinstance(request_id, str) and request_id:
+        span.set_attribute(PROVIDER_REQUEST_ID, request_id)
+    usage = getattr(result, "usage", None)
+    if usage is not None and call.kind != "embeddings":
+        _add_cache_creation(span, usage)
+    return result
+
+
+def _make_wrapper(kind: str) -> Any:
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if not _switch.on:
+            return wrapped(*args, **kwargs)
+        call = guarded("openai prepare", _prepare, kind, instance, kwargs, default=None)
+        if call is None:
+            return wrapped(*args, **kwargs)
+        try:
+            result = wrapped(*args, **call.kwargs)
+        except BaseException as exc:
+            guarded("openai error", set_error_request_id, call.span, exc, default=None)
+            raise
+        return guarded("openai result", _on_result, call, result, False, default=result)
+
+    return wrapper
+
+
+def _make_async_wrapper(kind: str) -> Any:
+    async def wrapper(
+        wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        if not _switch.on:
+            return await wrapped(*args, **kwargs)
+        call = guarded("openai prepare", _prepare, kind, instance, kwargs, default=None)
+        if call is None:
+            return await wrapped(*args, **kwargs)
+        try:
+            result = await wrapped(*args, **call.kwargs)
+        except BaseException as exc:
+            guarded("openai error", set_error_request_id, call.span, exc, default=None)
+            raise
+        return guarded("openai result", _on_result, call, result, True, default=result)
+
+    return wrapper
+
+
+_TARGETS: tuple[tuple[str, str, str, bool], ...] = (
+    ("openai.resources.chat.completions", "Completions", "chat", False),
+    ("openai.resources.chat.completions", "AsyncCompletions", "chat", True),
+    ("openai.resources.responses.responses", "Responses", "responses", False),
+    ("openai.resources.responses.responses", "AsyncResponses", "responses", True),
+    ("openai.resources.embeddings", "Embeddings", "embeddings", False),
+    ("openai.resources.embeddings", "AsyncEmbeddings", "embeddings", True),
+)
+
+
+def available() -> bool:
+    try:
+        import openai  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def install(*, stream_include_usage: bool) -> None:
+    """Install our wrappers (before the official instrumentor wraps on top of them)."""
+    import importlib
+
+    from wrapt import wrap_function_wrapper
+
+    global _include_usage
+    _include_usage = stream_include_usage
+    for module_name, cls_name, kind, is_async in _TARGETS:
+        module = importlib.import_module(module_name)
+        cls = getattr(module, cls_name, None)
+        if cls is None or not hasattr(cls, "create"):
+            continue
+        factory = _make_async_wrapper if is_async else _make_wrapper
+        wrap_function_wrapper(module_name, f"{cls_name}.create", factory(kind))
+        _wrapped.append((cls, "create"))
+    _switch.on = True
+
+
+def uninstall() -> None:
+    """Remove our wrappers (after the official instrumentor removed its own)."""
+    from opentelemetry.instrumentation.utils import unwrap
+
+    _switch.on = False
+    while _wrapped:
+        cls, name = _wrapped.pop()
+        unwrap(cls, name)
