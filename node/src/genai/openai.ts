@@ -1,0 +1,261 @@
+/**
+ * What we add to @opentelemetry/instrumentation-openai (the official instrumentation makes
+ * the `chat {model}` span, response id/model, finish reasons, input/output tokens and
+ * error.type; see docs/node.md for the comparison).
+ *
+ * This instrumentation patches the same methods *inside* the official wrapper (it must be
+ * enabled first, which register() does), so the official span is the active span here:
+ *
+ * - streaming calls get `stream_options.include_usage: true` (OTEL_LLM_STREAM_INCLUDE_USAGE,
+ *   default on); the extra usage-only chunk is hidden from callers that did not ask for it;
+ * - `gen_ai.request.stream`, `gen_ai.response.time_to_first_chunk`;
+ * - cached and reasoning tokens (`gen_ai.usage.cache_read.input_tokens`,
+ *   `gen_ai.usage.reasoning.output_tokens`), also for the Responses API;
+ * - token counts estimated (about 4 characters per token) when the provider reported none,
+ *   flagged `otel_llm.usage.estimated=true`;
+ * - a streaming span that the official wrapper would leave open (the caller stopped reading
+ *   early, or the stream failed) is ended, with `error.type` on failure.
+ */
+import { performance } from 'node:perf_hooks';
+import { SpanStatusCode, trace, type Span } from '@opentelemetry/api';
+import {
+  InstrumentationBase,
+  InstrumentationNodeModuleDefinition,
+  type InstrumentationConfig,
+} from '@opentelemetry/instrumentation';
+import {
+  ERROR_TYPE,
+  GEN_AI_REQUEST_STREAM,
+  GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK,
+  GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+  GEN_AI_USAGE_INPUT_TOKENS,
+  GEN_AI_USAGE_OUTPUT_TOKENS,
+  GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
+  OTEL_LLM_TOKENS_ESTIMATED,
+} from '../semconv.js';
+
+export const OFFICIAL_SCOPE = '@opentelemetry/instrumentation-openai';
+const SUPPORTED = ['>=4.19.0 <7'];
+const CHARS_PER_TOKEN = 4;
+
+export interface OpenAIExtrasConfig extends InstrumentationConfig {
+  /** Ask streaming calls for a usage chunk (OTEL_LLM_STREAM_INCLUDE_USAGE, default true). */
+  streamIncludeUsage?: boolean;
+}
+
+type Any = any; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** The official instrumentation's span, if it is the active one. */
+function officialSpan(): Span | undefined {
+  const span = trace.getActiveSpan() as (Span & { instrumentationScope?: { name?: string } }) | undefined;
+  if (!span || !span.isRecording()) return undefined;
+  return span.instrumentationScope?.name === OFFICIAL_SCOPE ? span : undefined;
+}
+
+function num(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : undefined;
+}
+
+/** Cached/reasoning tokens of a Chat Completions or Responses usage object. */
+export function usageDetails(usage: Any | undefined | null): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (!usage || typeof usage !== 'object') return out;
+  const input = num(usage.prompt_tokens) ?? num(usage.input_tokens);
+  const output = num(usage.completion_tokens) ?? num(usage.output_tokens);
+  if (input !== undefined) out[GEN_AI_USAGE_INPUT_TOKENS] = input;
+  if (output !== undefined) out[GEN_AI_USAGE_OUTPUT_TOKENS] = output;
+  const cached = num((usage.prompt_tokens_details ?? usage.input_tokens_details)?.cached_tokens);
+  const reasoning = num((usage.completion_tokens_details ?? usage.output_tokens_details)?.reasoning_tokens);
+  if (cached !== undefined) out[GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = cached;
+  if (reasoning !== undefined) out[GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = reasoning;
+  return out;
+}
+
+function textLength(content: unknown): number {
+  if (typeof content === 'string') return content.length;
+  if (Array.isArray(content)) {
+    return content.reduce((n: number, part: Any) => n + (typeof part?.text === 'string' ? part.text.length : 0), 0);
+  }
+  return 0;
+}
+
+/** Characters of the prompt: chat messages, or a Responses `input`. */
+export function promptChars(params: Any): number {
+  if (Array.isArray(params?.messages)) {
+    return params.messages.reduce((n: number, m: Any) => n + textLength(m?.content), 0);
+  }
+  if (typeof params?.input === 'string') return params.input.length;
+  if (Array.isArray(params?.input)) {
+    return params.input.reduce((n: number, m: Any) => n + textLength(m?.content ?? m?.text), 0);
+  }
+  return 0;
+}
+
+export function estimateTokens(chars: number): number {
+  return Math.ceil(chars / CHARS_PER_TOKEN);
+}
+
+function setEstimate(span: Span, params: Any, outputChars: number): void {
+  span.setAttributes({
+    [GEN_AI_USAGE_INPUT_TOKENS]: estimateTokens(promptChars(params)),
+    [GEN_AI_USAGE_OUTPUT_TOKENS]: estimateTokens(outputChars),
+    [OTEL_LLM_TOKENS_ESTIMATED]: true,
+  });
+}
+
+function completionChars(result: Any): number {
+  if (Array.isArray(result?.choices)) {
+    return result.choices.reduce((n: number, c: Any) => n + textLength(c?.message?.content), 0);
+  }
+  if (typeof result?.output_text === 'string') return result.output_text.length;
+  return 0;
+}
+
+/** Adds the contract's extras to the official OpenAI instrumentation's spans. */
+export class OpenAIExtrasInstrumentation extends InstrumentationBase<OpenAIExtrasConfig> {
+  constructor(config: OpenAIExtrasConfig = {}) {
+    super('@otel-llm/node/openai', '0.1.0', config);
+  }
+
+  protected init() {
+    return [
+      new InstrumentationNodeModuleDefinition(
+        'openai',
+        SUPPORTED,
+        (moduleExports: Any) => {
+          const mod = moduleExports[Symbol.toStringTag] === 'Module' ? moduleExports.default : moduleExports;
+          const chat = mod?.OpenAI?.Chat?.Completions?.prototype;
+          if (chat) this._wrap(chat, 'create', (original: (...a: unknown[]) => unknown) => this.patch(original, 'chat'));
+          const responses = mod?.OpenAI?.Responses?.prototype;
+          if (responses) {
+            this._wrap(responses, 'create', (original: (...a: unknown[]) => unknown) => this.patch(original, 'responses'));
+          }
+          return moduleExports;
+        },
+        (moduleExports: Any) => {
+          const mod = moduleExports?.[Symbol.toStringTag] === 'Module' ? moduleExports.default : moduleExports;
+          if (mod?.OpenAI?.Chat?.Completions?.prototype) this._unwrap(mod.OpenAI.Chat.Completions.prototype, 'create');
+          if (mod?.OpenAI?.Responses?.prototype) this._unwrap(mod.OpenAI.Responses.prototype, 'create');
+        },
+      ),
+    ];
+  }
+
+  private patch(original: (...a: unknown[]) => unknown, api: 'chat' | 'responses') {
+    const self = this;
+    return function otelLlmOpenAICreate(this: unknown, ...args: unknown[]): unknown {
+      let span: Span | undefined;
+      let hideUsage = false;
+      const started = performance.now();
+      const params = (args[0] ?? {}) as Any;
+      try {
+        span = self.isEnabled() ? officialSpan() : undefined;
+        if (span && params.stream === true) {
+          span.setAttribute(GEN_AI_REQUEST_STREAM, true);
+          const wantUsage = self.getConfig().streamIncludeUsage ?? true;
+          if (api === 'chat' && wantUsage && params.stream_options?.include_usage !== true) {
+            args = [{ ...params, stream_options: { ...(params.stream_options ?? {}), include_usage: true } }, ...args.slice(1)];
+            hideUsage = true;
+          }
+        }
+      } catch {
+        span = undefined;
+      }
+      const result = original.apply(this, args) as Any;
+      if (!span || !result || typeof result.then !== 'function') return result;
+      try {
+        if (params.stream === true) {
+          result.then(
+            (stream: Any) => self.wrapStream(stream, span!, params, hideUsage, started, api),
+            () => undefined,
+          );
+        } else {
+          result.then(
+            (res: Any) => self.onResult(span!, params, res),
+            () => undefined,
+          );
+        }
+      } catch {
+        // never break the call
+      }
+      return result;
+    };
+  }
+
+  private onResult(span: Span, params: Any, result: Any): void {
+    try {
+      if (result?.usage) span.setAttributes(usageDetails(result.usage));
+      else setEstimate(span, params, completionChars(result));
+    } catch {
+      // telemetry only
+    }
+  }
+
+  private wrapStream(stream: Any, span: Span, params: Any, hideUsage: boolean, started: number, api: string): void {
+    if (!stream || typeof stream.iterator !== 'function') return;
+    const original = stream.iterator;
+    stream.iterator = function otelLlmStreamIterator(this: unknown) {
+      return observeStream(original.call(this), span, params, hideUsage, started, api);
+    };
+  }
+}
+
+async function* observeStream(
+  iterator: AsyncIterator<Any>,
+  span: Span,
+  params: Any,
+  hideUsage: boolean,
+  started: number,
+  api: string,
+): AsyncGenerator<Any> {
+  let first = true;
+  let sawUsage = false;
+  let outputChars = 0;
+  let completed = false;
+  let failure: unknown;
+  try {
+    const iterable = { [Symbol.asyncIterator]: () => iterator };
+    for await (const chunk of iterable) {
+      let hide = false;
+      try {
+        if (first) {
+          first = false;
+          span.setAttribute(GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, (performance.now() - started) / 1000);
+        }
+        const usage = api === 'responses' ? chunk?.response?.usage : chunk?.usage;
+        if (usage) {
+          sawUsage = true;
+          span.setAttributes(usageDetails(usage));
+          hide = hideUsage && Array.isArray(chunk.choices) && chunk.choices.length === 0;
+        }
+        if (Array.isArray(chunk?.choices)) {
+          for (const c of chunk.choices) outputChars += textLength(c?.delta?.content);
+        } else if (typeof chunk?.delta === 'string') {
+          outputChars += chunk.delta.length;
+        }
+      } catch {
+        // telemetry only
+      }
+      if (!hide) yield chunk;
+    }
+    completed = true;
+  } catch (err) {
+    failure = err;
+    throw err;
+  } finally {
+    try {
+      if (!sawUsage) setEstimate(span, params, outputChars);
+      // The official wrapper ends the span only after a stream it read to the end.
+      if (!completed && span.isRecording()) {
+        if (failure !== undefined) {
+          const type = (failure as Error)?.constructor?.name || 'Error';
+          span.setAttribute(ERROR_TYPE, type);
+          span.setStatus({ code: SpanStatusCode.ERROR, message: (failure as Error)?.message });
+        }
+        span.end();
+      }
+    } catch {
+      // telemetry only
+    }
+  }
+}

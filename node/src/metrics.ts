@@ -1,0 +1,256 @@
+/**
+ * The contract's Prometheus instruments (prom-client), declared once in one table, the
+ * bounded attribution labels, and `/metrics` serving (mirrors otel_llm/metrics.py).
+ *
+ * Exemplars (`trace_id`, `span_id`) need prom-client's OpenMetrics registry, so the
+ * registry is OpenMetrics; a scraper that does not ask for OpenMetrics gets plain
+ * Prometheus text converted from it (counters keep their `_total` name, exemplars dropped).
+ */
+import http from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Counter, Histogram, Registry, type RegistryContentType } from 'prom-client';
+import {
+  DURATION_BUCKETS,
+  METRIC_COST,
+  METRIC_DURATION,
+  METRIC_PROCESSOR_ERRORS,
+  METRIC_SPANS_DROPPED,
+  METRIC_TOKEN_USAGE,
+  METRIC_TTFC,
+  METRIC_UNPRICED,
+  TOKEN_BUCKETS,
+} from './semconv.js';
+
+export const OPERATION_LABELS = [
+  'gen_ai_operation_name',
+  'gen_ai_provider_name',
+  'gen_ai_request_model',
+  'gen_ai_response_model',
+] as const;
+export const DURATION_LABELS = [...OPERATION_LABELS, 'error_type'] as const;
+export const TOKEN_LABELS = [...OPERATION_LABELS, 'gen_ai_token_type'] as const;
+export const COST_BASE_LABELS = ['gen_ai_operation_name', 'gen_ai_provider_name', 'gen_ai_request_model'] as const;
+export const UNPRICED_LABELS = ['gen_ai_provider_name', 'gen_ai_request_model'] as const;
+
+export type Labels = Record<string, string>;
+
+/** One metric observation derived from a span (what the shared vectors call a sample). */
+export interface Observation {
+  metric: string;
+  labels: Labels;
+  value: number;
+}
+
+export interface MetricsOptions {
+  registry?: Registry<RegistryContentType>;
+  attributionLabels?: readonly string[];
+}
+
+const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+
+/** Attribution label names as Prometheus label names; throws on unusable ones. */
+export function validateAttributionLabels(labels: readonly string[]): string[] {
+  const reserved = new Set<string>([...COST_BASE_LABELS, 'le', 'quantile']);
+  return labels.map(label => {
+    if (!LABEL_NAME.test(label) || label.startsWith('__') || reserved.has(label)) {
+      throw new Error(
+        `attribution label ${JSON.stringify(label)} is not usable as a Prometheus label ` +
+          '(letters, digits and _; not reserved or already a contract label)',
+      );
+    }
+    return label;
+  });
+}
+
+function openMetricsRegistry(): Registry<RegistryContentType> {
+  const registry = new Registry<RegistryContentType>();
+  registry.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
+  return registry;
+}
+
+/** The contract's instruments on one registry. */
+export class LlmMetrics {
+  readonly registry: Registry<RegistryContentType>;
+  readonly attributionLabels: readonly string[];
+  readonly duration: Histogram<string>;
+  readonly tokens: Histogram<string>;
+  readonly ttfc: Histogram<string>;
+  readonly cost: Counter<string>;
+  readonly unpriced: Counter<string>;
+  readonly processorErrors: Counter<string>;
+  readonly spansDropped: Counter<string>;
+
+  constructor(options: MetricsOptions = {}) {
+    this.registry = options.registry ?? openMetricsRegistry();
+    const exemplars = (this.registry.contentType as string) === Registry.OPENMETRICS_CONTENT_TYPE;
+    this.attributionLabels = validateAttributionLabels(options.attributionLabels ?? []);
+    const registers = [this.registry];
+    this.duration = new Histogram({
+      name: METRIC_DURATION,
+      help: 'GenAI operation duration',
+      labelNames: [...DURATION_LABELS],
+      buckets: [...DURATION_BUCKETS],
+      registers,
+      enableExemplars: exemplars,
+    });
+    this.tokens = new Histogram({
+      name: METRIC_TOKEN_USAGE,
+      help: 'Number of tokens used per GenAI operation, by token type',
+      labelNames: [...TOKEN_LABELS],
+      buckets: [...TOKEN_BUCKETS],
+      registers,
+      enableExemplars: exemplars,
+    });
+    this.ttfc = new Histogram({
+      name: METRIC_TTFC,
+      help: 'Time to the first chunk of a streaming GenAI operation',
+      labelNames: [...DURATION_LABELS],
+      buckets: [...DURATION_BUCKETS],
+      registers,
+      enableExemplars: exemplars,
+    });
+    this.cost = new Counter({
+      name: METRIC_COST,
+      help: 'Cost of GenAI operations in USD, from local price tables or the provider',
+      labelNames: [...COST_BASE_LABELS, ...this.attributionLabels],
+      registers,
+      enableExemplars: exemplars,
+    });
+    this.unpriced = new Counter({
+      name: METRIC_UNPRICED,
+      help: 'GenAI operations whose model has no known price (no cost recorded)',
+      labelNames: [...UNPRICED_LABELS],
+      registers,
+    });
+    this.processorErrors = new Counter({
+      name: METRIC_PROCESSOR_ERRORS,
+      help: 'Exceptions caught inside the otel-llm span processor',
+      labelNames: ['hook', 'error_type'],
+      registers,
+    });
+    this.spansDropped = new Counter({
+      name: METRIC_SPANS_DROPPED,
+      help: 'Spans the export queue dropped (full queue or after shutdown)',
+      labelNames: ['reason'],
+      registers,
+    });
+  }
+
+  /** Record one observation; `exemplar` carries trace_id/span_id where supported. */
+  record(obs: Observation, exemplar?: Labels): void {
+    const exemplarLabels = exemplar && this.registry.contentType === Registry.OPENMETRICS_CONTENT_TYPE ? exemplar : undefined;
+    switch (obs.metric) {
+      case METRIC_DURATION:
+        return observe(this.duration, obs, exemplarLabels);
+      case METRIC_TOKEN_USAGE:
+        return observe(this.tokens, obs, exemplarLabels);
+      case METRIC_TTFC:
+        return observe(this.ttfc, obs, exemplarLabels);
+      case METRIC_COST:
+        if (exemplarLabels) this.cost.inc({ labels: obs.labels, value: obs.value, exemplarLabels });
+        else this.cost.inc(obs.labels, obs.value);
+        return;
+      case METRIC_UNPRICED:
+        this.unpriced.inc(obs.labels, obs.value);
+        return;
+      default:
+        throw new Error(`unknown metric ${obs.metric}`);
+    }
+  }
+
+  /** The registry content: OpenMetrics (with exemplars) or plain Prometheus text. */
+  async render(openMetrics: boolean): Promise<{ contentType: string; body: string }> {
+    const text = await this.registry.metrics();
+    if (this.registry.contentType !== Registry.OPENMETRICS_CONTENT_TYPE) {
+      return { contentType: this.registry.contentType, body: text };
+    }
+    if (openMetrics) return { contentType: Registry.OPENMETRICS_CONTENT_TYPE, body: text };
+    return { contentType: Registry.PROMETHEUS_CONTENT_TYPE, body: openMetricsToPrometheus(text) };
+  }
+}
+
+function observe(h: Histogram<string>, obs: Observation, exemplarLabels?: Labels): void {
+  if (exemplarLabels) h.observe({ labels: obs.labels, value: obs.value, exemplarLabels });
+  else h.observe(obs.labels, obs.value);
+}
+
+/**
+ * OpenMetrics text (as prom-client writes it) to Prometheus text 0.0.4: counters named with
+ * `_total` in HELP/TYPE as well, exemplars and `# EOF` removed.
+ */
+export function openMetricsToPrometheus(text: string): string {
+  const counters = new Set<string>();
+  for (const line of text.split('\n')) {
+    const m = /^# TYPE (\S+) counter$/.exec(line);
+    if (m) counters.add(m[1]!);
+  }
+  const out: string[] = [];
+  for (const line of text.split('\n')) {
+    if (line === '# EOF') continue;
+    const meta = /^# (HELP|TYPE) (\S+)(.*)$/.exec(line);
+    if (meta) {
+      const name = counters.has(meta[2]!) && !meta[2]!.endsWith('_total') ? `${meta[2]}_total` : meta[2];
+      out.push(`# ${meta[1]} ${name}${meta[3]}`);
+      continue;
+    }
+    const cut = line.indexOf(' # {');
+    out.push(cut >= 0 ? line.slice(0, cut) : line);
+  }
+  return out.join('\n').replace(/\n*$/, '\n');
+}
+
+/** Whether a scrape asked for OpenMetrics (Prometheus does when exemplar storage is on). */
+export function wantsOpenMetrics(accept: string | string[] | undefined): boolean {
+  const value = Array.isArray(accept) ? accept.join(',') : (accept ?? '');
+  return value.includes('application/openmetrics-text');
+}
+
+/** Serve `metrics` on a request; errors become a 500 without throwing into the host. */
+export async function serveMetrics(metrics: LlmMetrics, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  try {
+    const { contentType, body } = await metrics.render(wantsOpenMetrics(req.headers.accept));
+    res.statusCode = 200;
+    res.setHeader('Content-Type', contentType);
+    res.end(body);
+  } catch {
+    res.statusCode = 500;
+    res.end('metrics unavailable\n');
+  }
+}
+
+/** Express/Connect middleware answering GET `path` (default /metrics), passing the rest on. */
+export function metricsMiddleware(metrics: () => LlmMetrics, path = '/metrics') {
+  return function otelLlmMetrics(req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void): void {
+    const url = req.url ?? '';
+    const bare = url.split('?')[0];
+    if (req.method === 'GET' && bare === path) {
+      void serveMetrics(metrics(), req, res);
+      return;
+    }
+    next();
+  };
+}
+
+/** A small server answering /metrics; resolves once it listens. */
+export function startMetricsServer(
+  metrics: () => LlmMetrics,
+  port: number,
+  host = '0.0.0.0',
+): Promise<http.Server> {
+  const server = http.createServer((req, res) => {
+    if ((req.url ?? '').split('?')[0] === '/metrics') {
+      void serveMetrics(metrics(), req, res);
+      return;
+    }
+    res.statusCode = 404;
+    res.end('not found\n');
+  });
+  server.unref();
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve(server);
+    });
+  });
+}

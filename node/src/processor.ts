@@ -1,0 +1,457 @@
+/**
+ * The span processor: request ID and attribution at start; cost and metrics at the end
+ * (mirrors otel_llm/processor.py rule for rule; the shared vectors hold both equal).
+ *
+ * At start, on every span: `request.id` (request state, else baggage, of the parent
+ * context) and the request's attribution values: `user` -> `user.id` (pseudonymised when
+ * OTEL_LLM_USER_HASH_KEY is set, as in the metrics), `tenant` -> `otel_llm.tenant`,
+ * `route` -> `http.route` (only when the span has none), any other name ->
+ * `otel_llm.attribution.<name>`. GenAI spans from instrumentations that write older
+ * spellings are brought to the contract's (see {@link normalizeAtStart}).
+ *
+ * At the end of GenAI spans (the SDK's `onEnding` hook, while attributes can still be set):
+ * duration and time-to-first-chunk histograms for every GenAI span; token usage and cost
+ * only for inference operations (or no operation name), so agent spans that repeat their
+ * children's usage are not counted twice. A reported `gen_ai.usage.cost.amount` is used as
+ * is (source `provider`); otherwise the span is priced (source `local`) by response model,
+ * then request model. With no price, or with no usage on a successful inference span, the
+ * span gets `otel_llm.cost.unpriced=true` and the unpriced counter moves.
+ *
+ * Never throws into the host: every hook is guarded, errors are counted in
+ * `otel_llm_processor_errors_total{hook,error_type}`.
+ */
+import { createHmac } from 'node:crypto';
+import { SpanStatusCode, TraceFlags, type AttributeValue, type Context } from '@opentelemetry/api';
+import type { ReadableSpan, Span, SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { currentAttribution, requestIdOf } from './context.js';
+import { LlmMetrics, type Labels, type Observation } from './metrics.js';
+import { PriceBook, normalizeUsage, usage as makeUsage } from './pricing.js';
+import {
+  CACHE_CREATION_KEYS,
+  CACHE_READ_KEYS,
+  ERROR_TYPE,
+  GEN_AI_OPERATION_NAME,
+  GEN_AI_PROVIDER_NAME,
+  GEN_AI_REQUEST_MODEL,
+  GEN_AI_RESPONSE_FINISH_REASONS,
+  GEN_AI_RESPONSE_MODEL,
+  GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK,
+  GEN_AI_SYSTEM,
+  GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
+  GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS,
+  GEN_AI_USAGE_COST_AMOUNT,
+  GEN_AI_USAGE_COST_CURRENCY,
+  GEN_AI_USAGE_COST_SOURCE,
+  HTTP_ROUTE,
+  INPUT_TOKEN_KEYS,
+  METRIC_COST,
+  METRIC_DURATION,
+  METRIC_TOKEN_USAGE,
+  METRIC_TTFC,
+  METRIC_UNPRICED,
+  OTEL_LLM_ATTRIBUTION_PREFIX,
+  OTEL_LLM_TENANT,
+  OTEL_LLM_UNPRICED,
+  OUTPUT_TOKEN_KEYS,
+  PROVIDER_KEYS,
+  REASONING_KEYS,
+  REQUEST_ID,
+  TOKEN_TYPES,
+  USER_KEYS,
+  firstAttr,
+  intAttr,
+  isGenAiSpan,
+  type Attrs,
+} from './semconv.js';
+
+/** Operations that consume tokens themselves and are priced. */
+export const INFERENCE_OPERATIONS: ReadonlySet<string> = new Set([
+  'chat',
+  'text_completion',
+  'generate_content',
+  'embeddings',
+  'completion',
+]);
+const ERROR_OTHER = '_OTHER';
+const SEMCONV_LABEL_LIMIT = 256;
+const MEMO_LIMIT = 4096;
+
+/** Span attributes an attribution label is written to (first) and read from. */
+const ATTRIBUTION_ATTRIBUTES: Readonly<Record<string, readonly string[]>> = {
+  user: USER_KEYS,
+  tenant: [OTEL_LLM_TENANT],
+  route: [HTTP_ROUTE],
+};
+
+export function attributeKeys(label: string): readonly string[] {
+  return ATTRIBUTION_ATTRIBUTES[label] ?? [OTEL_LLM_ATTRIBUTION_PREFIX + label];
+}
+
+// --- label values (same rules as otel_llm/metrics.py) ------------------------------------
+
+const UNSAFE = /[^A-Za-z0-9_.:/@{}+-]/g;
+const PSEUDONYM = /^u_[0-9a-f]{16}$/;
+
+/** A bounded, single-token label value: capped length, unsafe characters as `_`. */
+export function sanitizeLabelValue(value: unknown, maxLen = 64): string {
+  if (value === undefined || value === null) return '';
+  let text: string;
+  if (typeof value === 'string') text = value.trim();
+  else if (typeof value === 'boolean') text = value ? 'True' : 'False';
+  else text = String(value);
+  return [...text].slice(0, maxLen).join('').replace(UNSAFE, '_');
+}
+
+/** `u_` + 16 hex digits of HMAC-SHA256(key, value); idempotent on its own output. */
+export function pseudonymize(key: string, value: string): string {
+  if (!value || PSEUDONYM.test(value)) return value;
+  return `u_${createHmac('sha256', key).update(value, 'utf8').digest('hex').slice(0, 16)}`;
+}
+
+/** Maps raw values to bounded label values: first `limit` distinct pass, then `other`. */
+export class LabelFolder {
+  private readonly admitted = new Set<string>();
+  private readonly memo = new Map<unknown, string>();
+
+  constructor(
+    readonly limit: number,
+    private readonly maxLen = 64,
+    private readonly transform?: (v: string) => string,
+  ) {}
+
+  fold(raw: unknown): string {
+    const key = Array.isArray(raw) ? String(raw) : raw;
+    const hit = this.memo.get(key);
+    if (hit !== undefined) return hit;
+    let value: string;
+    if (this.transform && key !== undefined && key !== null && key !== '') {
+      value = sanitizeLabelValue(this.transform(String(key)), this.maxLen);
+    } else {
+      value = sanitizeLabelValue(key, this.maxLen);
+    }
+    if (value && !this.admitted.has(value)) {
+      if (this.admitted.size < this.limit) this.admitted.add(value);
+      else value = 'other';
+    }
+    if (this.memo.size >= MEMO_LIMIT) this.memo.clear();
+    this.memo.set(key, value);
+    return value;
+  }
+}
+
+// --- analysis (pure; what the shared vectors test) ----------------------------------------
+
+/** What the processor sees of a finished span. */
+export interface SpanFacts {
+  name?: string;
+  attributes: Attrs;
+  statusError: boolean;
+  durationS?: number;
+  startTimeMs?: number;
+}
+
+export interface Analysis {
+  /** Attributes the processor adds to the span. */
+  added: Record<string, AttributeValue>;
+  costUsd?: number;
+  unpriced: boolean;
+  /** Observations in raw (unfolded) terms; the recorder folds label values. */
+  operation: unknown;
+  provider: unknown;
+  requestModel: unknown;
+  responseModel: unknown;
+  errorType: unknown;
+  durationS?: number;
+  ttfcS?: number;
+  tokens: [string, number][];
+}
+
+function finiteNumber(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
+}
+
+/** Price and measure one GenAI span (no side effects). */
+export function analyzeSpan(facts: SpanFacts, prices: PriceBook): Analysis {
+  const attrs = facts.attributes ?? {};
+  const operation = attrs[GEN_AI_OPERATION_NAME];
+  const provider = firstAttr(attrs, PROVIDER_KEYS);
+  const requestModel = attrs[GEN_AI_REQUEST_MODEL];
+  const responseModel = attrs[GEN_AI_RESPONSE_MODEL];
+  const errorType = attrs[ERROR_TYPE] || (facts.statusError ? ERROR_OTHER : undefined);
+  const out: Analysis = {
+    added: {},
+    unpriced: false,
+    operation,
+    provider,
+    requestModel,
+    responseModel,
+    errorType,
+    durationS: facts.durationS !== undefined && facts.durationS >= 0 ? facts.durationS : undefined,
+    ttfcS: finiteNumber(attrs[GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK]),
+    tokens: [],
+  };
+  if (operation !== undefined && operation !== null && !INFERENCE_OPERATIONS.has(String(operation))) return out;
+
+  const counts = [
+    intAttr(attrs, INPUT_TOKEN_KEYS),
+    intAttr(attrs, OUTPUT_TOKEN_KEYS),
+    intAttr(attrs, CACHE_READ_KEYS),
+    intAttr(attrs, CACHE_CREATION_KEYS),
+    intAttr(attrs, REASONING_KEYS),
+  ] as const;
+  const hasUsage = counts[0] !== undefined || counts[1] !== undefined;
+  const u = normalizeUsage(
+    makeUsage({
+      input: counts[0] ?? 0,
+      output: counts[1] ?? 0,
+      cacheRead: counts[2] ?? 0,
+      cacheCreation: counts[3] ?? 0,
+      reasoning: counts[4] ?? 0,
+    }),
+  );
+  if (hasUsage) {
+    const values = [u.input, u.output, counts[2], counts[3], counts[4]];
+    TOKEN_TYPES.forEach((type, i) => {
+      if (counts[i] !== undefined && values[i] !== undefined) out.tokens.push([type, values[i]!]);
+    });
+  }
+
+  const reported = attrs[GEN_AI_USAGE_COST_AMOUNT];
+  if (typeof reported === 'number' && Number.isFinite(reported) && reported >= 0) {
+    if (attrs[GEN_AI_USAGE_COST_SOURCE] === undefined) out.added[GEN_AI_USAGE_COST_SOURCE] = 'provider';
+    const currency = attrs[GEN_AI_USAGE_COST_CURRENCY];
+    if (currency === undefined || currency === null) out.added[GEN_AI_USAGE_COST_CURRENCY] = 'USD';
+    if (currency === undefined || currency === null || currency === 'USD') out.costUsd = reported;
+    return out;
+  }
+  const providerName = typeof provider === 'string' ? provider : undefined;
+  if (!hasUsage) {
+    if (!facts.statusError) {
+      out.added[OTEL_LLM_UNPRICED] = true;
+      out.unpriced = true;
+    }
+    return out;
+  }
+  let cost: number | undefined;
+  for (const model of [responseModel, requestModel]) {
+    if (typeof model === 'string' && model) {
+      cost = prices.cost(providerName, model, u, facts.startTimeMs);
+      if (cost !== undefined) break;
+    }
+  }
+  if (cost === undefined) {
+    out.added[OTEL_LLM_UNPRICED] = true;
+    out.unpriced = true;
+    return out;
+  }
+  out.added[GEN_AI_USAGE_COST_AMOUNT] = cost;
+  out.added[GEN_AI_USAGE_COST_CURRENCY] = 'USD';
+  out.added[GEN_AI_USAGE_COST_SOURCE] = 'local';
+  out.costUsd = cost;
+  return out;
+}
+
+/**
+ * Bring a GenAI span from an instrumentation that writes other spellings to the contract's
+ * at start: `gen_ai.provider.name` from `gen_ai.system`, and the span name
+ * `{operation} {model}` (the Anthropic SDK's own tracing names spans
+ * `anthropic.messages.create`).
+ */
+export function normalizeAtStart(span: Span, attrs: Attrs): void {
+  if (!attrs) return;
+  if (attrs[GEN_AI_PROVIDER_NAME] === undefined && typeof attrs[GEN_AI_SYSTEM] === 'string') {
+    span.setAttribute(GEN_AI_PROVIDER_NAME, attrs[GEN_AI_SYSTEM] as string);
+  }
+  const op = attrs[GEN_AI_OPERATION_NAME];
+  const model = attrs[GEN_AI_REQUEST_MODEL];
+  if (typeof op === 'string' && typeof model === 'string' && INFERENCE_OPERATIONS.has(op)) {
+    const name = `${op} ${model}`;
+    if (span.name !== name) span.updateName(name);
+  }
+}
+
+/** Before end: what the contract needs that another instrumentation wrote differently. */
+export function normalizeAtEnd(attrs: Attrs): Record<string, AttributeValue> {
+  const out: Record<string, AttributeValue> = {};
+  if (!attrs) return out;
+  const write = attrs[GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS];
+  if (attrs[GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] === undefined && typeof write === 'number') {
+    out[GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = write;
+  }
+  const stop = attrs['anthropic.message.stop_reason'];
+  if (attrs[GEN_AI_RESPONSE_FINISH_REASONS] === undefined && typeof stop === 'string') {
+    out[GEN_AI_RESPONSE_FINISH_REASONS] = [stop];
+  }
+  return out;
+}
+
+// --- the processor -------------------------------------------------------------------------
+
+export interface ProcessorOptions {
+  metrics: LlmMetrics;
+  prices: PriceBook;
+  attributionLabels?: readonly string[];
+  attributionLimit?: number;
+  userHashKey?: string;
+}
+
+function hrToMs(t: readonly [number, number]): number {
+  return t[0] * 1e3 + t[1] / 1e6;
+}
+
+/** Stamps request ID and attribution at start; prices and measures GenAI spans at end. */
+export class LlmSpanProcessor implements SpanProcessor {
+  readonly metrics: LlmMetrics;
+  readonly prices: PriceBook;
+  private readonly labelNames: readonly string[];
+  private readonly labelKeys: readonly (readonly string[])[];
+  private readonly hashKey?: string;
+  private readonly foldOperation = new LabelFolder(SEMCONV_LABEL_LIMIT);
+  private readonly foldProvider = new LabelFolder(SEMCONV_LABEL_LIMIT);
+  private readonly foldRequestModel = new LabelFolder(SEMCONV_LABEL_LIMIT, 128);
+  private readonly foldResponseModel = new LabelFolder(SEMCONV_LABEL_LIMIT, 128);
+  private readonly foldErrorType = new LabelFolder(SEMCONV_LABEL_LIMIT);
+  private readonly attributionFolders: readonly LabelFolder[];
+  private readonly handled = new WeakSet<object>();
+
+  constructor(options: ProcessorOptions) {
+    this.metrics = options.metrics;
+    this.prices = options.prices;
+    this.hashKey = options.userHashKey;
+    this.labelNames = this.metrics.attributionLabels;
+    this.labelKeys = this.labelNames.map(attributeKeys);
+    const limit = options.attributionLimit ?? 100;
+    this.attributionFolders = this.labelNames.map(
+      name => new LabelFolder(limit, 64, name === 'user' ? v => this.pseudonymizeUser(v) : undefined),
+    );
+  }
+
+  pseudonymizeUser(value: string): string {
+    return this.hashKey ? pseudonymize(this.hashKey, value) : value;
+  }
+
+  onStart(span: Span, parentContext: Context): void {
+    try {
+      const attrs = (span as unknown as { attributes?: Attrs }).attributes;
+      this.stamp(span, parentContext, attrs);
+      if (isGenAiSpan(attrs)) normalizeAtStart(span, attrs);
+    } catch (err) {
+      this.error('on_start', err);
+    }
+  }
+
+  private stamp(span: Span, ctx: Context, existing: Attrs): void {
+    const requestId = requestIdOf(ctx);
+    const attribution = currentAttribution(ctx);
+    const out: Record<string, string> = {};
+    if (requestId) out[REQUEST_ID] = requestId;
+    for (const [label, raw] of Object.entries(attribution)) {
+      if (!raw) continue;
+      const keys = attributeKeys(label);
+      if (label === 'route' && firstAttr(existing, keys) !== undefined) continue;
+      out[keys[0]!] = label === 'user' ? this.pseudonymizeUser(raw) : raw;
+    }
+    if (Object.keys(out).length) span.setAttributes(out);
+  }
+
+  /** The SDK calls this after the end time is set and before the span is frozen. */
+  onEnding(span: Span): void {
+    const attrs = (span as unknown as { attributes?: Attrs }).attributes;
+    if (!isGenAiSpan(attrs)) return;
+    this.handled.add(span);
+    try {
+      const fixes = normalizeAtEnd(attrs);
+      if (Object.keys(fixes).length) span.setAttributes(fixes);
+      const analysis = this.analyze(span as unknown as ReadableSpan);
+      if (Object.keys(analysis.added).length) span.setAttributes(analysis.added);
+      this.record(analysis, span as unknown as ReadableSpan);
+    } catch (err) {
+      this.error('on_end', err);
+    }
+  }
+
+  onEnd(span: ReadableSpan): void {
+    if (this.handled.has(span) || !isGenAiSpan(span.attributes)) return;
+    // an SDK without onEnding: the attributes object is still writable before export
+    try {
+      const attrs = span.attributes as Record<string, AttributeValue>;
+      Object.assign(attrs, normalizeAtEnd(attrs));
+      const analysis = this.analyze(span);
+      Object.assign(attrs, analysis.added);
+      this.record(analysis, span);
+    } catch (err) {
+      this.error('on_end', err);
+    }
+  }
+
+  private analyze(span: ReadableSpan): Analysis {
+    return analyzeSpan(
+      {
+        name: span.name,
+        attributes: span.attributes,
+        statusError: span.status?.code === SpanStatusCode.ERROR,
+        durationS: span.duration ? span.duration[0] + span.duration[1] / 1e9 : undefined,
+        startTimeMs: span.startTime ? hrToMs(span.startTime) : undefined,
+      },
+      this.prices,
+    );
+  }
+
+  /** Observations of one analysed span, with folded label values (also used by tests). */
+  observations(a: Analysis, attrs: Attrs): Observation[] {
+    const op = this.foldOperation.fold(a.operation);
+    const prov = this.foldProvider.fold(a.provider);
+    const req = this.foldRequestModel.fold(a.requestModel);
+    const resp = this.foldResponseModel.fold(a.responseModel);
+    const base: Labels = {
+      gen_ai_operation_name: op,
+      gen_ai_provider_name: prov,
+      gen_ai_request_model: req,
+      gen_ai_response_model: resp,
+    };
+    const out: Observation[] = [];
+    const opLabels = { ...base, error_type: this.foldErrorType.fold(a.errorType) };
+    if (a.durationS !== undefined) out.push({ metric: METRIC_DURATION, labels: opLabels, value: a.durationS });
+    if (a.ttfcS !== undefined && a.ttfcS >= 0) out.push({ metric: METRIC_TTFC, labels: opLabels, value: a.ttfcS });
+    for (const [type, count] of a.tokens) {
+      out.push({ metric: METRIC_TOKEN_USAGE, labels: { ...base, gen_ai_token_type: type }, value: count });
+    }
+    if (a.costUsd !== undefined && a.costUsd >= 0) {
+      const labels: Labels = { gen_ai_operation_name: op, gen_ai_provider_name: prov, gen_ai_request_model: req };
+      this.labelNames.forEach((name, i) => {
+        labels[name] = this.attributionFolders[i]!.fold(firstAttr(attrs, this.labelKeys[i]!));
+      });
+      out.push({ metric: METRIC_COST, labels, value: a.costUsd });
+    }
+    if (a.unpriced) {
+      out.push({ metric: METRIC_UNPRICED, labels: { gen_ai_provider_name: prov, gen_ai_request_model: req }, value: 1 });
+    }
+    return out;
+  }
+
+  private record(a: Analysis, span: ReadableSpan): void {
+    const ctx = span.spanContext();
+    const sampled = (ctx.traceFlags & TraceFlags.SAMPLED) === TraceFlags.SAMPLED;
+    const exemplar = sampled ? { trace_id: ctx.traceId, span_id: ctx.spanId } : undefined;
+    for (const obs of this.observations(a, span.attributes)) {
+      this.metrics.record(obs, obs.metric === METRIC_TOKEN_USAGE || obs.metric === METRIC_UNPRICED ? undefined : exemplar);
+    }
+  }
+
+  private error(hook: string, err: unknown): void {
+    try {
+      const type = sanitizeLabelValue((err as Error)?.constructor?.name ?? typeof err);
+      this.metrics.processorErrors.inc({ hook, error_type: type });
+    } catch {
+      // the last line of defence must not throw either
+    }
+  }
+
+  forceFlush(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  shutdown(): Promise<void> {
+    return Promise.resolve();
+  }
+}

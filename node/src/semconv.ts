@@ -1,0 +1,113 @@
+/**
+ * The telemetry vocabulary in one place: attribute and metric names from the contract
+ * (mirrors otel_llm/semconv.py). Writers emit the baseline spelling (GenAI semconv v1.41);
+ * readers accept the older and newer spellings through {@link firstAttr}.
+ */
+
+export const GEN_AI_OPERATION_NAME = 'gen_ai.operation.name';
+export const GEN_AI_PROVIDER_NAME = 'gen_ai.provider.name';
+/** Deprecated spelling of the provider. */
+export const GEN_AI_SYSTEM = 'gen_ai.system';
+export const GEN_AI_REQUEST_MODEL = 'gen_ai.request.model';
+export const GEN_AI_REQUEST_STREAM = 'gen_ai.request.stream';
+export const GEN_AI_RESPONSE_MODEL = 'gen_ai.response.model';
+export const GEN_AI_RESPONSE_ID = 'gen_ai.response.id';
+export const GEN_AI_RESPONSE_FINISH_REASONS = 'gen_ai.response.finish_reasons';
+export const GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK = 'gen_ai.response.time_to_first_chunk';
+export const GEN_AI_USAGE_INPUT_TOKENS = 'gen_ai.usage.input_tokens';
+export const GEN_AI_USAGE_OUTPUT_TOKENS = 'gen_ai.usage.output_tokens';
+export const GEN_AI_USAGE_PROMPT_TOKENS = 'gen_ai.usage.prompt_tokens';
+export const GEN_AI_USAGE_COMPLETION_TOKENS = 'gen_ai.usage.completion_tokens';
+export const GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS = 'gen_ai.usage.cache_read.input_tokens';
+export const GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS = 'gen_ai.usage.cache_creation.input_tokens';
+export const GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS = 'gen_ai.usage.cache_write.input_tokens';
+export const GEN_AI_USAGE_REASONING_OUTPUT_TOKENS = 'gen_ai.usage.reasoning.output_tokens';
+// cost: open proposal semantic-conventions-genai #443
+export const GEN_AI_USAGE_COST_AMOUNT = 'gen_ai.usage.cost.amount';
+export const GEN_AI_USAGE_COST_CURRENCY = 'gen_ai.usage.cost.currency';
+export const GEN_AI_USAGE_COST_SOURCE = 'gen_ai.usage.cost.source';
+
+export const SERVER_ADDRESS = 'server.address';
+export const SERVER_PORT = 'server.port';
+export const ERROR_TYPE = 'error.type';
+export const HTTP_ROUTE = 'http.route';
+export const USER_ID = 'user.id';
+export const ENDUSER_ID = 'enduser.id';
+
+/** Stamped on every span; also the W3C baggage key that carries the ID across hops. */
+export const REQUEST_ID = 'request.id';
+export const REQUEST_ID_HEADER = 'X-Request-ID';
+export const BAGGAGE_REQUEST_ID = 'request.id';
+export const OTEL_LLM_TENANT = 'otel_llm.tenant';
+/** True when a token count was estimated rather than reported by the provider. */
+export const OTEL_LLM_TOKENS_ESTIMATED = 'otel_llm.usage.estimated';
+/** True on a GenAI span whose model has no known price (no cost amount is set). */
+export const OTEL_LLM_UNPRICED = 'otel_llm.cost.unpriced';
+
+export const PROVIDER_KEYS = [GEN_AI_PROVIDER_NAME, GEN_AI_SYSTEM] as const;
+export const INPUT_TOKEN_KEYS = [GEN_AI_USAGE_INPUT_TOKENS, GEN_AI_USAGE_PROMPT_TOKENS] as const;
+export const OUTPUT_TOKEN_KEYS = [GEN_AI_USAGE_OUTPUT_TOKENS, GEN_AI_USAGE_COMPLETION_TOKENS] as const;
+export const CACHE_READ_KEYS = [
+  GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+  'gen_ai.usage.cache_read_input_tokens',
+] as const;
+export const CACHE_CREATION_KEYS = [
+  GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
+  GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS,
+  'gen_ai.usage.cache_creation_input_tokens',
+] as const;
+export const REASONING_KEYS = [
+  GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
+  'gen_ai.usage.reasoning_tokens',
+] as const;
+export const USER_KEYS = [USER_ID, ENDUSER_ID] as const;
+
+// Prometheus metric names (as Prometheus shows them).
+export const METRIC_DURATION = 'gen_ai_client_operation_duration_seconds';
+export const METRIC_TOKEN_USAGE = 'gen_ai_client_token_usage';
+export const METRIC_TTFC = 'gen_ai_client_operation_time_to_first_chunk_seconds';
+export const METRIC_COST = 'gen_ai_client_cost_usd_total';
+export const METRIC_UNPRICED = 'otel_llm_unpriced_operations_total';
+export const METRIC_PROCESSOR_ERRORS = 'otel_llm_processor_errors_total';
+export const METRIC_SPANS_DROPPED = 'otel_llm_spans_dropped_total';
+export const OTEL_LLM_ATTRIBUTION_PREFIX = 'otel_llm.attribution.';
+
+/** Semconv advice: 0.01 doubling to 81.92 seconds. */
+export const DURATION_BUCKETS: readonly number[] = Object.freeze(
+  Array.from({ length: 14 }, (_, i) => Number((0.01 * 2 ** i).toFixed(2))),
+);
+/** Semconv advice: 1, 4, 16, ... 67108864 tokens. */
+export const TOKEN_BUCKETS: readonly number[] = Object.freeze(
+  Array.from({ length: 14 }, (_, i) => 4 ** i),
+);
+export const TOKEN_TYPES = ['input', 'output', 'cache_read', 'cache_creation', 'reasoning'] as const;
+export type TokenType = (typeof TOKEN_TYPES)[number];
+
+export type Attrs = Readonly<Record<string, unknown>> | undefined | null;
+
+/** Value of the first key present in `attrs` (old and new spellings), else undefined. */
+export function firstAttr(attrs: Attrs, keys: readonly string[]): unknown {
+  if (!attrs) return undefined;
+  for (const key of keys) {
+    const value = attrs[key];
+    if (value !== undefined && value !== null) return value;
+  }
+  return undefined;
+}
+
+/** A token count read leniently: non-negative integers, integral floats, digit strings. */
+export function intAttr(attrs: Attrs, keys: readonly string[]): number | undefined {
+  const value = firstAttr(attrs, keys);
+  if (typeof value === 'number') {
+    return Number.isInteger(value) && value >= 0 ? value : undefined;
+  }
+  if (typeof value === 'string' && /^\d+$/.test(value)) return Number(value);
+  if (typeof value === 'bigint' && value >= 0n) return Number(value);
+  return undefined;
+}
+
+/** A span is a GenAI operation span when it names an operation or a provider. */
+export function isGenAiSpan(attrs: Attrs): boolean {
+  if (!attrs) return false;
+  return attrs[GEN_AI_OPERATION_NAME] !== undefined || firstAttr(attrs, PROVIDER_KEYS) !== undefined;
+}
