@@ -103,13 +103,16 @@ class TempoStore:
         if tid is None:
             raise ValueError(f"not a trace ID: {trace_id!r}")
         resp = self._get(f"/api/v2/traces/{tid}")
-        if resp.status_code == 404 and "not found" not in resp.text.lower():
+        if resp.status_code == 404 and "page not found" in resp.text:
             resp = self._get(f"/api/traces/{tid}")  # Tempo before the v2 API
         if resp.status_code == 404:
             raise TempoError(f"trace {tid} not found in Tempo")
         if resp.status_code != 200:
             raise TempoError(f"Tempo trace lookup failed ({resp.status_code}): {resp.text[:500]}")
-        return to_otlp_json(resp.json())
+        doc = to_otlp_json(resp.json())
+        if not doc["resourceSpans"]:  # v2 answers 200 with an empty trace
+            raise TempoError(f"trace {tid} not found in Tempo")
+        return doc
 
 
 def to_otlp_json(body: Mapping[str, Any]) -> dict[str, Any]:
