@@ -162,10 +162,22 @@ def is_uuid4(value: str | None) -> bool:
         return False
 
 
-async def get(app: Any, path: str, headers: dict[str, str] | None = None) -> httpx.Response:
-    transport = httpx.ASGITransport(app=app)
+def assert_nothing_leaked() -> None:
+    """Called in the task that ran the app (ASGITransport runs it in the caller's task)."""
+    assert current_request_id() is None
+    assert baggage.get_all() == {}
+    assert structlog.contextvars.get_contextvars() == {}
+    assert not trace.get_current_span().get_span_context().is_valid
+
+
+async def get(
+    app: Any, path: str, headers: dict[str, str] | None = None, *, raise_app_exceptions: bool = True
+) -> httpx.Response:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=raise_app_exceptions)
     async with httpx.AsyncClient(transport=transport, base_url="http://upstream") as client:
-        return await client.get(path, headers=headers)
+        response = await client.get(path, headers=headers)
+    assert_nothing_leaked()
+    return response
 
 
 # --- apps ----------------------------------------------------------------------------
@@ -292,10 +304,6 @@ def test_valid_incoming_id_is_echoed_and_on_every_span_and_log(
             assert len(record["span_id"]) == 16
             assert record["service"] == "test-svc"
 
-    # Nothing leaks into the caller's context once the request is over.
-    assert current_request_id() is None
-    assert baggage.get_all() == {}
-
 
 def test_missing_id_is_minted_and_propagated(
     provider: TracerProvider, exporter: InMemorySpanExporter, instrumented: list[FastAPI]
@@ -378,15 +386,11 @@ def test_exception_gives_500_with_header_and_resets_context(
 ) -> None:
     upstream = make_upstream(FastAPI(), provider, instrumented)
 
-    async def call() -> httpx.Response:
-        transport = httpx.ASGITransport(app=upstream, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://up") as client:
-            return await client.get("/boom", headers={"X-Request-ID": "fails-1"})
-
-    response = asyncio.run(call())
+    response = asyncio.run(
+        get(upstream, "/boom", {"X-Request-ID": "fails-1"}, raise_app_exceptions=False)
+    )
     assert response.status_code == 500
     assert response.headers["x-request-id"] == "fails-1"
-    assert current_request_id() is None
     assert any(r["request_id"] == "fails-1" for r in lines(log_stream))
 
 
@@ -399,8 +403,6 @@ def test_streaming_response_keeps_the_id_until_the_end(
     assert response.text.splitlines() == ["stream-1"] * 3
     chunks = [r for r in lines(log_stream) if r["event"] == "chunk"]
     assert [r["request_id"] for r in chunks] == ["stream-1"] * 3
-    assert current_request_id() is None
-    assert structlog.contextvars.get_contextvars() == {}
 
 
 def test_app_set_header_is_replaced_not_duplicated(
@@ -484,7 +486,10 @@ async def call_raw(
     async def send(message: Message) -> None:
         sent.append(message)
 
-    await app({"type": scope_type, "path": "/", "headers": headers}, receive, send)
+    try:
+        await app({"type": scope_type, "path": "/", "headers": headers}, receive, send)
+    finally:
+        assert_nothing_leaked()
     return sent
 
 
@@ -586,6 +591,7 @@ def test_lifespan_and_other_scopes_pass_through_untouched() -> None:
     async def app(scope: Scope, receive: Any, send: Any) -> None:
         calls.append((scope, receive, send))
         assert current_request_id() is None
+        assert baggage.get_all() == {}
 
     async def receive() -> Message:
         return {"type": "lifespan.startup"}
@@ -606,8 +612,6 @@ def test_our_failures_never_break_the_request(monkeypatch: pytest.MonkeyPatch) -
     sent = asyncio.run(call_raw(RequestIDMiddleware(logging_app, SETTINGS), []))
     assert sent[0]["status"] == 200
     assert sent[1]["body"] == b"ok"
-    assert current_request_id() is None
-    assert structlog.contextvars.get_contextvars() == {}
     monkeypatch.undo()
 
     async def odd_headers(scope: Scope, receive: Any, send: Any) -> None:
@@ -621,9 +625,8 @@ def test_app_exceptions_propagate_unchanged_and_context_is_reset() -> None:
     async def failing(scope: Scope, receive: Any, send: Any) -> None:
         raise KeyError("app bug")
 
-    with pytest.raises(KeyError, match="app bug"):
+    with pytest.raises(KeyError, match="app bug"):  # call_raw checks the reset
         asyncio.run(call_raw(RequestIDMiddleware(failing, SETTINGS), []))
-    assert current_request_id() is None
 
 
 def test_install_is_idempotent_and_rejects_non_starlette_apps() -> None:
