@@ -79,10 +79,12 @@ export class LlmMetrics {
   readonly unpriced: Counter<string>;
   readonly processorErrors: Counter<string>;
   readonly spansDropped: Counter<string>;
+  private readonly exemplars: boolean;
 
   constructor(options: MetricsOptions = {}) {
     this.registry = options.registry ?? openMetricsRegistry();
     const exemplars = (this.registry.contentType as string) === Registry.OPENMETRICS_CONTENT_TYPE;
+    this.exemplars = exemplars;
     this.attributionLabels = validateAttributionLabels(options.attributionLabels ?? []);
     const registers = [this.registry];
     this.duration = new Histogram({
@@ -138,16 +140,16 @@ export class LlmMetrics {
 
   /** Record one observation; `exemplar` carries trace_id/span_id where supported. */
   record(obs: Observation, exemplar?: Labels): void {
-    const exemplarLabels = exemplar && this.registry.contentType === Registry.OPENMETRICS_CONTENT_TYPE ? exemplar : undefined;
+    const exemplarLabels = this.exemplars ? exemplar : undefined;
     switch (obs.metric) {
       case METRIC_DURATION:
-        return observe(this.duration, obs, exemplarLabels);
+        return this.observe(this.duration, obs, exemplarLabels);
       case METRIC_TOKEN_USAGE:
-        return observe(this.tokens, obs, exemplarLabels);
+        return this.observe(this.tokens, obs, exemplarLabels);
       case METRIC_TTFC:
-        return observe(this.ttfc, obs, exemplarLabels);
+        return this.observe(this.ttfc, obs, exemplarLabels);
       case METRIC_COST:
-        if (exemplarLabels) this.cost.inc({ labels: obs.labels, value: obs.value, exemplarLabels });
+        if (this.exemplars) this.cost.inc({ labels: obs.labels, value: obs.value, exemplarLabels: exemplarLabels ?? {} });
         else this.cost.inc(obs.labels, obs.value);
         return;
       case METRIC_UNPRICED:
@@ -156,6 +158,12 @@ export class LlmMetrics {
       default:
         throw new Error(`unknown metric ${obs.metric}`);
     }
+  }
+
+  /** With exemplars on, prom-client takes only the object form of observe/inc. */
+  private observe(h: Histogram<string>, obs: Observation, exemplarLabels?: Labels): void {
+    if (this.exemplars) h.observe({ labels: obs.labels, value: obs.value, exemplarLabels: exemplarLabels ?? {} });
+    else h.observe(obs.labels, obs.value);
   }
 
   /** The registry content: OpenMetrics (with exemplars) or plain Prometheus text. */
@@ -169,10 +177,6 @@ export class LlmMetrics {
   }
 }
 
-function observe(h: Histogram<string>, obs: Observation, exemplarLabels?: Labels): void {
-  if (exemplarLabels) h.observe({ labels: obs.labels, value: obs.value, exemplarLabels });
-  else h.observe(obs.labels, obs.value);
-}
 
 /**
  * OpenMetrics text (as prom-client writes it) to Prometheus text 0.0.4: counters named with

@@ -251,14 +251,24 @@ export function analyzeSpan(facts: SpanFacts, prices: PriceBook): Analysis {
   return out;
 }
 
+/** Instrumentation scopes whose spans we bring to the contract's spellings. */
+export const OPENAI_SCOPE = '@opentelemetry/instrumentation-openai';
+export const ANTHROPIC_SCOPE = 'com.anthropic.sdk.typescript';
+const NORMALIZED_SCOPES = new Set([OPENAI_SCOPE, ANTHROPIC_SCOPE]);
+
+function scopeOf(span: unknown): string | undefined {
+  const s = span as { instrumentationScope?: { name?: string }; instrumentationLibrary?: { name?: string } };
+  return (s.instrumentationScope ?? s.instrumentationLibrary)?.name;
+}
+
 /**
- * Bring a GenAI span from an instrumentation that writes other spellings to the contract's
- * at start: `gen_ai.provider.name` from `gen_ai.system`, and the span name
- * `{operation} {model}` (the Anthropic SDK's own tracing names spans
- * `anthropic.messages.create`).
+ * Bring a GenAI span of the instrumentations register() enables to the contract's spellings
+ * at start: `gen_ai.provider.name` from `gen_ai.system` (the official OpenAI
+ * instrumentation), and the span name `{operation} {model}` (the Anthropic SDK's own
+ * tracing names spans `anthropic.messages.create`). Spans of other scopes are left alone.
  */
 export function normalizeAtStart(span: Span, attrs: Attrs): void {
-  if (!attrs) return;
+  if (!attrs || !NORMALIZED_SCOPES.has(scopeOf(span) ?? '')) return;
   if (attrs[GEN_AI_PROVIDER_NAME] === undefined && typeof attrs[GEN_AI_SYSTEM] === 'string') {
     span.setAttribute(GEN_AI_PROVIDER_NAME, attrs[GEN_AI_SYSTEM] as string);
   }
@@ -270,10 +280,13 @@ export function normalizeAtStart(span: Span, attrs: Attrs): void {
   }
 }
 
-/** Before end: what the contract needs that another instrumentation wrote differently. */
-export function normalizeAtEnd(attrs: Attrs): Record<string, AttributeValue> {
+/**
+ * Before end, for the same scopes: the baseline spelling of cache creation tokens, and
+ * finish reasons from the Anthropic SDK's `anthropic.message.stop_reason`.
+ */
+export function normalizeAtEnd(span: unknown, attrs: Attrs): Record<string, AttributeValue> {
   const out: Record<string, AttributeValue> = {};
-  if (!attrs) return out;
+  if (!attrs || !NORMALIZED_SCOPES.has(scopeOf(span) ?? '')) return out;
   const write = attrs[GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS];
   if (attrs[GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] === undefined && typeof write === 'number') {
     out[GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = write;
@@ -360,7 +373,7 @@ export class LlmSpanProcessor implements SpanProcessor {
     if (!isGenAiSpan(attrs)) return;
     this.handled.add(span);
     try {
-      const fixes = normalizeAtEnd(attrs);
+      const fixes = normalizeAtEnd(span, attrs);
       if (Object.keys(fixes).length) span.setAttributes(fixes);
       const analysis = this.analyze(span as unknown as ReadableSpan);
       if (Object.keys(analysis.added).length) span.setAttributes(analysis.added);
@@ -375,7 +388,7 @@ export class LlmSpanProcessor implements SpanProcessor {
     // an SDK without onEnding: the attributes object is still writable before export
     try {
       const attrs = span.attributes as Record<string, AttributeValue>;
-      Object.assign(attrs, normalizeAtEnd(attrs));
+      Object.assign(attrs, normalizeAtEnd(span, attrs));
       const analysis = this.analyze(span);
       Object.assign(attrs, analysis.added);
       this.record(analysis, span);

@@ -1,0 +1,2 @@
+// Test access to internals that are not part of the public API.
+export { contextWithState as contextWithStateForTests } from '../dist/esm/context.js';
