@@ -281,6 +281,7 @@ class GenAIMetrics:
         self.registry = registry if registry is not None else CollectorRegistry()
         self.attribution_labels = _validate_attribution_labels(settings.attribution_labels)
         self._hash_key = settings.user_hash_key
+        self._pseudonyms: dict[str, str] = {}
         self._metrics: dict[str, Histogram | Counter] = {}
         for inst in INSTRUMENTS:
             labels = inst.labels + (self.attribution_labels if inst.attributed else ())
@@ -321,7 +322,15 @@ class GenAIMetrics:
 
     def pseudonymize_user(self, value: str) -> str:
         """The user label/attribute value: pseudonymised when a hash key is configured."""
-        return pseudonymize(self._hash_key, value) if self._hash_key else value
+        if not self._hash_key:
+            return value
+        hit = self._pseudonyms.get(value)
+        if hit is None:  # HMAC costs ~2 us: remember recent users (bounded)
+            hit = pseudonymize(self._hash_key, value)
+            if len(self._pseudonyms) >= _MEMO_LIMIT:
+                self._pseudonyms.clear()
+            self._pseudonyms[value] = hit
+        return hit
 
     def metric(self, key: str) -> Histogram | Counter:
         """The prometheus-client metric for an :data:`INSTRUMENTS` key (for tests, tools)."""
