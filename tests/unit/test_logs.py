@@ -37,16 +37,24 @@ ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 def restore_logging() -> Iterator[None]:
     root = logging.getLogger()
     saved = (list(root.handlers), root.level)
-    names = ("uvicorn", "uvicorn.error", "uvicorn.access", "gunicorn.error")
+    names = ("uvicorn", "uvicorn.error", "uvicorn.access", "gunicorn.error", "lib")
     routed = {
-        n: (list(logging.getLogger(n).handlers), logging.getLogger(n).propagate) for n in names
+        name: (list(lg.handlers), lg.propagate, lg.level, lg.disabled)
+        for name in names
+        for lg in [logging.getLogger(name)]
     }
+    for name in names:  # earlier tests (uvicorn runs) may have set levels or disabled them
+        logging.getLogger(name).setLevel(logging.NOTSET)
+        logging.getLogger(name).disabled = False
     yield
     root.handlers[:] = saved[0]
     root.setLevel(saved[1])
-    for name, (handlers, prop) in routed.items():
-        logging.getLogger(name).handlers[:] = handlers
-        logging.getLogger(name).propagate = prop
+    for name, (handlers, prop, level, disabled) in routed.items():
+        lg = logging.getLogger(name)
+        lg.handlers[:] = handlers
+        lg.propagate = prop
+        lg.setLevel(level)
+        lg.disabled = disabled
     structlog.reset_defaults()
 
 
