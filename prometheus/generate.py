@@ -38,7 +38,22 @@ BUDGET_METRIC = "otel_llm:budget_usd"
 THRESHOLD_METRIC = "otel_llm:threshold"
 COST_HISTOGRAM = "otel_llm_operation_cost_usd"
 """Per-call cost histogram the services export (see prometheus/README.md)."""
-COST_BUCKETS_USD = (0.0001, 0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0)
+COST_BUCKETS_USD = (
+    0.0001,
+    0.001,
+    0.01,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    25.0,
+    50.0,
+    100.0,
+)
 """Bucket bounds of ``otel_llm_operation_cost_usd``: the single-call budget must be one of them."""
 
 BUDGET_KEYS = ("daily_usd", "weekly_usd", "monthly_usd", "user_daily_usd", "single_call_usd")
@@ -134,7 +149,9 @@ def parse_budgets(data: Mapping[str, Any]) -> Budgets:
         raise ValueError(f"unknown budgets: {sorted(unknown)} (known: {sorted(allowed)})")
     unknown = set(raw_thresholds) - set(THRESHOLD_DEFAULTS)
     if unknown:
-        raise ValueError(f"unknown thresholds: {sorted(unknown)} (known: {sorted(THRESHOLD_DEFAULTS)})")
+        raise ValueError(
+            f"unknown thresholds: {sorted(unknown)} (known: {sorted(THRESHOLD_DEFAULTS)})"
+        )
     values: dict[str, Any] = {}
     for key in BUDGET_KEYS:
         if key in raw_budgets:
@@ -293,7 +310,9 @@ def render_prometheus_config(
         labels: dict[str, str] = {}
         for sc in job.get("static_configs", []):
             labels.update(sc.get("labels", {}))
-        job["static_configs"] = [{"targets": list(addresses), **({"labels": labels} if labels else {})}]
+        job["static_configs"] = [
+            {"targets": list(addresses), **({"labels": labels} if labels else {})}
+        ]
         if scrape_interval is not None:
             job["scrape_interval"] = scrape_interval
             job.pop("scrape_timeout", None)
@@ -307,7 +326,9 @@ def render_prometheus_config(
     if evaluation_interval is not None:
         glob["evaluation_interval"] = evaluation_interval
     if alertmanagers:
-        config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": list(alertmanagers)}]}]}
+        config["alerting"] = {
+            "alertmanagers": [{"static_configs": [{"targets": list(alertmanagers)}]}]
+        }
     else:
         config.pop("alerting", None)
     return dump_yaml(config)
@@ -322,11 +343,13 @@ def write_test_copy(
     for_override: str | None = "0s",
     interval: str = "1s",
 ) -> Path:
-    """Write prometheus.yml plus all rule files for a test run into ``out_dir``; return the config."""
+    """Write a test prometheus.yml and rule files into ``out_dir``; return the config path."""
     out_dir.mkdir(parents=True, exist_ok=True)
     rule_paths = []
     for name in SHIPPED_RULE_FILES:
-        text = render_rules_for_test((RULES_DIR / name).read_text(encoding="utf-8"), for_override=for_override)
+        text = render_rules_for_test(
+            (RULES_DIR / name).read_text(encoding="utf-8"), for_override=for_override
+        )
         (out_dir / name).write_text(text, encoding="utf-8")
         rule_paths.append(str(out_dir / name))
     budget_rules = yaml.safe_load(render_budget_rules(budgets, source="a test budget set"))
