@@ -157,14 +157,27 @@ _HANDLER_MARK: Final = "_otel_llm_handler"
 _STDLIB_ROUTED: Final = ("uvicorn", "uvicorn.error", "uvicorn.access", "gunicorn.error")
 
 
+# Strings seen to need no masking (event texts, model names, routes repeat a lot): a set
+# lookup instead of the rules. Bounded; emptied when full. Only clean text is kept.
+_CLEAN: Final[set[str]] = set()
+_CLEAN_MAX_ITEMS: Final = 4096
+_CLEAN_MAX_LENGTH: Final = 256
+
+
 def redact_text(text: str) -> str:
     """``text`` with API keys, tokens, e-mail addresses and phone numbers masked."""
-    low = text.lower()
+    if text in _CLEAN:
+        return text
+    low, changed = text.lower(), False
     for regex, replacement, gate in _RULES:
         if gate(text, low):
-            text, count = regex.subn(replacement, text)
+            masked, count = regex.subn(replacement, text)
             if count:
-                low = text.lower()
+                text, low, changed = masked, masked.lower(), True
+    if not changed and len(text) <= _CLEAN_MAX_LENGTH:
+        if len(_CLEAN) >= _CLEAN_MAX_ITEMS:
+            _CLEAN.clear()
+        _CLEAN.add(text)
     return text
 
 

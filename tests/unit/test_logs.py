@@ -318,3 +318,15 @@ def test_own_fields_are_not_rewritten(configured: Callable[..., io.StringIO]) ->
     (line,) = records(stream)
     assert line["request_id"] == rid
     assert line["other"] == "[REDACTED:api_key]"
+
+
+def test_clean_text_cache_holds_only_clean_text() -> None:
+    secret = "mail bob@example.com now"
+    assert redact_text(secret) == redact_text(secret) == "mail [REDACTED:email] now"
+    assert secret not in logs._CLEAN
+    clean = "nothing to hide here 42"
+    assert redact_text(clean) is clean
+    assert clean in logs._CLEAN
+    long_clean = "x" * (logs._CLEAN_MAX_LENGTH + 1)
+    redact_text(long_clean)
+    assert long_clean not in logs._CLEAN
