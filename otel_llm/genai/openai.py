@@ -36,6 +36,7 @@ from otel_llm.genai._common import (
     estimate_input_tokens,
     field,
     guarded,
+    logger,
     set_error_request_id,
     set_usage,
     stream_request_id,
@@ -79,8 +80,11 @@ def _usage_numbers(usage: Any) -> dict[str, int | None]:
 
 
 def _add_cache_creation(span: Span, usage: Any) -> None:
-    created = _usage_numbers(usage)["cache_creation"]
-    if created:
+    details = getattr(usage, "prompt_tokens_details", None) or getattr(
+        usage, "input_tokens_details", None
+    )
+    created = getattr(details, "cache_write_tokens", None)
+    if isinstance(created, int) and created > 0:
         span.set_attribute(semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, created)
 
 
@@ -238,11 +242,12 @@ def _on_result(call: _Call, result: Any, is_async: bool) -> Any:
             tap = _ResponsesTap(span, call.kwargs.get("input"), call.kwargs.get("instructions"))
         return TappedAsyncStream(result, tap) if is_async else TappedStream(result, tap)
     request_id = getattr(result, "_request_id", None)
-    if isinstance(request_id, str) and request_id:
+    if request_id and isinstance(request_id, str):
         span.set_attribute(PROVIDER_REQUEST_ID, request_id)
-    usage = getattr(result, "usage", None)
-    if usage is not None and call.kind != "embeddings":
-        _add_cache_creation(span, usage)
+    if call.kind != "embeddings":
+        usage = getattr(result, "usage", None)
+        if usage is not None:
+            _add_cache_creation(span, usage)
     return result
 
 
@@ -250,7 +255,11 @@ def _make_wrapper(kind: str) -> Any:
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if not _switch.on:
             return wrapped(*args, **kwargs)
-        call = guarded("openai prepare", _prepare, kind, instance, kwargs, default=None)
+        try:
+            call = _prepare(kind, instance, kwargs)
+        except Exception:
+            logger.debug("otel-llm: openai prepare failed", exc_info=True)
+            call = None
         if call is None:
             return wrapped(*args, **kwargs)
         try:
@@ -258,7 +267,11 @@ def _make_wrapper(kind: str) -> Any:
         except BaseException as exc:
             guarded("openai error", set_error_request_id, call.span, exc, default=None)
             raise
-        return guarded("openai result", _on_result, call, result, False, default=result)
+        try:
+            return _on_result(call, result, False)
+        except Exception:
+            logger.debug("otel-llm: openai result handling failed", exc_info=True)
+            return result
 
     return wrapper
 
@@ -269,7 +282,11 @@ def _make_async_wrapper(kind: str) -> Any:
     ) -> Any:
         if not _switch.on:
             return await wrapped(*args, **kwargs)
-        call = guarded("openai prepare", _prepare, kind, instance, kwargs, default=None)
+        try:
+            call = _prepare(kind, instance, kwargs)
+        except Exception:
+            logger.debug("otel-llm: openai prepare failed", exc_info=True)
+            call = None
         if call is None:
             return await wrapped(*args, **kwargs)
         try:
@@ -277,7 +294,11 @@ def _make_async_wrapper(kind: str) -> Any:
         except BaseException as exc:
             guarded("openai error", set_error_request_id, call.span, exc, default=None)
             raise
-        return guarded("openai result", _on_result, call, result, True, default=result)
+        try:
+            return _on_result(call, result, True)
+        except Exception:
+            logger.debug("otel-llm: openai result handling failed", exc_info=True)
+            return result
 
     return wrapper
 

@@ -1,0 +1,399 @@
+"""Per-call overhead of otel-llm's LLM SDK instrumentation, next to the official
+``opentelemetry-instrumentation-openai-v2`` 2.4b0.
+
+The OpenAI SDK talks to an in-process ``httpx2.MockTransport`` (``http_client=``), so no
+network is timed; spans go to an exporter that does nothing, so export is not timed.
+Modes, each against its own uninstrumented baseline in the same process:
+
+- ``otel-llm``: ``instrument_llm_sdks`` (official genai-openai 1.3b0 + our layer) and
+  ``GenAISpanProcessor`` (pricing, Prometheus metrics) in front of a no-op exporter;
+- ``openai-v2``: the official openai-v2 instrumentation with a no-op exporter. It does not
+  import beside util-genai 1.3b0, so it runs in a separate venv
+  (``~/.cache/otel-llm/bench-venv``, built with uv on first use) in a subprocess.
+
+Baseline and instrumented rounds alternate (instrument, measure, uninstrument...) and the
+median of the rounds is reported, so drift of a shared machine hits both alike.
+
+    uv run python bench/bench_overhead.py [--calls 2000] [--rounds 7] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+BENCH_VENV = Path(
+    os.environ.get("OTEL_LLM_BENCH_VENV", "~/.cache/otel-llm/bench-venv")
+).expanduser()
+OPENAI_V2_PINS = (
+    "openai==3.54.0",
+    "opentelemetry-instrumentation-openai-v2==2.4b0",
+    "opentelemetry-util-genai==1.1b0",
+    "opentelemetry-sdk==1.45.2",
+    "opentelemetry-api==1.45.2",
+    "httpx==0.28.1",  # openai-v2 imports httpx although openai 3.x uses httpx2
+)
+MODEL = "gpt-4o-mini"
+N_CHUNKS = 20
+
+
+# --- the in-process provider ------------------------------------------------------------
+
+
+def _completion() -> bytes:
+    return json.dumps(
+        {
+            "id": "chatcmpl-bench",
+            "object": "chat.completion",
+            "created": 1,
+            "model": MODEL,
+            "system_fingerprint": "fp_bench",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": "word " * 20, "refusal": None},
+                    "logprobs": None,
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {
+                "prompt_tokens": 12,
+                "completion_tokens": 20,
+                "total_tokens": 32,
+                "prompt_tokens_details": {"cached_tokens": 0},
+                "completion_tokens_details": {"reasoning_tokens": 0},
+            },
+        }
+    ).encode()
+
+
+def _stream(include_usage: bool) -> bytes:
+    def chunk(delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "id": "chatcmpl-bench",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": MODEL,
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+        }
+        if include_usage:
+            data["usage"] = None
+        return data
+
+    events = [chunk({"role": "assistant", "content": ""}, None)]
+    events += [chunk({"content": " word"}, None) for _ in range(N_CHUNKS)]
+    events.append(chunk({}, "stop"))
+    if include_usage:
+        final = chunk({}, None)
+        final["choices"] = []
+        final["usage"] = {"prompt_tokens": 12, "completion_tokens": 20, "total_tokens": 32}
+        events.append(final)
+    body = b"".join(b"data: " + json.dumps(e).encode() + b"\n\n" for e in events)
+    return body + b"data: [DONE]\n\n"
+
+
+def make_client() -> Any:
+    import httpx2
+    import openai
+
+    completion = _completion()
+    streams = {True: _stream(True), False: _stream(False)}
+    headers = {"content-type": "application/json", "x-request-id": "req_bench"}
+    sse_headers = {"content-type": "text/event-stream", "x-request-id": "req_bench"}
+
+    def handler(request: Any) -> Any:
+        body = request.content
+        if b'"stream":true' in body.replace(b" ", b""):
+            include = b'"include_usage":true' in body.replace(b" ", b"")
+            return httpx2.Response(200, content=streams[include], headers=sse_headers)
+        return httpx2.Response(200, content=completion, headers=headers)
+
+    http_client = httpx2.Client(transport=httpx2.MockTransport(handler))
+    return openai.OpenAI(api_key="bench", http_client=http_client, max_retries=0)
+
+
+MESSAGES = [
+    {"role": "system", "content": "You are a terse assistant."},
+    {"role": "user", "content": "Say twenty words."},
+]
+
+
+def _call(client: Any) -> None:
+    client.chat.completions.create(model=MODEL, messages=MESSAGES)
+
+
+def _call_stream(client: Any) -> None:
+    for _ in client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True):
+        pass
+
+
+CALLS: dict[str, Callable[[Any], None]] = {"chat": _call, "chat_stream": _call_stream}
+
+
+def _time_per_call(fn: Callable[[Any], None], client: Any, calls: int) -> float:
+    """CPU µs per call of this process: on a shared machine, time spent waiting for a
+    core is not ours, and everything here (SDK, transport, telemetry) runs on-CPU."""
+    gc.collect()
+    start = time.process_time()
+    for _ in range(calls):
+        fn(client)
+    return (time.process_time() - start) / calls * 1e6
+
+
+# --- instrumentation setups -------------------------------------------------------------
+
+
+def _noop_exporter() -> Any:
+    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+    class NoopExporter(SpanExporter):
+        def export(self, spans: Any) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    return NoopExporter()
+
+
+def _otel_llm_setup() -> tuple[Callable[[], None], Callable[[], None], str]:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    from otel_llm.config import Settings
+    from otel_llm.genai import instrument_llm_sdks, uninstrument_llm_sdks
+
+    settings = Settings(exporter="none")
+    provider = TracerProvider()
+    downstream = SimpleSpanProcessor(_noop_exporter())
+    what = "instrument_llm_sdks"
+    try:
+        from otel_llm.processor import GenAISpanProcessor
+
+        provider.add_span_processor(GenAISpanProcessor(settings, downstream=downstream))
+        what += " + GenAISpanProcessor"
+    except ImportError:
+        provider.add_span_processor(downstream)
+
+    def on() -> None:
+        instrument_llm_sdks(settings, tracer_provider=provider)
+
+    return on, uninstrument_llm_sdks, what
+
+
+def _official_only_setup() -> tuple[Callable[[], None], Callable[[], None], str]:
+    """Breakdown: the official genai-openai 1.3b0 alone (no-op meter, no-op exporter)."""
+    from opentelemetry.instrumentation.genai.openai import OpenAIInstrumentor
+    from opentelemetry.metrics import NoOpMeterProvider
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(_noop_exporter()))
+
+    def on() -> None:
+        OpenAIInstrumentor().instrument(
+            tracer_provider=provider, meter_provider=NoOpMeterProvider()
+        )
+
+    def off() -> None:
+        OpenAIInstrumentor().uninstrument()
+
+    return on, off, "opentelemetry-instrumentation-genai-openai 1.3b0 alone"
+
+
+def _layer_only_setup() -> tuple[Callable[[], None], Callable[[], None], str]:
+    """Breakdown: instrument_llm_sdks without GenAISpanProcessor."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    from otel_llm.config import Settings
+    from otel_llm.genai import instrument_llm_sdks, uninstrument_llm_sdks
+
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(_noop_exporter()))
+
+    def on() -> None:
+        instrument_llm_sdks(Settings(exporter="none"), tracer_provider=provider)
+
+    return on, uninstrument_llm_sdks, "instrument_llm_sdks alone"
+
+
+def _openai_v2_setup() -> tuple[Callable[[], None], Callable[[], None], str]:
+    from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(_noop_exporter()))
+
+    def on() -> None:
+        OpenAIInstrumentor().instrument(tracer_provider=provider)
+
+    def off() -> None:
+        OpenAIInstrumentor().uninstrument()
+
+    return on, off, "opentelemetry-instrumentation-openai-v2 2.4b0"
+
+
+SETUPS = {
+    "otel-llm": _otel_llm_setup,
+    "openai-v2": _openai_v2_setup,
+    "official": _official_only_setup,
+    "layer": _layer_only_setup,
+}
+
+
+def measure(mode: str, calls: int, rounds: int) -> dict[str, Any]:
+    """Alternate baseline and instrumented rounds; medians in µs per call."""
+    import importlib.metadata as md
+
+    on, off, what = SETUPS[mode]()
+    client = make_client()
+    for fn in CALLS.values():  # warm up imports, pools and caches on both paths
+        _time_per_call(fn, client, 200)
+        on()
+        _time_per_call(fn, client, 200)
+        off()
+    results: dict[str, Any] = {"mode": mode, "what": what, "openai": md.version("openai")}
+    for name, fn in CALLS.items():
+        base: list[float] = []
+        inst: list[float] = []
+        for _ in range(rounds):
+            base.append(_time_per_call(fn, client, calls))
+            on()
+            inst.append(_time_per_call(fn, client, calls))
+            off()
+        b, i = statistics.median(base), statistics.median(inst)
+        overhead = statistics.median(x - y for x, y in zip(inst, base, strict=True))
+        results[name] = {
+            "baseline_us": b,
+            "instrumented_us": i,
+            "overhead_us": overhead,
+            "ratio": statistics.median(x / y for x, y in zip(inst, base, strict=True)),
+            "rounds": {"baseline": base, "instrumented": inst},
+        }
+    return results
+
+
+# --- the openai-v2 venv -----------------------------------------------------------------
+
+
+def ensure_bench_venv() -> Path:
+    python = BENCH_VENV / "bin" / "python"
+    marker = BENCH_VENV / ".pins"
+    pins = "\n".join(OPENAI_V2_PINS)
+    if python.exists() and marker.exists() and marker.read_text() == pins:
+        return python
+    subprocess.run(["uv", "venv", "-q", "--clear", "--python", "3.11", str(BENCH_VENV)], check=True)
+    subprocess.run(
+        ["uv", "pip", "install", "-q", "--python", str(python), *OPENAI_V2_PINS], check=True
+    )
+    marker.write_text(pins)
+    return python
+
+
+def run_openai_v2(calls: int, rounds: int) -> dict[str, Any]:
+    python = ensure_bench_venv()
+    out = subprocess.run(
+        [
+            str(python),
+            __file__,
+            "--worker",
+            "openai-v2",
+            "--calls",
+            str(calls),
+            "--rounds",
+            str(rounds),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd="/",  # keep the repository (and otel_llm) off its path
+    )
+    return json.loads(out.stdout)
+
+
+# --- report -----------------------------------------------------------------------------
+
+
+def report(ours: dict[str, Any], v2: dict[str, Any] | None, target: float) -> str:
+    lines = [
+        f"{'call':<12} {'mode':<10} {'baseline µs':>12} {'instr. µs':>10} "
+        f"{'overhead µs':>12} {'ratio':>6}",
+    ]
+    for name in CALLS:
+        for res in (ours, v2):
+            if res is None:
+                continue
+            r = res[name]
+            lines.append(
+                f"{name:<12} {res['mode']:<10} {r['baseline_us']:>12.1f} "
+                f"{r['instrumented_us']:>10.1f} {r['overhead_us']:>12.1f} {r['ratio']:>6.3f}"
+            )
+        if v2 is not None:
+            mine, theirs = ours[name]["overhead_us"], v2[name]["overhead_us"]
+            rel = mine / theirs if theirs > 0 else float("inf")
+            verdict = "within" if rel <= target else "OVER"
+            lines.append(
+                f"{'':<12} otel-llm overhead / openai-v2 overhead = {rel:.2f}x "
+                f"({verdict} the {target}x target)"
+            )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=2000, help="calls per round (default 2000)")
+    parser.add_argument("--rounds", type=int, default=7, help="rounds per mode (default 7)")
+    parser.add_argument(
+        "--target", type=float, default=1.5, help="allowed overhead ratio vs openai-v2"
+    )
+    parser.add_argument("--skip-openai-v2", action="store_true", help="do not build/run the venv")
+    parser.add_argument("--json", type=Path, help="also write the raw results here")
+    parser.add_argument(
+        "--breakdown",
+        nargs="*",
+        default=["official", "layer"],
+        choices=["official", "layer"],
+        help="extra modes to show where the overhead comes from (default: both)",
+    )
+    parser.add_argument("--worker", choices=sorted(SETUPS), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.calls < 1 or args.rounds < 1:
+        parser.error("--calls and --rounds must be positive")
+
+    if args.worker:
+        print(json.dumps(measure(args.worker, args.calls, args.rounds)))
+        return 0
+
+    ours = measure("otel-llm", args.calls, args.rounds)
+    v2 = None if args.skip_openai_v2 else run_openai_v2(args.calls, args.rounds)
+    breakdown = [measure(m, args.calls, args.rounds) for m in args.breakdown]
+    print(
+        f"python {sys.version.split()[0]}, openai {ours['openai']}, "
+        f"{args.rounds} rounds x {args.calls} calls, CPU µs per call, medians"
+    )
+    print(f"otel-llm: {ours['what']}; openai-v2: {v2['what'] if v2 else 'skipped'}")
+    print(report(ours, v2, args.target))
+    for res in breakdown:
+        print(
+            f"breakdown {res['what']}: "
+            + ", ".join(
+                f"{n} +{res[n]['overhead_us']:.1f} µs ({res[n]['ratio']:.3f}x)" for n in CALLS
+            )
+        )
+    if args.json:
+        raw = {"otel-llm": ours, "openai-v2": v2, "breakdown": breakdown}
+        args.json.write_text(json.dumps(raw, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
