@@ -39,6 +39,17 @@ def _int(env: Mapping[str, str], name: str, default: int | None) -> int | None:
         raise ValueError(f"{name} must be an integer, got {raw!r}") from None
 
 
+def _capture_content(env: Mapping[str, str]) -> bool:
+    """On for true/1/yes and for the official GenAI modes (span_only, event_only...)."""
+    name = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+    raw = env.get(name, "").strip().lower()
+    if raw in ("span_only", "event_only", "span_and_event"):
+        return True
+    if raw == "no_content":
+        return False
+    return _bool(env, name, False)
+
+
 def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     raw = env.get(name, "")
     return tuple(dict.fromkeys(p.strip() for p in raw.split(",") if p.strip()))
@@ -127,7 +138,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         user_hash_key=env.get("OTEL_LLM_USER_HASH_KEY") or None,
         pricing_file=env.get("OTEL_LLM_PRICING_FILE") or None,
         stream_include_usage=_bool(env, "OTEL_LLM_STREAM_INCLUDE_USAGE", True),
-        capture_content=_bool(env, "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", False),
+        capture_content=_capture_content(env),
         log_format=log_format,  # type: ignore[arg-type]
         log_level=(env.get("OTEL_LLM_LOG_LEVEL") or "INFO").upper(),
         request_id_header=env.get("OTEL_LLM_REQUEST_ID_HEADER") or "X-Request-ID",

@@ -474,3 +474,19 @@ def test_content_capture_is_opt_in_and_bounded(
     assert "truncated" in captured
     assert "gen_ai.output.messages" in attrs
     assert attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] == 5000
+
+
+def test_content_mode_follows_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    from otel_llm.config import load_settings
+    from otel_llm.genai import _content_mode
+
+    var = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+    for raw, mode in [
+        ("true", "SPAN_ONLY"),
+        ("span_and_event", "SPAN_AND_EVENT"),
+        ("", "NO_CONTENT"),
+    ]:
+        monkeypatch.setenv(var, raw)
+        assert _content_mode(load_settings()) == mode
+    monkeypatch.setenv(var, "span_only")
+    assert _content_mode(Settings(capture_content=False)) == "NO_CONTENT"
