@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from grafana_foundation_sdk.builders import bargauge, stat, table, text, timeseries
+from grafana_foundation_sdk.builders import common as common_b
 from grafana_foundation_sdk.builders import dashboard as db
 from grafana_foundation_sdk.builders import prometheus as prom
 from grafana_foundation_sdk.builders import tempo as tempo_q
@@ -81,7 +82,7 @@ def single(title: str, unit: str, expr: str, *, desc: str = "", span: int = 4) -
         .height(4)
         .span(span)
         .graph_mode(common.BigValueGraphMode.AREA)
-        .reduce_options(common.ReduceDataOptions(calcs=["lastNotNull"]))
+        .reduce_options(common_b.ReduceDataOptions().calcs(["lastNotNull"]))
         .with_target(q(expr))
     )
     return panel.description(desc) if desc else panel
@@ -97,7 +98,7 @@ def bars(title: str, unit: str, expr: str, legend: str, *, desc: str = "") -> ba
         .span(8)
         .orientation(common.VizOrientation.HORIZONTAL)
         .display_mode(common.BarGaugeDisplayMode.GRADIENT)
-        .reduce_options(common.ReduceDataOptions(calcs=["lastNotNull"]))
+        .reduce_options(common_b.ReduceDataOptions().calcs(["lastNotNull"]))
         .with_target(instant(expr, legend))
     )
     return panel.description(desc) if desc else panel
