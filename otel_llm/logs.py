@@ -251,10 +251,10 @@ class Redactor:
 
 
 def add_service(service: str) -> Processor:
-    """Processor adding ``service`` (the OpenTelemetry ``service.name``)."""
+    """Processor setting ``service`` (the OpenTelemetry ``service.name``)."""
 
     def _add_service(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
-        event_dict.setdefault("service", service)
+        event_dict["service"] = service
         return event_dict
 
     return _add_service
@@ -287,7 +287,9 @@ def configure_logging(
     """
     level = logging.getLevelName(settings.log_level.upper())
     if not isinstance(level, int):
-        raise ValueError(f"OTEL_LLM_LOG_LEVEL must be a logging level name, got {level!r}")
+        raise ValueError(
+            f"OTEL_LLM_LOG_LEVEL must be a logging level name, got {settings.log_level!r}"
+        )
     stream = sys.stderr if stream is None else stream
     service = service_name or settings.service_name or "unknown_service"
 

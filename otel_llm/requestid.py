@@ -7,15 +7,18 @@ The rule for a well-formed ID lives here once (the Node package copies it and
 header, a log line, a CSV field, a W3C baggage list or a TraceQL string: whitespace,
 control characters, non-ASCII, ``, ; " ' \\ ` % < > ( ) [ ] { } | & $ ! * ? # ^``.
 
-Recommended wiring (what :func:`install_request_id_middleware` does for Starlette and
-FastAPI apps): :class:`RequestIDMiddleware` runs *outside* OpenTelemetry's ASGI/FastAPI
-middleware, so the request state exists before the server span starts and the span
-processor stamps ``request.id`` on the server span at ``on_start``; every response,
-including the 500 written by Starlette's error middleware, carries the header; and log
-lines from the instrumentation itself are correlated. :class:`RequestIDPropagator` must
-then be the last member of the global composite propagator (after ``tracecontext`` and
-``baggage``): OpenTelemetry's server middleware extracts from the headers into a fresh
-context, and this propagator puts the request's effective ID back into baggage.
+Recommended order: :class:`RequestIDMiddleware` *outside* the layer that starts the
+server span (OpenTelemetry's ASGI/FastAPI middleware, or FastAPI's native telemetry).
+Then the request state exists before the server span starts, so the span processor
+stamps ``request.id`` on the server span at ``on_start`` (samplers and span-start hooks
+see it too); every response, including the 500 written by Starlette's error middleware,
+carries the header; and log lines from the instrumentation itself are correlated. The
+simplest way is to wrap the ASGI callable itself (``RequestIDMiddleware(app)``, as
+``otel_llm.web`` does for FastAPI). :class:`RequestIDPropagator` must then be the last
+member of the global composite propagator (after ``tracecontext`` and ``baggage``): the
+server-span layer extracts the headers into a fresh context, and this propagator puts
+the request's effective ID back into its baggage. The inside order works too: the
+middleware then sets ``request.id`` on the already started server span itself.
 """
 
 from __future__ import annotations
@@ -193,11 +196,14 @@ def _with_header(message: Message, header: tuple[bytes, bytes]) -> Message:
 def install_request_id_middleware(app: Any, settings: Settings | None = None) -> None:
     """Wrap a Starlette/FastAPI app's middleware stack in :class:`RequestIDMiddleware`.
 
-    Call it after ``FastAPIInstrumentor.instrument_app(app)`` (or with the global
-    ``FastAPIInstrumentor().instrument()``) so that ours is the outermost layer. The
+    Called after ``FastAPIInstrumentor.instrument_app(app)`` (or under the global
+    ``FastAPIInstrumentor().instrument()``), ours is the outermost layer of the stack. The
     result is still a ``ServerErrorMiddleware`` on the outside, so an instrumentation
-    applied afterwards keeps working too (ours then runs inside it and stamps the server
-    span directly). Idempotent. For other ASGI apps wrap them: ``RequestIDMiddleware(app)``.
+    applied afterwards keeps working (ours then runs inside its server span and stamps it
+    directly). FastAPI's native telemetry wraps ``FastAPI.__call__``, outside any stack,
+    so with it ours always runs inside the server span; wrap the app object instead to be
+    outermost there. ``uninstrument_app`` restores Starlette's own stack builder and so
+    drops ours. Idempotent. Other ASGI apps: ``RequestIDMiddleware(app)``.
     """
     from starlette.middleware.errors import ServerErrorMiddleware
 

@@ -693,3 +693,22 @@ def test_extract_fills_validates_and_prefers_the_served_request() -> None:
             "request.id": "served"
         }
     assert PROPAGATOR.fields == {"X-Request-ID", "baggage"}
+
+
+def test_fastapi_native_telemetry_server_span_is_stamped(
+    bare_provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    """FastAPI's own telemetry wraps ``FastAPI.__call__``, outside any middleware stack:
+    installed there, ours runs inside the native server span and stamps it directly."""
+    app = FastAPI(telemetry={"tracer_provider": bare_provider, "metrics": False, "logs": False})
+
+    @app.get("/n")
+    async def n() -> dict[str, str | None]:
+        return {"rid": current_request_id()}
+
+    install_request_id_middleware(app, SETTINGS)
+    response = asyncio.run(get(app, "/n", {"X-Request-ID": "native-1"}))
+    assert response.json() == {"rid": "native-1"}
+    assert response.headers["x-request-id"] == "native-1"
+    servers = [s for s in exporter.get_finished_spans() if s.kind is trace.SpanKind.SERVER]
+    assert [s.attributes["request.id"] for s in servers] == ["native-1"]
