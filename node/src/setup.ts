@@ -15,7 +15,7 @@
  * OTEL_LOGS_EXPORTER ask for them: the contract's metrics are Prometheus, from spans.
  */
 import type { Server } from 'node:http';
-import { diag, propagation, type TextMapPropagator } from '@opentelemetry/api';
+import { diag, trace, type TextMapPropagator } from '@opentelemetry/api';
 import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { FastifyOtelInstrumentation } from '@fastify/otel';
 import type { Instrumentation } from '@opentelemetry/instrumentation';
@@ -58,6 +58,8 @@ export interface Telemetry {
   metrics: LlmMetrics;
   processor: LlmSpanProcessor;
   metricsServer?: Promise<Server | undefined>;
+  /** Export every finished span now (tests, before a short-lived process exits). */
+  forceFlush(): Promise<void>;
   shutdown(): Promise<void>;
 }
 
@@ -184,8 +186,6 @@ export function register(options: RegisterOptions = {}): Telemetry {
     ...(process.env.OTEL_LOGS_EXPORTER ? {} : { logRecordProcessors: [] }),
   });
   sdk.start();
-  // sdk-node skips the propagator when OTEL_PROPAGATORS is set; ours is part of the contract
-  propagation.setGlobalPropagator(propagator);
   const removeEdgeHook = installEdgeHook({
     header: settings.requestIdHeader,
     trustIncoming: settings.trustIncomingRequestId,
@@ -203,6 +203,10 @@ export function register(options: RegisterOptions = {}): Telemetry {
     metrics,
     processor,
     metricsServer,
+    async forceFlush() {
+      const provider = trace.getTracerProvider() as { getDelegate?: () => { forceFlush?: () => Promise<void> } };
+      await provider.getDelegate?.().forceFlush?.();
+    },
     async shutdown() {
       removeEdgeHook();
       const server = await metricsServer;

@@ -45,6 +45,30 @@ export interface OpenAIExtrasConfig extends InstrumentationConfig {
 
 type Any = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 
+const ORIGINAL = Symbol.for('otel-llm.openai.original');
+type Create = ((...a: unknown[]) => unknown) & { [ORIGINAL]?: Create };
+
+/**
+ * Wrap `proto.create` without shimmer's markers: the official instrumentation unwraps any
+ * shimmer-wrapped method before wrapping it, which would drop ours. Ours is applied first
+ * and stays inside the official wrapper.
+ */
+function innerWrap(proto: Any, make: (original: Create) => Create): void {
+  const original = proto?.create as Create | undefined;
+  if (typeof original !== 'function' || original[ORIGINAL]) return;
+  const wrapped = make(original);
+  Object.defineProperty(wrapped, ORIGINAL, { value: original });
+  Object.defineProperty(proto, 'create', { value: wrapped, writable: true, configurable: true, enumerable: false });
+}
+
+/** Remove our wrapper where it is still the outermost one (else it passes through when disabled). */
+function innerUnwrap(proto: Any): void {
+  const current = proto?.create as Create | undefined;
+  if (current && current[ORIGINAL]) {
+    Object.defineProperty(proto, 'create', { value: current[ORIGINAL], writable: true, configurable: true, enumerable: false });
+  }
+}
+
 /** The official instrumentation's span, if it is the active one. */
 function officialSpan(): Span | undefined {
   const span = trace.getActiveSpan() as (Span & { instrumentationScope?: { name?: string } }) | undefined;
@@ -124,24 +148,20 @@ export class OpenAIExtrasInstrumentation extends InstrumentationBase<OpenAIExtra
         SUPPORTED,
         (moduleExports: Any) => {
           const mod = moduleExports[Symbol.toStringTag] === 'Module' ? moduleExports.default : moduleExports;
-          const chat = mod?.OpenAI?.Chat?.Completions?.prototype;
-          if (chat) this._wrap(chat, 'create', (original: (...a: unknown[]) => unknown) => this.patch(original, 'chat'));
-          const responses = mod?.OpenAI?.Responses?.prototype;
-          if (responses) {
-            this._wrap(responses, 'create', (original: (...a: unknown[]) => unknown) => this.patch(original, 'responses'));
-          }
+          innerWrap(mod?.OpenAI?.Chat?.Completions?.prototype, original => this.patch(original, 'chat'));
+          innerWrap(mod?.OpenAI?.Responses?.prototype, original => this.patch(original, 'responses'));
           return moduleExports;
         },
         (moduleExports: Any) => {
           const mod = moduleExports?.[Symbol.toStringTag] === 'Module' ? moduleExports.default : moduleExports;
-          if (mod?.OpenAI?.Chat?.Completions?.prototype) this._unwrap(mod.OpenAI.Chat.Completions.prototype, 'create');
-          if (mod?.OpenAI?.Responses?.prototype) this._unwrap(mod.OpenAI.Responses.prototype, 'create');
+          innerUnwrap(mod?.OpenAI?.Chat?.Completions?.prototype);
+          innerUnwrap(mod?.OpenAI?.Responses?.prototype);
         },
       ),
     ];
   }
 
-  private patch(original: (...a: unknown[]) => unknown, api: 'chat' | 'responses') {
+  private patch(original: Create, api: 'chat' | 'responses'): Create {
     const self = this;
     return function otelLlmOpenAICreate(this: unknown, ...args: unknown[]): unknown {
       let span: Span | undefined;
