@@ -419,23 +419,22 @@ class PriceBook:
 
     def _resolve(self, provider: str | None, model: str) -> _Resolved | None:
         ref = model.strip().lower()
-        pid = _provider_id(provider, self._by_id)
-        if provider is not None and provider.strip():
-            custom = self._custom.get((pid or provider.strip().lower(), ref))
-        else:
-            custom = None
-        custom = custom or self._custom.get((None, ref))
+        named = provider.strip().lower() if provider and provider.strip() else None
+        pid = _provider_id(named, self._by_id)
+        custom = self._custom.get((pid or named, ref)) if named is not None else None
+        if custom is None:
+            custom = self._custom.get((None, ref))
         if custom is not None:
             return custom
-        if provider is not None and provider.strip():
-            if pid is None or pid not in self._by_id:
-                return None
-            prov = self._by_id[pid]
-            found = prov.find_model(ref, all_providers=self._providers)
-            if found is None or not strict_match(found, ref):
-                return None
-            return _compile_model(found, prov.id)
-        return self._resolve_any_provider(ref)
+        if named is None:
+            return self._resolve_any_provider(ref)
+        prov = self._by_id.get(pid) if pid is not None else None
+        if prov is None:
+            return None  # a provider we cannot map is never priced as another one
+        found = prov.find_model(ref, all_providers=self._providers)
+        if found is None or not strict_match(found, ref):
+            return None
+        return _compile_model(found, prov.id)
 
     def _resolve_any_provider(self, ref: str) -> _Resolved | None:
         candidates: list[tuple[gp_types.Provider, gp_types.ModelInfo]] = []
