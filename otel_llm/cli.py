@@ -52,7 +52,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return 0
     out.print(usage_table(result.groups, "model", title="LLM calls by model (from the span file)"))
     lines = result.metrics_sample.count("\n")
-    exemplars = result.metrics_sample.count("# {trace_id=")
+    exemplars = sum(
+        1 for line in result.metrics_sample.splitlines() if " # {" in line and "trace_id=" in line
+    )
     out.print(
         f"/metrics served {lines} lines in OpenMetrics format, {exemplars} with trace exemplars."
     )

@@ -19,6 +19,10 @@ def _ms(seconds: float | None) -> str:
 
 
 def _usd(amount: float) -> str:
+    if amount == 0:
+        return "$0"
+    if amount < 0.0001:
+        return f"${amount:.3g}"  # tiny embedding calls: keep significant digits
     return f"${amount:,.6f}" if amount < 1 else f"${amount:,.2f}"
 
 
@@ -34,7 +38,7 @@ def usage_table(groups: Sequence[Usage], by: str, title: str | None = None) -> T
     if len(rows) > 1:
         rows.append(total(rows))
     for i, g in enumerate(rows):
-        cost = _usd(g.cost_usd)
+        cost = _usd(g.cost_usd) if g.cost_usd or not g.errors else "-"
         if g.unpriced:
             cost = f"{cost} +{g.unpriced} unpriced" if g.cost_usd else f"unpriced ({g.unpriced})"
         table.add_row(

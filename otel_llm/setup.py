@@ -133,7 +133,7 @@ def configure(
     app: Any = None,
     instrument: bool = True,
     tracer_provider: TracerProvider | None = None,
-    exporter: SpanExporter | None = None,
+    span_exporter: SpanExporter | None = None,
     registry: CollectorRegistry | None = None,
     **overrides: Any,
 ) -> Telemetry:
@@ -142,7 +142,7 @@ def configure(
     Safe to call more than once: later calls return the first :class:`Telemetry`.
     ``settings`` replaces environment reading entirely (tests); ``overrides`` change
     single settings (``configure("svc", exporter="file", traces_file="spans.jsonl")``).
-    ``tracer_provider``/``exporter``/``registry`` let tests inject in-memory parts.
+    ``tracer_provider``/``span_exporter``/``registry`` let tests inject in-memory parts.
     """
     global _current
     with _lock:
@@ -164,7 +164,7 @@ def configure(
 
         registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         metrics = GenAIMetrics(settings, registry=registry)
-        chosen = exporter if exporter is not None else _exporter(settings)
+        chosen = span_exporter if span_exporter is not None else _exporter(settings)
         downstream = (
             BatchSpanProcessor(chosen, max_queue_size=settings.max_queue_size)
             if chosen is not None

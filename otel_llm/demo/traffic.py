@@ -56,6 +56,8 @@ def plan(requests: int, seed: int) -> list[dict[str, Any]]:
     bodies = []
     for i in range(requests):
         _, model, api, p_stream = rng.choices(MIX, weights)[0]
+        if i % 20 == 10:  # always show a few calls of the model with no public price
+            _, model, api, p_stream = MIX[-1]
         user = rng.choices(USERS, USER_WEIGHTS)[0]
         bodies.append(
             {
