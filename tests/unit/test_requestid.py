@@ -12,7 +12,6 @@ import asyncio
 import contextvars
 import io
 import json
-import logging
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from typing import Any
@@ -48,6 +47,7 @@ from otel_llm.requestid import (
     new_request_id,
     validate_request_id,
 )
+from tests.unit.test_logs import restore_logging  # noqa: F401  (fixture: logging put back)
 
 NO_NATIVE = {"tracing": False, "metrics": False, "logs": False}
 SETTINGS = Settings(service_name="test-svc", log_format="json")
@@ -103,32 +103,11 @@ def global_propagator() -> Iterator[None]:
     propagate.set_global_textmap(old)
 
 
-def _restore_logging() -> Callable[[], None]:
-    root = logging.getLogger()
-    saved = (list(root.handlers), root.level)
-    routed = {
-        name: (list(logging.getLogger(name).handlers), logging.getLogger(name).propagate)
-        for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "gunicorn.error")
-    }
-
-    def restore() -> None:
-        root.handlers[:] = saved[0]
-        root.setLevel(saved[1])
-        for name, (handlers, prop) in routed.items():
-            logging.getLogger(name).handlers[:] = handlers
-            logging.getLogger(name).propagate = prop
-        structlog.reset_defaults()
-
-    return restore
-
-
 @pytest.fixture
-def log_stream() -> Iterator[io.StringIO]:
-    restore = _restore_logging()
+def log_stream(restore_logging: None) -> io.StringIO:  # noqa: F811
     stream = io.StringIO()
     configure_logging(SETTINGS, stream=stream)
-    yield stream
-    restore()
+    return stream
 
 
 def lines(stream: io.StringIO) -> list[dict[str, Any]]:
