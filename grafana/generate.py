@@ -609,8 +609,11 @@ DASHBOARDS = {
 
 def render(name: str) -> str:
     """The JSON text of one dashboard (stable: sorted keys, two-space indent)."""
-    built = DASHBOARDS[name]().build()
-    return json.dumps(built, cls=JSONEncoder, indent=2, sort_keys=True) + "\n"
+    data = json.loads(json.dumps(DASHBOARDS[name]().build(), cls=JSONEncoder))
+    # Stable panel ids in layout order (links such as ?viewPanel=N rely on them).
+    for number, panel in enumerate(data.get("panels", []), start=1):
+        panel["id"] = number
+    return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

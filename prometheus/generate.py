@@ -178,6 +178,7 @@ def load_budgets(path: Path = BUDGETS_FILE) -> Budgets:
 
 def _num(x: float) -> str:
     """Shortest exact spelling: 10 for 10.0, 0.0001 stays 0.0001."""
+    x = float(x)
     return str(int(x)) if x.is_integer() and abs(x) < 1e15 else repr(x)
 
 
