@@ -16,7 +16,7 @@ import sys
 from importlib.metadata import EntryPoint
 from typing import Any
 
-from opentelemetry.instrumentation.distro import BaseDistro
+from opentelemetry.instrumentation.distro import BaseDistro  # type: ignore[attr-defined]
 from opentelemetry.sdk._configuration import _BaseConfigurator
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,9 @@ beside it (not under it) see the span without the cost attributes.
 At start, on every span: ``request.id`` (from :func:`otel_llm.context.current_request_id`)
 and the request's attribution values: ``user`` -> ``user.id`` (pseudonymised when
 ``OTEL_LLM_USER_HASH_KEY`` is set, as in the metrics), ``tenant`` -> ``otel_llm.tenant``,
-``route`` -> ``http.route`` (only when the span has none), any other ``name`` ->
+``route`` -> ``http.route`` (only when the span has none), ``session`` ->
+``gen_ai.conversation.id`` (span attribute only: never a metric label unless opted in), any
+other ``name`` ->
 ``otel_llm.attribution.<name>``.
 
 At end, on GenAI spans (any instrumentation; old and new spellings are read through
@@ -56,6 +58,7 @@ from otel_llm.semconv import (
     CACHE_CREATION_KEYS,
     CACHE_READ_KEYS,
     ERROR_TYPE,
+    GEN_AI_CONVERSATION_ID,
     GEN_AI_OPERATION_NAME,
     GEN_AI_REQUEST_MODEL,
     GEN_AI_RESPONSE_MODEL,
@@ -89,7 +92,12 @@ INFERENCE_OPERATIONS: Final = frozenset(
 """Operations that consume tokens themselves and are priced."""
 
 ATTRIBUTION_ATTRIBUTES: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
-    {"user": USER_KEYS, "tenant": (OTEL_LLM_TENANT,), "route": (HTTP_ROUTE,)}
+    {
+        "user": USER_KEYS,
+        "tenant": (OTEL_LLM_TENANT,),
+        "route": (HTTP_ROUTE,),
+        "session": (GEN_AI_CONVERSATION_ID,),
+    }
 )
 """Span attributes an attribution label is written to (first) and read from."""
 
