@@ -34,6 +34,7 @@ from opentelemetry.sdk.trace.export import (
     ConsoleSpanExporter,
     SpanExporter,
 )
+from opentelemetry.sdk.trace.sampling import _get_from_env_or_default
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from prometheus_client import CollectorRegistry
 
@@ -158,7 +159,7 @@ def configure(
 
         from otel_llm.logs import configure_logging
         from otel_llm.metrics import GenAIMetrics
-        from otel_llm.processor import GenAISpanProcessor
+        from otel_llm.processor import GenAISpanProcessor, RecordingSampler
 
         configure_logging(settings, service_name=name)
 
@@ -175,6 +176,9 @@ def configure(
         if tracer_provider is None:
             tracer_provider = TracerProvider(
                 resource=Resource.create({SERVICE_NAME: name}),
+                # What OTEL_TRACES_SAMPLER drops is still recorded (not exported), so the
+                # metrics and cost counters derived from spans stay complete.
+                sampler=RecordingSampler(_get_from_env_or_default()),
             )
             tracer_provider.add_span_processor(processor)
             trace.set_tracer_provider(tracer_provider)
