@@ -58,11 +58,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out.print(
         f"/metrics served {lines} lines in OpenMetrics format, {exemplars} with trace exemplars."
     )
+    out.print(f"Service logs (JSON lines with request_id, trace_id, span_id): {result.log_file}")
     if result.example_request_id:
         rid = result.example_request_id
         out.print(f"\nExample request ID: [bold]{rid}[/]")
         out.print(f"  otel-llm trace {rid} --file {result.spans_file}")
         out.print(f"  otel-llm report --file {result.spans_file} --by user")
+        out.print(f"  grep {rid} {result.log_file}")
         out.print(f'  Tempo (full stack): {{ span.request.id = "{rid}" }}')
     return 0
 

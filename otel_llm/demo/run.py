@@ -22,6 +22,7 @@ from otel_llm.store import FileStore
 @dataclass
 class DemoResult:
     spans_file: Path
+    log_file: Path
     metrics_url: str
     sent: list[Any]
     groups: list[report.Usage]
@@ -45,19 +46,26 @@ def run_demo(
     from otel_llm.demo.mock_llm import serve_in_thread as serve_mock
     from otel_llm.demo.server import serve_in_thread
     from otel_llm.demo.traffic import drive
+    from otel_llm.logs import configure_logging
     from otel_llm.setup import configure, shutdown
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     spans_file = out / "demo-spans.jsonl"
     spans_file.write_text("")
+    log_file = out / "demo-service.log"
     mock = serve_mock(MockLLMConfig(seed=seed, error_rate=error_rate, latency_scale=latency_scale))
     telemetry = configure(
         "otel-llm-demo",
         exporter="file",
         traces_file=str(spans_file),
         attribution_labels=("user",),
-        log_level="WARNING",
+    )
+    # The service's own log lines (JSON, with request_id/trace_id/span_id) go to a file so
+    # the terminal shows the progress bar and the table.
+    log_stream = log_file.open("w", encoding="utf-8")
+    configure_logging(
+        telemetry.settings.with_(log_format="json"), service_name="otel-llm-demo", stream=log_stream
     )
     service = serve_in_thread(create_app(mock.base_url))
     try:
@@ -72,12 +80,15 @@ def run_demo(
         service.close()
         mock.close()
         shutdown()
+        configure_logging(telemetry.settings.with_(log_level="WARNING"))
+        log_stream.close()
     spans = list(FileStore(spans_file).spans())
     groups = report.summarize(spans, by="model")
     ok_ids = {s.request_id for s in sent if s.status == 200 and s.model.startswith("gpt-4o-mini")}
     example = next((s.request_id for s in spans if s.request_id in ok_ids), None)
     return DemoResult(
         spans_file=spans_file,
+        log_file=log_file,
         metrics_url=f"{service.base_url}/metrics",
         sent=sent,
         groups=groups,
@@ -116,6 +127,7 @@ def result_json(result: DemoResult) -> str:
     return json.dumps(
         {
             "spans_file": str(result.spans_file),
+            "log_file": str(result.log_file),
             "requests": len(result.sent),
             "by_model": [g.as_dict() for g in result.groups],
             "example_request_id": result.example_request_id,

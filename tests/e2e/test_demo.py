@@ -59,6 +59,16 @@ def test_demo_table_and_span_file(tmp_path: Path) -> None:
     servers = [s for s in spans if s.kind == "SERVER"]
     assert servers and all(s.request_id for s in servers)
 
+    # the service's log lines carry the contract's correlation fields
+    lines = [json.loads(x) for x in (out / "demo-service.log").read_text().splitlines() if x]
+    completed = [x for x in lines if x["event"] == "chat completed"]
+    assert len(completed) >= 60
+    by_rid = {s.request_id: s for s in spans if s.kind == "SERVER"}
+    for line in completed:
+        for key in ("timestamp", "level", "logger", "service", "request_id", "trace_id", "span_id"):
+            assert key in line, line
+        assert by_rid[line["request_id"]].trace_id == line["trace_id"]
+
     rid = next(s.request_id for s in genai if s.status != "ERROR")
     trace = subprocess.run(
         [str(BIN / "otel-llm"), "trace", str(rid), "--file", str(out / "demo-spans.jsonl")],
