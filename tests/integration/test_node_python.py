@@ -8,7 +8,7 @@ trace and all carry that ``request.id``.
 
 Needs the Node package built (``cd node && npm ci && npm run build``, which ``setup.sh``
 does); builds it here when ``node/dist`` is missing but ``node/node_modules`` exists, and
-skips when Node or the installed packages are missing.
+fails (never skips) when Node or the installed packages are missing.
 """
 
 from __future__ import annotations
@@ -91,9 +91,9 @@ def _spans(path: Path) -> list[dict[str, Any]]:
 def _node_ready() -> None:
     node = shutil.which("node")
     if node is None:
-        pytest.skip("node is not installed")
+        pytest.fail("node is not installed: ./setup.sh needs Node 20+ for the Node package")
     if not (NODE_DIR / "node_modules").is_dir():
-        pytest.skip("node/node_modules missing: run `cd node && npm ci && npm run build`")
+        pytest.fail("node/node_modules missing: run ./setup.sh (or cd node && npm ci)")
     if not (NODE_DIR / "dist" / "esm" / "register-esm.js").exists():
         subprocess.run(["npm", "run", "build"], cwd=NODE_DIR, check=True, timeout=300)
 
@@ -102,7 +102,7 @@ def _node_ready() -> None:
 def services(tmp_path: Path) -> Iterator[dict[str, Any]]:
     _node_ready()
     if not OTEL_LLM.exists():
-        pytest.skip("the otel-llm command is not installed in this environment")
+        pytest.fail("the otel-llm command is not installed: run ./setup.sh")
     mock_port, demo_port, gateway_port = _free_port(), _free_port(), _free_port()
     files = {"python": tmp_path / "python.jsonl", "node": tmp_path / "node.jsonl"}
     base_env = {
