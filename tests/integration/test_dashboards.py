@@ -1,0 +1,166 @@
+"""Every query of every dashboard returns data after demo traffic, on the real backends.
+
+The demo service (``otel-llm demo-app``, real SDKs against ``otel-llm mock-llm``) is scraped
+by the real Prometheus running the shipped recording rules (test copy: 1 s evaluation);
+its traces go through the real Collector to Tempo, where the request-lookup panel's
+TraceQL must find a request by its X-Request-ID.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from otel_llm.demo.traffic import drive
+from tests.integration import backends
+from tests.integration.backends import CollectorInstance, PrometheusInstance, TempoInstance
+from tests.integration.test_alerts import gen
+
+REPO = Path(__file__).resolve().parents[2]
+DASH_DIR = REPO / "grafana" / "dashboards"
+# Grafana's own variables, as Grafana would expand them for a 1-hour view.
+GRAFANA_VARS = {"$__rate_interval": "1m", "$__interval": "15s", "$__range": "1h"}
+VARIABLES = {"$job": ".*", "$model": ".*"}
+
+
+def panel_queries() -> list[tuple[str, str, dict[str, Any]]]:
+    found = []
+    for path in sorted(DASH_DIR.glob("*.json")):
+        dash = json.loads(path.read_text())
+        for panel in dash["panels"]:
+            for target in panel.get("targets", []):
+                found.append((dash["uid"], panel["title"], target))
+    return found
+
+
+def expand(expr: str, extra: dict[str, str] | None = None) -> str:
+    for name, value in {**GRAFANA_VARS, **VARIABLES, **(extra or {})}.items():
+        expr = expr.replace(name, value)
+    return expr
+
+
+DASH_JOB = "otel-llm-dashboards"
+
+
+@pytest.fixture(scope="module")
+def loaded(
+    tmp_path_factory: pytest.TempPathFactory,
+    prometheus: PrometheusInstance,
+    otelcol: CollectorInstance,
+) -> Iterator[dict[str, Any]]:
+    """Shipped rules loaded and demo traffic sent over a few scrapes.
+
+    Its own mock LLM fails 15 % of calls and reports cached prompt tokens (the session's
+    mock does neither), so error and cache panels have something to show.
+    """
+    workdir = tmp_path_factory.mktemp("dashboards")
+    rules_dir = workdir / "rules"
+    gen.write_test_copy(rules_dir, budgets=gen.load_budgets(), targets={})
+    prometheus.configure(
+        rule_files=[
+            rules_dir / "recording.yml",
+            rules_dir / "budgets.yml",
+            rules_dir / "alerts.yml",
+        ]
+    )
+    mock = backends.start_mock_llm(
+        workdir, latency_scale=0.05, extra_args=["--error-rate", "0.15", "--cache-share", "0.3"]
+    )
+    app = backends.start_demo_app(
+        workdir, llm_url=mock.url, collector=otelcol, service_name=DASH_JOB
+    )
+    address = f"127.0.0.1:{app.port}"
+    try:
+        prometheus.add_target(DASH_JOB, address)
+        prometheus.wait_for_target(DASH_JOB)
+        started = time.monotonic()
+        request_id = ""
+        for _ in range(10):  # the mock fails some calls on purpose
+            candidate = f"dash-{uuid.uuid4()}"
+            try:
+                backends.chat(app.url, candidate, model="gpt-4o-mini", user="alice", stream=True)
+            except backends.BackendError:
+                continue
+            request_id = candidate
+            break
+        assert request_id, "no successful /chat in 10 tries"
+        sent = 0
+        for round_ in range(3):  # counters must grow across several scrapes for rate()
+            sent += len(drive(app.url, 40, concurrency=4, seed=11 + round_, timeout_s=60))
+            time.sleep(2)
+        time.sleep(4)  # last scrape plus a few rule evaluations
+        yield {"request_id": request_id, "sent": sent, "traffic_s": time.monotonic() - started}
+    finally:
+        prometheus.remove_target(DASH_JOB, address)
+        app.stop()
+        mock.stop()
+
+
+@pytest.mark.parametrize(
+    ("uid", "title", "target"),
+    [q for q in panel_queries() if "expr" in q[2]],
+    ids=[f"{q[0]}:{q[1]}:{q[2].get('refId')}" for q in panel_queries() if "expr" in q[2]],
+)
+def test_promql_panel_returns_data(
+    loaded: dict[str, Any],
+    prometheus: PrometheusInstance,
+    uid: str,
+    title: str,
+    target: dict[str, Any],
+) -> None:
+    expr = expand(target["expr"])
+
+    def result() -> list[dict[str, Any]]:
+        body = httpx.get(
+            f"{prometheus.url}/api/v1/query", params={"query": expr}, timeout=10
+        ).json()
+        assert body["status"] == "success", body
+        data: list[dict[str, Any]] = body["data"]["result"]
+        return data
+
+    rows = backends.wait_until(result, 20, what=f"data for {uid} / {title}: {expr}")
+    assert rows
+
+
+def test_latency_and_cost_exemplars_carry_trace_ids(
+    loaded: dict[str, Any], prometheus: PrometheusInstance
+) -> None:
+    for _, title, target in panel_queries():
+        if not target.get("exemplar"):
+            continue
+        end = time.time()
+        body = httpx.get(
+            f"{prometheus.url}/api/v1/query_exemplars",
+            params={"query": expand(target["expr"]), "start": end - 600, "end": end},
+            timeout=10,
+        ).json()
+        exemplars = [e for series in body["data"] for e in series["exemplars"]]
+        assert exemplars, f"no exemplars for {title}"
+        assert all(len(e["labels"]["trace_id"]) == 32 for e in exemplars)
+
+
+def test_request_lookup_traceql_finds_the_request(
+    loaded: dict[str, Any], tempo: TempoInstance
+) -> None:
+    queries = [t for _, _, t in panel_queries() if t.get("queryType") == "traceql"]
+    assert queries
+    for target in queries:
+        q = target["query"].replace("$request_id", loaded["request_id"])
+        resp = httpx.get(f"{tempo.url}/api/search", params={"q": q, "limit": 20}, timeout=10)
+        assert resp.status_code == 200, (q, resp.text)
+    lookup = next(t["query"] for t in queries if "$request_id" in t["query"])
+    q = lookup.replace("$request_id", loaded["request_id"])
+
+    def traces() -> list[dict[str, Any]]:
+        resp = httpx.get(f"{tempo.url}/api/search", params={"q": q}, timeout=10)
+        found: list[dict[str, Any]] = resp.json().get("traces", [])
+        return found
+
+    assert len(backends.wait_until(traces, 60, what=f"Tempo search {q}")) == 1
