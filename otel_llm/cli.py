@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import os
 import re
@@ -12,7 +13,7 @@ from collections.abc import Sequence
 
 from otel_llm import __version__
 
-DEFAULT_SPANS_FILE = os.path.join(".otel-llm", "demo-spans.jsonl")
+DEFAULT_SPANS_GLOB = os.path.join(".otel-llm", "demo-spans*.jsonl")
 _DURATION = re.compile(r"^(\d+)([smhdw])$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -25,8 +26,19 @@ def parse_duration(text: str) -> int:
     return int(match.group(1)) * _UNIT_S[match.group(2)]
 
 
-def _spans_file(args: argparse.Namespace) -> str:
-    return str(args.file or os.environ.get("OTEL_LLM_TRACES_FILE") or DEFAULT_SPANS_FILE)
+def _spans_files(args: argparse.Namespace) -> list[str]:
+    """--file (repeatable), else OTEL_LLM_TRACES_FILE, else the demo's files."""
+    if args.file:
+        return list(args.file)
+    if os.environ.get("OTEL_LLM_TRACES_FILE"):
+        return [os.environ["OTEL_LLM_TRACES_FILE"]]
+    found = sorted(glob.glob(DEFAULT_SPANS_GLOB))
+    if not found:
+        raise FileNotFoundError(
+            f"no span file given and none at {DEFAULT_SPANS_GLOB}: "
+            "run `otel-llm demo` or pass --file"
+        )
+    return found
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -37,9 +49,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not args.json:
         out.print(
             f"[bold]otel-llm demo[/]: mock LLM + instrumented FastAPI service, "
-            f"{args.requests} requests, spans to {args.out}/demo-spans.jsonl"
+            f"{args.requests} requests, spans to {args.out}/"
         )
     result = run_demo(
+        use_node=False if args.no_node else None,
         requests=args.requests,
         out_dir=args.out,
         seed=args.seed,
@@ -50,7 +63,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.json:
         print(result_json(result))
         return 0
-    out.print(usage_table(result.groups, "model", title="LLM calls by model (from the span file)"))
+    for note in result.notes:
+        out.print(f"[dim]{note}[/]")
+    if result.gateway:
+        via = sum(1 for s in result.sent if s.via_gateway)
+        out.print(f"{via} requests entered through the Node gateway (one trace across both).")
+    out.print(usage_table(result.groups, "model", title="LLM calls by model (from the span files)"))
     lines = result.metrics_sample.count("\n")
     exemplars = sum(
         1 for line in result.metrics_sample.splitlines() if " # {" in line and "trace_id=" in line
@@ -62,8 +80,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if result.example_request_id:
         rid = result.example_request_id
         out.print(f"\nExample request ID: [bold]{rid}[/]")
-        out.print(f"  otel-llm trace {rid} --file {result.spans_file}")
-        out.print(f"  otel-llm report --file {result.spans_file} --by user")
+        files = " ".join(f"--file {f}" for f in result.spans_files)
+        out.print(f"  otel-llm trace {rid} {files}")
+        out.print(f"  otel-llm report {files} --by user")
         out.print(f"  grep {rid} {result.log_file}")
         out.print(f'  Tempo (full stack): {{ span.request.id = "{rid}" }}')
     return 0
@@ -86,7 +105,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
     else:
         from otel_llm.store import FileStore
 
-        store = FileStore(_spans_file(args))
+        store = FileStore(*_spans_files(args))
         by_trace: dict[str, list[SpanRecord]] = {}
         wanted: set[str] = set()
         for span in store.spans():
@@ -156,7 +175,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     since_ns = now_ns - parse_duration(args.since) * 10**9 if args.since else None
     until_ns = now_ns - parse_duration(args.until) * 10**9 if args.until else None
     groups = report.summarize(
-        FileStore(_spans_file(args)).spans(), by=args.by, since_ns=since_ns, until_ns=until_ns
+        FileStore(*_spans_files(args)).spans(), by=args.by, since_ns=since_ns, until_ns=until_ns
     )
     if args.format == "json":
         print(json.dumps([g.as_dict() for g in groups], indent=2))
@@ -208,12 +227,17 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--latency-scale", type=float, default=1.0, help="scale mock latencies")
     demo.add_argument("--no-progress", action="store_true")
     demo.add_argument("--json", action="store_true", help="print the summary as JSON")
+    demo.add_argument("--no-node", action="store_true", help="do not start the Node gateway")
     demo.set_defaults(func=cmd_demo)
 
     trace = sub.add_parser("trace", help="print the trace of one request ID as a tree")
     trace.add_argument("request_id")
     src = trace.add_mutually_exclusive_group()
-    src.add_argument("--file", help=f"OTLP JSON lines span file (default {DEFAULT_SPANS_FILE})")
+    src.add_argument(
+        "--file",
+        action="append",
+        help=f"OTLP JSON lines span file, repeatable ({DEFAULT_SPANS_GLOB})",
+    )
     src.add_argument(
         "--tempo", metavar="URL", help="read from Tempo instead, e.g. http://localhost:3200"
     )
@@ -222,7 +246,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     rep = sub.add_parser("report", help="usage and cost by model, user, session or time window")
     src = rep.add_mutually_exclusive_group()
-    src.add_argument("--file", help=f"OTLP JSON lines span file (default {DEFAULT_SPANS_FILE})")
+    src.add_argument(
+        "--file",
+        action="append",
+        help=f"OTLP JSON lines span file, repeatable ({DEFAULT_SPANS_GLOB})",
+    )
     src.add_argument("--prometheus", metavar="URL", help="aggregate from Prometheus instead")
     rep.add_argument(
         "--by",

@@ -47,6 +47,7 @@ class Sent:
     stream: bool
     status: int
     duration_s: float
+    via_gateway: bool = False
 
 
 def plan(requests: int, seed: int) -> list[dict[str, Any]]:
@@ -79,20 +80,30 @@ async def _drive(
     concurrency: int,
     on_done: Callable[[Sent], None] | None,
     timeout_s: float,
+    gateway_url: str | None,
 ) -> list[Sent]:
     sem = asyncio.Semaphore(max(1, concurrency))
     results: list[Sent] = []
 
-    async with httpx.AsyncClient(base_url=base_url, timeout=timeout_s) as client:
+    async with httpx.AsyncClient(timeout=timeout_s) as client:
 
-        async def one(body: dict[str, Any]) -> None:
+        async def one(i: int, body: dict[str, Any]) -> None:
             request_id = str(uuid.uuid4())
+            # A quarter of the chat calls enter through the Node gateway when it runs.
+            via_gateway = gateway_url is not None and i % 4 == 1 and body["api"] == "chat"
             async with sem:
                 started = time.perf_counter()
                 try:
-                    resp = await client.post(
-                        "/chat", json=body, headers={"X-Request-ID": request_id}
-                    )
+                    if via_gateway:
+                        resp = await client.post(
+                            f"{gateway_url}/ask",
+                            json={k: body[k] for k in ("model", "prompt", "user", "stream")},
+                            headers={"X-Request-ID": request_id},
+                        )
+                    else:
+                        resp = await client.post(
+                            f"{base_url}/chat", json=body, headers={"X-Request-ID": request_id}
+                        )
                     status = resp.status_code
                 except httpx.HTTPError:
                     status = 0
@@ -103,12 +114,13 @@ async def _drive(
                     body["stream"],
                     status,
                     time.perf_counter() - started,
+                    via_gateway,
                 )
             results.append(sent)
             if on_done is not None:
                 on_done(sent)
 
-        await asyncio.gather(*(one(b) for b in bodies))
+        await asyncio.gather(*(one(i, b) for i, b in enumerate(bodies)))
     return results
 
 
@@ -120,6 +132,9 @@ def drive(
     seed: int = 7,
     on_done: Callable[[Sent], None] | None = None,
     timeout_s: float = 60.0,
+    gateway_url: str | None = None,
 ) -> list[Sent]:
-    """Send ``requests`` demo requests to ``base_url``; bounded in count and time."""
-    return asyncio.run(_drive(base_url, plan(requests, seed), concurrency, on_done, timeout_s))
+    """Send ``requests`` demo requests to ``base_url`` (some via ``gateway_url``); bounded."""
+    return asyncio.run(
+        _drive(base_url, plan(requests, seed), concurrency, on_done, timeout_s, gateway_url)
+    )

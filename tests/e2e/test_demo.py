@@ -39,7 +39,13 @@ def test_demo_table_and_span_file(tmp_path: Path) -> None:
     assert "Example request ID" in table and "otel-llm trace" in table
     assert "unpriced" in table
 
-    spans = list(FileStore(out / "demo-spans.jsonl").spans())
+    # setup.sh builds the Node package, so the demo runs its Node gateway too
+    assert "requests entered through the Node gateway" in table, table
+    spans = list(FileStore(out / "demo-spans.jsonl", out / "demo-spans-node.jsonl").spans())
+    services_by_trace: dict[str, set[str]] = {}
+    for s in spans:
+        services_by_trace.setdefault(s.trace_id, set()).add(s.service)
+    assert any(v >= {"node-gateway", "otel-llm-demo"} for v in services_by_trace.values())
     genai = [s for s in spans if s.attributes.get("gen_ai.operation.name")]
     assert len(genai) >= 70
     for span in genai:
@@ -71,7 +77,15 @@ def test_demo_table_and_span_file(tmp_path: Path) -> None:
 
     rid = next(s.request_id for s in genai if s.status != "ERROR")
     trace = subprocess.run(
-        [str(BIN / "otel-llm"), "trace", str(rid), "--file", str(out / "demo-spans.jsonl")],
+        [
+            str(BIN / "otel-llm"),
+            "trace",
+            str(rid),
+            "--file",
+            str(out / "demo-spans.jsonl"),
+            "--file",
+            str(out / "demo-spans-node.jsonl"),
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
