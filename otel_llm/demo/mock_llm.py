@@ -39,7 +39,6 @@ import math
 import random
 import re
 import struct
-import threading
 import time
 import uuid
 from collections import OrderedDict
@@ -52,6 +51,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp
+
+from otel_llm.demo.server import ServerHandle
+from otel_llm.demo.server import serve_in_thread as serve_app_in_thread
 
 __all__ = [
     "MockLLMConfig",
@@ -821,33 +823,13 @@ def create_app(config: MockLLMConfig | None = None) -> ASGIApp:
 # --- serving ---------------------------------------------------------------------------
 
 
-class MockLLMServer:
+class MockLLMServer(ServerHandle):
     """A running mock: ``.port``, ``.base_url`` (``http://host:port``) and ``.close()``."""
-
-    def __init__(self, server: Any, thread: threading.Thread, host: str, port: int) -> None:
-        self._server = server
-        self._thread = thread
-        self.host = host
-        self.port = port
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
 
     @property
     def openai_base_url(self) -> str:
         """What ``OpenAI(base_url=...)`` wants: the root with ``/v1``."""
         return f"{self.base_url}/v1"
-
-    def close(self, timeout: float = 5.0) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout)
-
-    def __enter__(self) -> MockLLMServer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def serve_in_thread(
@@ -858,34 +840,10 @@ def serve_in_thread(
     startup_timeout: float = 10.0,
 ) -> MockLLMServer:
     """Start the mock with uvicorn in a daemon thread; port 0 picks a free port."""
-    import uvicorn
-
-    uv_config = uvicorn.Config(
-        create_app(config),
-        host=host,
-        port=port,
-        log_level="warning",
-        access_log=False,
-        lifespan="off",
-        loop="asyncio",
-        http="h11",
-        ws="none",
+    handle = serve_app_in_thread(
+        create_app(config), host, port, startup_timeout_s=startup_timeout, name="mock-llm"
     )
-    server = uvicorn.Server(uv_config)
-    thread = threading.Thread(target=server.run, name="mock-llm", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + startup_timeout
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            raise RuntimeError(f"mock LLM server did not start on {host}:{port}")
-        time.sleep(0.005)
-    bound = port
-    for srv in getattr(server, "servers", []):
-        for sock in getattr(srv, "sockets", []):
-            bound = sock.getsockname()[1]
-            break
-    return MockLLMServer(server, thread, host, bound)
+    return MockLLMServer(handle.server, handle.thread, handle.host, handle.port)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

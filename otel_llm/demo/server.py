@@ -25,11 +25,25 @@ class ServerHandle:
         self.server.should_exit = True
         self.thread.join(timeout_s)
 
+    def __enter__(self) -> ServerHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 def serve_in_thread(
-    app: Any, host: str = "127.0.0.1", port: int = 0, *, startup_timeout_s: float = 15.0
+    app: Any,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    startup_timeout_s: float = 15.0,
+    name: str = "uvicorn",
 ) -> ServerHandle:
-    """Start ``app`` and return once it accepts connections; raise if it does not start."""
+    """Start ``app`` and return once it accepts connections; raise if it does not start.
+
+    ``log_config=None`` keeps uvicorn from replacing the logging set up by otel-llm.
+    """
     config = uvicorn.Config(
         app,
         host=host,
@@ -38,15 +52,18 @@ def serve_in_thread(
         access_log=False,
         lifespan="off",
         log_config=None,
+        loop="asyncio",
+        http="h11",
+        ws="none",
     )
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
+    thread = threading.Thread(target=server.run, name=name, daemon=True)
     thread.start()
     deadline = time.monotonic() + startup_timeout_s
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
             server.should_exit = True
-            raise RuntimeError(f"server on {host}:{port} did not start")
+            raise RuntimeError(f"{name} server did not start on {host}:{port}")
         time.sleep(0.01)
     bound = port
     for srv in server.servers:

@@ -299,7 +299,7 @@ def test_connection_error_and_timeout(
         with pytest.raises(openai.APITimeoutError):
             slow.chat.completions.create(model="slow-model", messages=prompt())
     finally:
-        slow_server.close(timeout=0.5)
+        slow_server.close(timeout_s=0.5)
     errors = sorted((s.attributes or {})[sc.ERROR_TYPE] for s in spans(span_exporter))
     assert errors == ["openai.APIConnectionError", "openai.APITimeoutError"]
 
