@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import sys
 import threading
+import time
 
 import pytest
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -252,3 +254,146 @@ def test_negative_or_missing_values_are_not_recorded() -> None:
         n.startswith(("gen_ai_client_cost", "gen_ai_client_operation_duration"))
         for (n, _), _v in _samples(m.registry).items()
     )
+
+
+def _reference_registry(attribution_labels: tuple[str, ...]) -> tuple[CollectorRegistry, dict]:
+    """The contract's instruments as plain prometheus-client metrics, for comparison."""
+    registry = CollectorRegistry()
+    metrics = {}
+    for inst in INSTRUMENTS:
+        labels = inst.labels + (attribution_labels if inst.attributed else ())
+        if inst.kind == "histogram":
+            metrics[inst.key] = Histogram(
+                inst.name,
+                inst.documentation,
+                labels,
+                unit=inst.unit,
+                registry=registry,
+                buckets=inst.buckets,
+            )
+        else:
+            metrics[inst.key] = Counter(
+                inst.name, inst.documentation, labels, unit=inst.unit, registry=registry
+            )
+    return registry, metrics
+
+
+def test_exposition_is_what_prometheus_client_metrics_would_show(monkeypatch) -> None:
+    """Same observations into our collector and into Histogram/Counter: same bytes out."""
+    monkeypatch.setattr(time, "time", lambda: 1700000000.125)  # _created and exemplar times
+    m = GenAIMetrics(Settings(attribution_labels=("user", "tenant")))
+    ref, r = _reference_registry(("user", "tenant"))
+    durations = [0.001, 0.01, 0.015, 0.3, 81.92, 100.0, 0.0, float("inf")]
+    for i, duration in enumerate(durations):
+        op = ("chat", "openai", "gpt-4o-mini", f"resp-{i % 2}")
+        error = "timeout" if i % 3 == 0 else ""
+        tokens = [("input", 4**i), ("output", i), ("reasoning", 3)]
+        ex = EXEMPLAR if i % 4 else None
+        ttfc = duration / 2 if i % 2 else None
+        _record(
+            m,
+            response_model=op[3],
+            error_type=error or None,
+            duration_s=duration,
+            tokens=tokens,
+            ttfc_s=ttfc,
+            cost_usd=0.001 * i,
+            attribution=[f"u{i % 3}", "acme"],
+            exemplar=ex,
+        )
+        r["duration"].labels(*op, error).observe(duration, ex)
+        if ttfc is not None:
+            r["ttfc"].labels(*op, error).observe(ttfc, ex)
+        for token_type, count in tokens:
+            r["token_usage"].labels(*op, token_type).observe(count)
+        r["cost"].labels(*op[:3], f"u{i % 3}", "acme").inc(0.001 * i, ex)
+    m.record_unpriced("openai", "unknown-model")
+    r["unpriced"].labels("openai", "unknown-model").inc()
+    m.record_processor_error("on_end", "KeyError")
+    r["processor_errors"].labels("on_end", "KeyError").inc()
+    m.record_dropped("queue_full", 3)
+    r["spans_dropped"].labels("queue_full").inc(3)
+
+    assert generate_latest(m.registry) == generate_latest(ref)
+    assert generate_openmetrics(m.registry) == generate_openmetrics(ref)
+    assert generate_openmetrics(m.registry).count(b"trace_id") > 0
+
+
+def test_registry_sees_the_metric_names() -> None:
+    """``describe()`` lets a registry refuse a second copy of the same instruments."""
+    registry = CollectorRegistry()
+    GenAIMetrics(Settings(), registry=registry)
+    with pytest.raises(ValueError, match="Duplicated timeseries"):
+        Counter("gen_ai_client_cost_usd_total", "x", registry=registry)
+    assert registry.get_sample_value("otel_llm_unpriced_operations_total") is None
+
+
+def test_concurrent_recording_and_scrapes_keep_exact_totals() -> None:
+    """Writers in several threads, scrapes in between: every observation is counted once."""
+    m = GenAIMetrics(Settings(attribution_labels=("tenant",)))
+    threads, per_thread = 4, 1500
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def write(t: int) -> None:
+        try:
+            for i in range(per_thread):
+                m.record_operation(
+                    operation="chat",
+                    provider="openai",
+                    request_model="gpt-4o-mini",
+                    response_model=f"r{i % 250}",  # new series while others write
+                    error_type=None,
+                    duration_s=0.25,  # binary fractions: float sums are exact
+                    tokens=[("input", 16), ("output", 2)],
+                    ttfc_s=0.125,
+                    cost_usd=0.5,
+                    attribution=[f"t{t}"],
+                    exemplar=EXEMPLAR,
+                    unpriced=i % 3 == 0,
+                )
+                m.record_dropped("queue_full")
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    def scrape() -> None:
+        try:
+            while not done.is_set():
+                generate_openmetrics(m.registry)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads often: races show up in a short run
+    try:
+        workers = [threading.Thread(target=write, args=(t,)) for t in range(threads)]
+        scraper = threading.Thread(target=scrape)
+        scraper.start()
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        done.set()
+        scraper.join()
+    finally:
+        sys.setswitchinterval(switch)
+    assert errors == []
+
+    total = threads * per_thread
+    s = _samples(m.registry)
+
+    def value(name: str, **labels: str) -> float:
+        return sum(v for (n, lb), v in s.items() if n == name and set(labels.items()) <= set(lb))
+
+    assert value(semconv.METRIC_DURATION + "_count") == total
+    assert value(semconv.METRIC_DURATION + "_sum") == total * 0.25
+    assert value(semconv.METRIC_DURATION + "_bucket", le="0.32") == total
+    assert value(semconv.METRIC_DURATION + "_bucket", le="0.16") == 0
+    assert value(semconv.METRIC_TTFC + "_sum") == total * 0.125
+    assert value(semconv.METRIC_TOKEN_USAGE + "_sum", gen_ai_token_type="input") == total * 16
+    assert value(semconv.METRIC_TOKEN_USAGE + "_count", gen_ai_token_type="output") == total
+    assert value(semconv.METRIC_COST) == total * 0.5
+    for t in range(threads):
+        assert value(semconv.METRIC_COST, tenant=f"t{t}") == per_thread * 0.5
+    assert value(semconv.METRIC_UNPRICED) == threads * len(range(0, per_thread, 3))
+    assert value(semconv.METRIC_SPANS_DROPPED) == total
