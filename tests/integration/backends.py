@@ -50,8 +50,13 @@ class BackendError(RuntimeError):
 # ------------------------------------------------------------------ basics ---
 
 
+_binaries: dict[str, Path] = {}
+
+
 def stack_binary(name: str) -> Path:
     """Absolute path of a ready binary from ``stack/bin.sh``; BackendError if it fails."""
+    if name in _binaries:
+        return _binaries[name]
     try:
         proc = subprocess.run(
             [str(BIN_SH), name],
@@ -67,6 +72,7 @@ def stack_binary(name: str) -> Path:
         raise BackendError(
             f"stack/bin.sh {name} exited {proc.returncode}; stderr:\n{proc.stderr[-4000:]}"
         )
+    _binaries[name] = path
     return path
 
 

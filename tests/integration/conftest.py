@@ -18,6 +18,7 @@ a failing test gets every backend's log tail attached to its report.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,11 +37,22 @@ from tests.integration.backends import (
 DEMO_JOB = "otel-llm-demo"
 
 
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
     for item in items:
         if here in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.integration)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Get the binaries before any test starts, so a first-run build (minutes) does not
+    count against a test's timeout.  Failures are left for the fixtures to report."""
+    if not any(item.get_closest_marker("integration") for item in session.items):
+        return
+    for name in ("tempo", "otelcol", "prometheus", "alertmanager"):
+        with contextlib.suppress(backends.BackendError):
+            backends.stack_binary(name)
 
 
 @pytest.hookimpl(hookwrapper=True)
