@@ -65,7 +65,8 @@ with_lock() {
 deb_fetch() {
     local pkg="$1" dest="$2" tmp
     command -v apt-get >/dev/null || die "apt-get not found: $pkg comes from Debian packages"
-    tmp="$(mktemp -d "$CACHE/.tmp-deb-XXXXXX")"
+    rm -rf "$CACHE/.tmp-deb-$pkg-"*   # left by an interrupted run (we hold the lock)
+    tmp="$(mktemp -d "$CACHE/.tmp-deb-$pkg-XXXXXX")"
     chmod 755 "$tmp"   # lets apt's unprivileged download user write here
     log "downloading Debian package $pkg"
     if ! (cd "$tmp" && apt-get download -q -o APT::Sandbox::User=root "$pkg" >&2 2>&1); then
@@ -97,6 +98,7 @@ check_upstream() {
 prepare_prometheus() {
     local dir="$CACHE/prometheus-$PROMETHEUS_VERSION"
     if [[ -x "$dir/usr/bin/prometheus" && -x "$dir/usr/bin/promtool" ]]; then return; fi
+    rm -rf "$dir".partial.*
     local stage="$dir.partial.$$"
     deb_fetch prometheus "$stage"
     check_upstream "$stage" "$PROMETHEUS_VERSION"
@@ -127,6 +129,7 @@ install_am_templates() {
 prepare_alertmanager() {
     local dir="$CACHE/alertmanager-$ALERTMANAGER_VERSION"
     if [[ ! -x "$dir/usr/bin/prometheus-alertmanager" || ! -x "$dir/usr/bin/amtool" ]]; then
+        rm -rf "$dir".partial.*
         local stage="$dir.partial.$$"
         deb_fetch prometheus-alertmanager "$stage"
         check_upstream "$stage" "$ALERTMANAGER_VERSION"
@@ -143,11 +146,23 @@ go_env() {
     export GOWORK=off GOFLAGS="" CGO_ENABLED=0 GOTOOLCHAIN=local
 }
 
+# clean_stale NAME: remove build dirs of NAME left by an interrupted run; only
+# called under NAME's lock, so no live build owns them.
+clean_stale() {
+    local d
+    for d in "$CACHE/.tmp-$1-"*; do
+        [[ -e "$d" ]] || continue
+        chmod -R u+w "$d" 2>/dev/null || true
+        rm -rf "$d"
+    done
+}
+
 prepare_ocb() {
     local dir="$CACHE/ocb-$OCB_VERSION"
     [[ -x "$dir/builder" ]] && return
     go_env ocb
     local stage start=$SECONDS
+    clean_stale ocb
     stage="$(mktemp -d "$CACHE/.tmp-ocb-XXXXXX")"
     log "building ocb v$OCB_VERSION"
     GOBIN="$stage" go install -trimpath -ldflags="-s -w" \
@@ -171,6 +186,7 @@ prepare_otelcol() {
     with_lock ocb prepare_ocb
     go_env otelcol
     local stage start=$SECONDS
+    clean_stale otelcol
     stage="$(mktemp -d "$CACHE/.tmp-otelcol-XXXXXX")"
     cp "$OTELCOL_MANIFEST" "$stage/builder-config.yaml"
     log "building the collector with ocb from $OTELCOL_MANIFEST (several minutes on a fresh machine)"
@@ -190,6 +206,7 @@ prepare_tempo() {
     go_env tempo
     export GONOSUMDB="$TEMPO_MODULE${GONOSUMDB:+,$GONOSUMDB}"
     local stage src start=$SECONDS
+    clean_stale tempo
     stage="$(mktemp -d "$CACHE/.tmp-tempo-XXXXXX")"
     log "downloading $TEMPO_MODULE@$TEMPO_PSEUDO_VERSION"
     src="$(go mod download -json "$TEMPO_MODULE@$TEMPO_PSEUDO_VERSION" \

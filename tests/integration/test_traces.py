@@ -8,6 +8,7 @@ collector must have stripped credentials, and ``otel-llm trace --tempo`` must pr
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 import uuid
@@ -149,7 +150,7 @@ def test_trace_cli_prints_the_trace_from_tempo(
         text=True,
         timeout=60,
         check=False,
-        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin", "NO_COLOR": "1"},
+        env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"},
     )
     assert proc.returncode == 0, proc.stderr
     assert request_id in proc.stdout
