@@ -289,11 +289,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                 parse_duration(value)
             except argparse.ArgumentTypeError as exc:
                 parser.error(str(exc))
+    from otel_llm.store.prometheus import PrometheusError
+    from otel_llm.store.tempo import TempoError
+
     try:
         code: int = args.func(args)
     except FileNotFoundError as exc:
         print(f"otel-llm: {exc}", file=sys.stderr)
         return 2
+    except (TempoError, PrometheusError) as exc:
+        print(f"otel-llm: {exc}", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         return 130
     return code

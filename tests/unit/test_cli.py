@@ -66,3 +66,10 @@ def test_bad_duration_is_rejected(spans_file: Path) -> None:
         main(["report", "--file", str(spans_file), "--since", "yesterday"])
     assert parse_duration("15m") == 900
     assert parse_duration("7d") == 7 * 86400
+
+
+def test_unreachable_backends_are_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["trace", "abc", "--tempo", "http://127.0.0.1:9"]) == 3
+    assert "cannot reach Tempo" in capsys.readouterr().err
+    assert main(["report", "--prometheus", "http://127.0.0.1:9"]) == 3
+    assert "cannot reach Prometheus" in capsys.readouterr().err
