@@ -52,7 +52,12 @@ def current_request_id(ctx: otel_context.Context | None = None) -> str | None:
     if state is not None:
         return state.request_id
     value = baggage.get_baggage(BAGGAGE_REQUEST_ID, ctx)
-    return value if isinstance(value, str) and value else None
+    if not isinstance(value, str) or not value:
+        return None
+    # Baggage can be set by any code or upstream hop: hold it to the same rule as the header.
+    from otel_llm.requestid import validate_request_id
+
+    return validate_request_id(value)
 
 
 def current_attribution() -> Mapping[str, str]:

@@ -691,3 +691,20 @@ def test_fastapi_native_telemetry_server_span_is_stamped(
     assert response.headers["x-request-id"] == "native-1"
     servers = [s for s in exporter.get_finished_spans() if s.kind is trace.SpanKind.SERVER]
     assert [s.attributes["request.id"] for s in servers] == ["native-1"]
+
+
+def test_hostile_baggage_request_id_is_not_trusted() -> None:
+    from opentelemetry import baggage
+    from opentelemetry import context as otel_context
+
+    from otel_llm.context import current_request_id
+
+    good = baggage.set_baggage("request.id", "abc-123")
+    bad = baggage.set_baggage("request.id", "evil\r\nSet-Cookie: x")
+    assert current_request_id(good) == "abc-123"
+    assert current_request_id(bad) is None
+    token = otel_context.attach(bad)
+    try:
+        assert current_request_id() is None
+    finally:
+        otel_context.detach(token)
