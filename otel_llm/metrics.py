@@ -69,7 +69,6 @@ from otel_llm.semconv import (
     METRIC_TTFC,
     METRIC_UNPRICED,
     TOKEN_BUCKETS,
-    TOKEN_TYPES,
 )
 
 __all__ = [
@@ -80,6 +79,8 @@ __all__ = [
     "GenAIMetrics",
     "Instrument",
     "LabelFolder",
+    "Route",
+    "SpanIds",
     "pseudonymize",
     "sanitize_label_value",
 ]
@@ -270,6 +271,23 @@ class LabelFolder:
 
 # --- the series store and its exposition ---------------------------------------------
 
+SpanIds = tuple[int, int]
+"""(trace ID, span ID) of a sampled span: an exemplar whose labels are formatted at scrape."""
+
+_Exemplar = tuple["Mapping[str, str] | SpanIds", float, float]
+"""What a series keeps of an exemplar: labels (or span IDs), observed value, Unix time."""
+
+
+def _exemplar(kept: _Exemplar | None) -> Exemplar | None:
+    """prometheus-client's exemplar for what a series kept (trace and span IDs as hex)."""
+    if kept is None:
+        return None
+    labels, value, timestamp = kept
+    if isinstance(labels, tuple):
+        trace_id, span_id = labels
+        labels = {"trace_id": f"{trace_id:032x}", "span_id": f"{span_id:016x}"}
+    return Exemplar(dict(labels), value, timestamp)
+
 
 class _HistogramSeries:
     """One label set of a histogram: per-bucket counts (not cumulative), sum, exemplars."""
@@ -279,7 +297,7 @@ class _HistogramSeries:
     def __init__(self, size: int) -> None:
         self.counts = [0.0] * size
         self.sum = 0.0
-        self.exemplars: list[Exemplar | None] = [None] * size
+        self.exemplars: list[_Exemplar | None] = [None] * size
         self.created = time.time()
 
     def copy(self) -> _HistogramSeries:
@@ -296,7 +314,7 @@ class _CounterSeries:
 
     def __init__(self) -> None:
         self.value = 0.0
-        self.exemplar: Exemplar | None = None
+        self.exemplar: _Exemplar | None = None
         self.created = time.time()
 
     def copy(self) -> _CounterSeries:
@@ -383,8 +401,9 @@ class _Family:
                 assert isinstance(family, HistogramMetricFamily)
                 acc = 0.0
                 buckets: list[tuple[str, float] | tuple[str, float, Exemplar]] = []
-                for le, count, exemplar in zip(self.les, s.counts, s.exemplars, strict=True):
+                for le, count, kept in zip(self.les, s.counts, s.exemplars, strict=True):
                     acc += count
+                    exemplar = _exemplar(kept)
                     buckets.append((le, acc) if exemplar is None else (le, acc, exemplar))
                 family.add_metric(labels, buckets, s.sum)
                 if use_created:
@@ -396,7 +415,10 @@ class _Family:
             else:
                 assert isinstance(family, CounterMetricFamily)
                 family.add_metric(
-                    labels, s.value, s.created if use_created else None, exemplar=s.exemplar
+                    labels,
+                    s.value,
+                    s.created if use_created else None,
+                    exemplar=_exemplar(s.exemplar),
                 )
         return family
 
@@ -455,18 +477,38 @@ def _exemplar_labels(exemplar: Mapping[str, str]) -> dict[str, str]:
     return labels
 
 
-class _Route:
-    """Folded label tuples of one (operation, provider, models, error type) combination."""
+class Route:
+    """Where one kind of operation is recorded: its folded label values and, once used, the
+    series they lead to (series are never removed, so the references stay valid).
 
-    __slots__ = ("cost", "operation", "token", "unpriced")
+    Get one from :meth:`GenAIMetrics.route` (remembered per raw combination) and record
+    with :meth:`GenAIMetrics.observe`; :meth:`GenAIMetrics.record_operation` does both.
+    """
+
+    __slots__ = (
+        "cost",
+        "cost_labels",
+        "duration",
+        "operation",
+        "token",
+        "tokens",
+        "ttfc",
+        "unpriced",
+        "unpriced_labels",
+    )
 
     def __init__(
-        self, op: str, prov: str, req: str, resp: str, error_type: str, token_types: Iterable[str]
+        self, op: str, prov: str, req: str, resp: str, error_type: str, attribution: tuple[str, ...]
     ) -> None:
         self.operation = (op, prov, req, resp, error_type)
-        self.token = {tt: (op, prov, req, resp, tt) for tt in token_types}
-        self.cost = (op, prov, req)
-        self.unpriced = (prov, req)
+        self.token = (op, prov, req, resp)
+        self.cost_labels = (op, prov, req, *attribution)
+        self.unpriced_labels = (prov, req)
+        self.duration: _HistogramSeries | None = None
+        self.ttfc: _HistogramSeries | None = None
+        self.tokens: dict[str, _HistogramSeries] = {}
+        self.cost: _CounterSeries | None = None
+        self.unpriced: _CounterSeries | None = None
 
 
 class GenAIMetrics:
@@ -513,8 +555,7 @@ class GenAIMetrics:
             )
             for name in self.attribution_labels
         )
-        self._routes: dict[tuple[object, ...], _Route] = {}
-        self._attributions: dict[tuple[object, ...], tuple[str, ...]] = {}
+        self._routes: dict[tuple[object, ...], Route] = {}
 
     # -- helpers ----------------------------------------------------------------------
 
@@ -537,15 +578,19 @@ class GenAIMetrics:
             rows = family.snapshot()
         return family.render(rows)
 
-    def _route(
+    def route(
         self,
         operation: object,
         provider: object,
         request_model: object,
         response_model: object,
         error_type: object,
-    ) -> _Route:
-        key = (operation, provider, request_model, response_model, error_type)
+        attribution: Sequence[object] = (),
+    ) -> Route:
+        """The :class:`Route` of these raw label values (``attribution`` aligned with
+        ``attribution_labels``), folded once per distinct combination (a bounded memo).
+        """
+        key = (operation, provider, request_model, response_model, error_type, *attribution)
         try:
             route = self._routes.get(key)
         except TypeError:  # an unhashable attribute value (a list): fold without the memo
@@ -557,36 +602,19 @@ class GenAIMetrics:
             self._routes[key] = route
         return route
 
-    def _new_route(self, key: tuple[object, ...]) -> _Route:
-        operation, provider, request_model, response_model, error_type = key
-        return _Route(
+    def _new_route(self, key: tuple[object, ...]) -> Route:
+        operation, provider, request_model, response_model, error_type, *attribution = key
+        folders = self._attribution_folders
+        values = tuple(fold(value) for fold, value in zip(folders, attribution, strict=False))
+        values += ("",) * (len(folders) - len(values))
+        return Route(
             self.fold_operation(operation),
             self.fold_provider(provider),
             self.fold_request_model(request_model),
             self.fold_response_model(response_model),
             self.fold_error_type(error_type),
-            TOKEN_TYPES,
+            values,
         )
-
-    def _attribution(self, attribution: Sequence[object]) -> tuple[str, ...]:
-        """Folded attribution label values, aligned with ``attribution_labels`` ("" if absent)."""
-        folders = self._attribution_folders
-        if not folders:
-            return ()
-        key = tuple(attribution)
-        try:
-            hit = self._attributions.get(key)
-        except TypeError:
-            hit, key = None, ()
-        if hit is not None:
-            return hit
-        values = tuple(fold(value) for fold, value in zip(folders, attribution, strict=False))
-        values += ("",) * (len(folders) - len(values))
-        if key:
-            if len(self._attributions) >= _MEMO_LIMIT:
-                self._attributions.clear()
-            self._attributions[key] = values
-        return values
 
     # -- recording (called from the span processor's on_end) ----------------------------
 
@@ -606,51 +634,77 @@ class GenAIMetrics:
         exemplar: Mapping[str, str] | None = None,
         unpriced: bool = False,
     ) -> None:
-        """Observe one GenAI operation under one lock.
+        """Observe one GenAI operation. ``attribution`` aligns with ``attribution_labels``.
 
-        ``attribution`` aligns with ``attribution_labels``; ``unpriced`` also counts the
-        operation in the unpriced counter (as :meth:`record_unpriced`). Negative or NaN
-        durations and costs are not recorded. An invalid exemplar raises ``ValueError``
-        before anything is recorded.
+        ``unpriced`` also counts the operation as :meth:`record_unpriced` does. An invalid
+        ``exemplar`` raises ``ValueError`` before anything is recorded.
         """
-        route = self._route(operation, provider, request_model, response_model, error_type)
+        route = self.route(
+            operation, provider, request_model, response_model, error_type, attribution
+        )
         ex = _exemplar_labels(exemplar) if exemplar else None
-        now = time.time() if ex is not None else 0.0
-        cost_labels = None
-        if cost_usd is not None and cost_usd >= 0:
-            cost_labels = route.cost + self._attribution(attribution)
-        token_labels = route.token
+        self.observe(route, duration_s, ttfc_s, tokens, cost_usd, ex, unpriced)
+
+    def observe(
+        self,
+        route: Route,
+        duration_s: float | None,
+        ttfc_s: float | None = None,
+        tokens: Iterable[tuple[str, int]] = (),
+        cost_usd: float | None = None,
+        exemplar: Mapping[str, str] | SpanIds | None = None,
+        unpriced: bool = False,
+    ) -> None:
+        """Record one operation along ``route``, all of it under one short lock.
+
+        ``exemplar``: validated labels, or the (trace ID, span ID) of a sampled span, shown
+        as ``trace_id``/``span_id`` in hex (formatted only when scraped). Negative or NaN
+        durations and costs, and NaN token counts, are not recorded.
+        """
+        now = time.time() if exemplar is not None else 0.0
         with self._lock:
             if duration_s is not None and duration_s >= 0:
-                h = self._duration.histogram(route.operation)
+                h = route.duration
+                if h is None:
+                    h = route.duration = self._duration.histogram(route.operation)
                 i = bisect_left(self._duration.upper, duration_s)
                 h.counts[i] += 1
                 h.sum += duration_s
-                if ex is not None:
-                    h.exemplars[i] = Exemplar(ex, duration_s, now)
+                if exemplar is not None:
+                    h.exemplars[i] = (exemplar, duration_s, now)
             if ttfc_s is not None and ttfc_s >= 0:
-                h = self._ttfc.histogram(route.operation)
+                h = route.ttfc
+                if h is None:
+                    h = route.ttfc = self._ttfc.histogram(route.operation)
                 i = bisect_left(self._ttfc.upper, ttfc_s)
                 h.counts[i] += 1
                 h.sum += ttfc_s
-                if ex is not None:
-                    h.exemplars[i] = Exemplar(ex, ttfc_s, now)
-            for token_type, count in tokens:
-                if count != count:  # NaN: no bucket holds it
-                    continue
-                labels = token_labels.get(token_type)
-                if labels is None:
-                    labels = (*route.operation[:4], str(token_type))
-                h = self._tokens.histogram(labels)
-                h.counts[bisect_left(self._tokens.upper, count)] += 1
-                h.sum += count
-            if cost_labels is not None:
-                c = self._cost.counter(cost_labels)
-                c.value += cost_usd  # type: ignore[operator]
-                if ex is not None:
-                    c.exemplar = Exemplar(ex, cost_usd, now)  # type: ignore[arg-type]
+                if exemplar is not None:
+                    h.exemplars[i] = (exemplar, ttfc_s, now)
+            if tokens:
+                series = route.tokens
+                upper = self._tokens.upper
+                for token_type, count in tokens:
+                    if count != count:  # NaN: no bucket holds it
+                        continue
+                    h = series.get(token_type)
+                    if h is None:
+                        labels = (*route.token, str(token_type))
+                        h = series[token_type] = self._tokens.histogram(labels)
+                    h.counts[bisect_left(upper, count)] += 1
+                    h.sum += count
+            if cost_usd is not None and cost_usd >= 0:
+                c = route.cost
+                if c is None:
+                    c = route.cost = self._cost.counter(route.cost_labels)
+                c.value += cost_usd
+                if exemplar is not None:
+                    c.exemplar = (exemplar, cost_usd, now)
             if unpriced:
-                self._unpriced.counter(route.unpriced).value += 1
+                c = route.unpriced
+                if c is None:
+                    c = route.unpriced = self._unpriced.counter(route.unpriced_labels)
+                c.value += 1
 
     def record_unpriced(self, provider: object, request_model: object) -> None:
         labels = (self.fold_provider(provider), self.fold_request_model(request_model))

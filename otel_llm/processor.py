@@ -40,13 +40,14 @@ import collections
 import logging
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final
 
 from opentelemetry import context as otel_context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
-from opentelemetry.trace import Link, SpanKind, StatusCode
+from opentelemetry.trace import Link, SpanKind, StatusCode, TraceFlags
 from opentelemetry.trace.span import TraceState
 from opentelemetry.util.types import Attributes
 
@@ -78,7 +79,6 @@ from otel_llm.semconv import (
     TOKEN_TYPES,
     USER_KEYS,
     first_attr,
-    int_attr,
     is_genai_span,
 )
 
@@ -102,44 +102,172 @@ ATTRIBUTION_ATTRIBUTES: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
 """Span attributes an attribution label is written to (first) and read from."""
 
 _LOG_ONCE_LIMIT: Final = 1024
+_KEY_MEMO_LIMIT: Final = 1024
 _ERROR_OTHER: Final = "_OTHER"  # semconv error.type fallback
+
+
+_ROUTE_KEYS: Final = ATTRIBUTION_ATTRIBUTES["route"]
 
 
 def _attribute_keys(label: str) -> tuple[str, ...]:
     return ATTRIBUTION_ATTRIBUTES.get(label) or (OTEL_LLM_ATTRIBUTION_PREFIX + label,)
 
 
-class _AnnotatedSpan(ReadableSpan):
-    """A finished span with new ``attributes`` (its own plus the processor's), for export."""
+_GENAI_FIELDS: Final[tuple[tuple[str, ...], ...]] = (
+    (GEN_AI_OPERATION_NAME,),
+    PROVIDER_KEYS,
+    (GEN_AI_REQUEST_MODEL,),
+    (GEN_AI_RESPONSE_MODEL,),
+    (ERROR_TYPE,),
+    (GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK,),
+    INPUT_TOKEN_KEYS,  # token slots in TOKEN_TYPES order
+    OUTPUT_TOKEN_KEYS,
+    CACHE_READ_KEYS,
+    CACHE_CREATION_KEYS,
+    REASONING_KEYS,
+    (GEN_AI_USAGE_COST_AMOUNT,),
+)
+"""What :meth:`GenAISpanProcessor._measure` reads, each with its spellings, newest first."""
+_FIRST_LABEL_SLOT: Final = len(_GENAI_FIELDS)
+_LABELS: Final = slice(_FIRST_LABEL_SLOT, None)
+_SAMPLED: Final = TraceFlags.SAMPLED
+_INPUT, _OUTPUT, _CACHE_READ, _CACHE_CREATION, _REASONING = TOKEN_TYPES
 
-    def __init__(self, span: ReadableSpan, attributes: dict[str, Any]) -> None:
-        super().__init__(
-            name=span.name,
-            context=span.context,
-            parent=span.parent,
-            resource=span.resource,
-            attributes=attributes,
-            events=span.events,
-            links=span.links,
-            kind=span.kind,
-            status=span.status,
-            start_time=span.start_time,
-            end_time=span.end_time,
-            instrumentation_scope=span.instrumentation_scope,
-        )
-        self._dropped = (span.dropped_attributes, span.dropped_events, span.dropped_links)
+
+@dataclass(frozen=True, slots=True)
+class _Fields:
+    """The attributes one span processor reads, indexed for a single pass.
+
+    ``where`` maps the first spelling of each field to its slot (>= 0) and every other
+    spelling to ``-1 - (slot * _RANKS + rank)``; spans with only first spellings (the usual
+    case) never decode those.
+    """
+
+    slots: tuple[tuple[str, ...], ...]
+    where: dict[str, int]
+    count: int
+
+    def read(self, attrs: Mapping[str, Any]) -> list[Any]:
+        """One value per slot, as :func:`otel_llm.semconv.first_attr` would pick it."""
+        values: list[Any] = [None] * self.count
+        where = self.where.get
+        others = None
+        for key, value in attrs.items():
+            slot = where(key)
+            if slot is not None:
+                if slot >= 0:
+                    values[slot] = value
+                elif others is None:
+                    others = [(-1 - slot, value)]
+                else:
+                    others.append((-1 - slot, value))
+        if others is not None:  # older spellings: the earliest non-None one, if no newer
+            for code, value in sorted(others, key=lambda item: item[0]):
+                slot = code // _RANKS
+                if values[slot] is None:
+                    values[slot] = value
+        return values
+
+
+_RANKS: Final = 16
+
+
+def _fields(label_keys: Sequence[tuple[str, ...]]) -> _Fields:
+    """The GenAI fields, then one slot per attribution label.
+
+    A key listed twice keeps its first slot (none is today: attribution attributes live
+    outside ``gen_ai.*`` and each label has its own).
+    """
+    slots = (*_GENAI_FIELDS, *label_keys)
+    where: dict[str, int] = {}
+    for slot, keys in enumerate(slots):
+        for rank, key in enumerate(keys[:_RANKS]):
+            where.setdefault(key, slot if rank == 0 else -1 - (slot * _RANKS + rank))
+    return _Fields(slots, where, len(slots))
+
+
+class _AnnotatedSpan(ReadableSpan):
+    """A finished span with new ``attributes`` (its own plus the processor's), for export.
+
+    Everything else, dropped counts included, is the original's. For the SDK's own
+    ``ReadableSpan`` (what ``Span.end()`` hands to processors) the copy is a shallow copy of
+    its fields, a fraction of the cost of the constructor; any other class is rebuilt
+    through its public properties.
+    """
+
+    _source: ReadableSpan
+
+    @classmethod
+    def of(cls, span: ReadableSpan, attributes: dict[str, Any]) -> _AnnotatedSpan:
+        if type(span) is ReadableSpan:
+            twin = cls.__new__(cls)
+            twin.__dict__.update(span.__dict__)
+        else:
+            twin = cls(
+                name=span.name,
+                context=span.context,
+                parent=span.parent,
+                resource=span.resource,
+                events=span.events,
+                links=span.links,
+                kind=span.kind,
+                status=span.status,
+                start_time=span.start_time,
+                end_time=span.end_time,
+                instrumentation_scope=span.instrumentation_scope,
+            )
+        twin._attributes = attributes
+        twin._source = span
+        return twin
 
     @property
     def dropped_attributes(self) -> int:
-        return self._dropped[0]
+        return self._source.dropped_attributes
 
     @property
     def dropped_events(self) -> int:
-        return self._dropped[1]
+        return self._source.dropped_events
 
     @property
     def dropped_links(self) -> int:
-        return self._dropped[2]
+        return self._source.dropped_links
+
+
+def _attributes_of(span: ReadableSpan) -> dict[str, Any]:
+    """The span's attributes as a private plain dict.
+
+    ``ReadableSpan.attributes`` is a read-only view of the SDK's ``BoundedAttributes``, whose
+    Python-level ``__getitem__`` makes every read slow; its ``copy()`` is one C-level dict
+    copy, after which reads are plain dict lookups and the dict can take the cost attributes.
+    """
+    attrs = span.attributes
+    if not attrs:
+        return {}
+    if isinstance(attrs, MappingProxyType):
+        try:
+            copied = attrs.copy()
+        except AttributeError:  # a view of a mapping without copy()
+            copied = None
+        if type(copied) is dict:
+            return copied
+    return dict(attrs)
+
+
+def _as_count(value: object) -> int | None:
+    """A token count read leniently, as :func:`otel_llm.semconv.int_attr` reads one.
+
+    The span processor picks the value in its single pass over the attributes and converts
+    it here; a unit test holds this equal to ``int_attr`` for every kind of value.
+    """
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, float) and value.is_integer() and value >= 0:
+        return int(value)
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
 
 
 def _batch_queue(downstream: SpanProcessor | None) -> tuple[Any, collections.deque[Any]] | None:
@@ -180,6 +308,8 @@ class GenAISpanProcessor(SpanProcessor):
         self.downstream = downstream
         self._queue = _batch_queue(downstream)
         self._label_keys = tuple(_attribute_keys(n) for n in self.metrics.attribution_labels)
+        self._fields = _fields(self._label_keys)
+        self._write_keys: dict[str, str] = {}
         self._logged: set[tuple[str, ...]] = set()
 
     # -- start ------------------------------------------------------------------------
@@ -203,17 +333,19 @@ class GenAISpanProcessor(SpanProcessor):
         attrs: dict[str, str] = {}
         if request_id is not None:
             attrs[REQUEST_ID] = request_id
-        if attribution:
-            existing = span.attributes or {}
-            for label, value in attribution.items():
-                if not value:
-                    continue
-                keys = _attribute_keys(label)
-                if label == "route" and first_attr(existing, keys) is not None:
-                    continue  # the instrumentation knows the route better
-                if label == "user":
-                    value = self.metrics.pseudonymize_user(value)
-                attrs[keys[0]] = value
+        for label, value in attribution.items():
+            if not value:
+                continue
+            key = self._write_keys.get(label)
+            if key is None:
+                key = _attribute_keys(label)[0]
+                if len(self._write_keys) < _KEY_MEMO_LIMIT:
+                    self._write_keys[label] = key
+            if label == "route" and first_attr(span.attributes, _ROUTE_KEYS) is not None:
+                continue  # the instrumentation knows the route better
+            if label == "user":
+                value = self.metrics.pseudonymize_user(value)
+            attrs[key] = value
         span.set_attributes(attrs)
 
     # -- end --------------------------------------------------------------------------
@@ -229,15 +361,18 @@ class GenAISpanProcessor(SpanProcessor):
         extra: dict[str, Any] | None = None
         attrs: dict[str, Any] = {}
         try:
-            if is_genai_span(span.attributes):
-                # one copy: reads from a dict cost a fifth of reads through the SDK's mapping
-                attrs = dict(span.attributes or {})
+            attrs = _attributes_of(span)
+            if is_genai_span(attrs):
                 extra = self._measure(span, attrs)
         except Exception as exc:
             self._error("on_end", exc)
         if self.downstream is not None:
             try:
-                self._forward(_AnnotatedSpan(span, {**attrs, **extra}) if extra else span)
+                if extra:
+                    attrs.update(extra)  # our private copy: the finished span is untouched
+                    self._forward(_AnnotatedSpan.of(span, attrs))
+                else:
+                    self._forward(span)
             except Exception as exc:
                 self._error("downstream", exc)
 
@@ -255,97 +390,114 @@ class GenAISpanProcessor(SpanProcessor):
         assert self.downstream is not None
         self.downstream.on_end(span)
 
-    def _measure(self, span: ReadableSpan, attrs: Mapping[str, Any]) -> dict[str, Any]:
+    def _measure(self, span: ReadableSpan, attrs: dict[str, Any]) -> dict[str, Any]:
         """Record the metrics of one GenAI span; return the attributes to add to it."""
-        operation = attrs.get(GEN_AI_OPERATION_NAME)
-        provider = first_attr(attrs, PROVIDER_KEYS)
-        request_model = attrs.get(GEN_AI_REQUEST_MODEL)
-        response_model = attrs.get(GEN_AI_RESPONSE_MODEL)
+        values = self._fields.read(attrs)
+        (
+            operation,
+            provider,
+            request_model,
+            response_model,
+            error_type,
+            ttfc,
+            n_in,
+            n_out,
+            n_read,
+            n_creation,
+            n_reasoning,
+            reported,
+        ) = values[:_FIRST_LABEL_SLOT]
+
         failed = span.status.status_code is StatusCode.ERROR
-        error_type = attrs.get(ERROR_TYPE) or (_ERROR_OTHER if failed else None)
+        if not error_type:
+            error_type = _ERROR_OTHER if failed else None
         duration = None
-        if span.start_time is not None and span.end_time is not None:
-            duration = (span.end_time - span.start_time) / 1e9
-        ttfc = attrs.get(GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
-        if isinstance(ttfc, bool) or not isinstance(ttfc, int | float):
+        start, end = span.start_time, span.end_time
+        if start is not None and end is not None:
+            duration = (end - start) / 1e9
+        if ttfc is not None and (isinstance(ttfc, bool) or not isinstance(ttfc, int | float)):
             ttfc = None
+        ctx = span.context
+        span_ids = None  # the exemplar: only a sampled trace can be opened in Tempo
+        if ctx is not None and ctx.trace_flags & _SAMPLED:
+            span_ids = (ctx.trace_id, ctx.span_id)
+        route = self.metrics.route(
+            operation, provider, request_model, response_model, error_type, values[_LABELS]
+        )
+        if operation is not None and operation not in INFERENCE_OPERATIONS:
+            self.metrics.observe(route, duration, ttfc, (), None, span_ids)
+            return {}
+
+        # token counts, read as semconv.int_attr reads them (plain ints skip the call)
+        if type(n_in) is not int or n_in < 0:
+            n_in = _as_count(n_in)
+        if type(n_out) is not int or n_out < 0:
+            n_out = _as_count(n_out)
+        if n_read is not None and (type(n_read) is not int or n_read < 0):
+            n_read = _as_count(n_read)
+        if n_creation is not None and (type(n_creation) is not int or n_creation < 0):
+            n_creation = _as_count(n_creation)
+        if n_reasoning is not None and (type(n_reasoning) is not int or n_reasoning < 0):
+            n_reasoning = _as_count(n_reasoning)
+        tokens: list[tuple[str, int]] = []
+        usage = None
+        if n_in is not None or n_out is not None:
+            usage = Usage(
+                n_in or 0, n_out or 0, n_read or 0, n_creation or 0, n_reasoning or 0
+            ).normalized()
+            # input/output as normalised (cached inside input), the rest as reported
+            if n_in is not None:
+                tokens.append((_INPUT, usage.input))
+            if n_out is not None:
+                tokens.append((_OUTPUT, usage.output))
+            if n_read is not None:
+                tokens.append((_CACHE_READ, n_read))
+            if n_creation is not None:
+                tokens.append((_CACHE_CREATION, n_creation))
+            if n_reasoning is not None:
+                tokens.append((_REASONING, n_reasoning))
 
         extra: dict[str, Any] = {}
-        tokens: list[tuple[str, int]] = []
         cost: float | None = None
-        if operation is None or operation in INFERENCE_OPERATIONS:
-            cost, tokens = self._cost(span, attrs, provider, request_model, response_model, extra)
-            if OTEL_LLM_UNPRICED in extra:
-                self.metrics.record_unpriced(provider, request_model)
-
-        ctx = span.context
-        exemplar = None
-        if ctx is not None and ctx.trace_flags.sampled:
-            exemplar = {"trace_id": f"{ctx.trace_id:032x}", "span_id": f"{ctx.span_id:016x}"}
-        self.metrics.record_operation(
-            operation=operation,
-            provider=provider,
-            request_model=request_model,
-            response_model=response_model,
-            error_type=error_type,
-            duration_s=duration,
-            tokens=tokens,
-            ttfc_s=ttfc,
-            cost_usd=cost,
-            attribution=[first_attr(attrs, keys) for keys in self._label_keys],
-            exemplar=exemplar,
-        )
-        return extra
-
-    def _cost(
-        self,
-        span: ReadableSpan,
-        attrs: Mapping[str, Any],
-        provider: Any,
-        request_model: Any,
-        response_model: Any,
-        extra: dict[str, Any],
-    ) -> tuple[float | None, list[tuple[str, int]]]:
-        """(USD or None, token observations); fills ``extra`` with the cost attributes."""
-        counts = (
-            int_attr(attrs, INPUT_TOKEN_KEYS),
-            int_attr(attrs, OUTPUT_TOKEN_KEYS),
-            int_attr(attrs, CACHE_READ_KEYS),
-            int_attr(attrs, CACHE_CREATION_KEYS),
-            int_attr(attrs, REASONING_KEYS),
-        )
-        has_usage = counts[0] is not None or counts[1] is not None
-        usage = Usage(*(c or 0 for c in counts)).normalized()
-        tokens: list[tuple[str, int]] = []
-        if has_usage:  # input/output as normalised (cached inside input), the rest as reported
-            values = (usage.input, usage.output, *counts[2:])
-            tokens = [
-                (token_type, value)
-                for token_type, raw, value in zip(TOKEN_TYPES, counts, values, strict=True)
-                if raw is not None and value is not None
-            ]
-
-        reported = attrs.get(GEN_AI_USAGE_COST_AMOUNT)
         if (
             isinstance(reported, int | float)
             and not isinstance(reported, bool)
             and math.isfinite(reported)
             and reported >= 0
-        ):
+        ):  # the provider's own figure
             if GEN_AI_USAGE_COST_SOURCE not in attrs:
                 extra[GEN_AI_USAGE_COST_SOURCE] = "provider"
             currency = attrs.get(GEN_AI_USAGE_COST_CURRENCY)
             if currency is None:
                 extra[GEN_AI_USAGE_COST_CURRENCY] = "USD"
-            return (float(reported) if currency in (None, "USD") else None), tokens
+            if currency in (None, "USD"):
+                cost = float(reported)
+        else:
+            cost = self._price(span, provider, request_model, response_model, usage, failed, extra)
+        self.metrics.observe(
+            route, duration, ttfc, tokens, cost, span_ids, OTEL_LLM_UNPRICED in extra
+        )
+        return extra
 
-        failed = span.status.status_code is StatusCode.ERROR
+    def _price(
+        self,
+        span: ReadableSpan,
+        provider: Any,
+        request_model: Any,
+        response_model: Any,
+        usage: Usage | None,
+        failed: bool,
+        extra: dict[str, Any],
+    ) -> float | None:
+        """USD of the span's usage from the price table; fills ``extra`` with the cost
+        attributes, or with the unpriced flag when there is no usage or no price.
+        """
         provider_name = provider if isinstance(provider, str) else None
-        if not has_usage:
+        if usage is None:
             if not failed:
                 extra[OTEL_LLM_UNPRICED] = True
                 self._log_once("no usage", provider_name, request_model)
-            return None, tokens
+            return None
         cost = None
         for model in (response_model, request_model):
             if isinstance(model, str) and model:
@@ -357,11 +509,11 @@ class GenAISpanProcessor(SpanProcessor):
         if cost is None:
             extra[OTEL_LLM_UNPRICED] = True
             self._log_once("no price", provider_name, response_model or request_model)
-            return None, tokens
+            return None
         extra[GEN_AI_USAGE_COST_AMOUNT] = cost
         extra[GEN_AI_USAGE_COST_CURRENCY] = "USD"
         extra[GEN_AI_USAGE_COST_SOURCE] = "local"
-        return cost, tokens
+        return cost
 
     # -- lifecycle --------------------------------------------------------------------
 
