@@ -9,9 +9,11 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from opentelemetry import baggage
 from opentelemetry import context as otel_context
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     SimpleSpanProcessor,
@@ -20,7 +22,7 @@ from opentelemetry.sdk.trace.export import (
 )
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 from prometheus_client import generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 from prometheus_client.parser import text_string_to_metric_families
@@ -340,3 +342,157 @@ def test_without_downstream_metrics_still_recorded() -> None:
             span.set_attribute(k, v)
     text = generate_latest(processor.metrics.registry).decode()
     assert "gen_ai_client_cost_usd_total{" in text
+
+
+# --- the hot path's own readers and copy ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        0,
+        7,
+        -1,
+        True,
+        False,
+        3.0,
+        3.5,
+        -2.0,
+        float("nan"),
+        float("inf"),
+        "12",
+        "1.5",
+        "",
+        "x",
+        None,
+        (1,),
+    ],
+)
+def test_token_count_reading_matches_semconv(value: Any) -> None:
+    from otel_llm.processor import _as_count
+
+    assert _as_count(value) == semconv.int_attr({"k": value}, ("k",))
+
+
+_SPELLINGS = [
+    key
+    for keys in (
+        semconv.PROVIDER_KEYS,
+        semconv.INPUT_TOKEN_KEYS,
+        semconv.CACHE_CREATION_KEYS,
+        semconv.USER_KEYS,
+    )
+    for key in keys
+] + ["gen_ai.operation.name", "otel_llm.tenant", "server.address"]
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(_SPELLINGS), st.sampled_from([None, 0, 5, "a", "b"])),
+        max_size=12,
+    )
+)
+def test_single_pass_reads_what_first_attr_reads(items: list[tuple[str, Any]]) -> None:
+    """Any mix and order of old and new spellings, None values included."""
+    from otel_llm.processor import _attribute_keys, _fields
+
+    attrs = dict(items)
+    fields = _fields([_attribute_keys("user"), _attribute_keys("tenant")])
+    assert fields.read(attrs) == [semconv.first_attr(attrs, keys) for keys in fields.slots]
+
+
+def test_exported_copy_is_the_span_plus_cost_attributes() -> None:
+    exporter = InMemorySpanExporter()
+    processor = GenAISpanProcessor(Settings(), downstream=SimpleSpanProcessor(exporter))
+    provider = TracerProvider(
+        span_limits=SpanLimits(max_span_attributes=6, max_events=1, max_links=1)
+    )
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer("test", "1.2")
+    with tracer.start_as_current_span("parent"):
+        link = Link(tracer.start_span("linked").get_span_context())
+        span = tracer.start_span(
+            "chat gpt-4o-mini",
+            kind=SpanKind.CLIENT,
+            attributes={"x.a": 1, "x.b": 2, **CHAT},  # x.a is dropped
+            links=[link, link],
+        )
+        span.add_event("one")
+        span.add_event("two")
+        span.set_attributes(USAGE)
+        span.set_status(Status(StatusCode.OK))
+        span.end()
+    exported = next(s for s in exporter.get_finished_spans() if s.name == "chat gpt-4o-mini")
+    assert exported is not span and "gen_ai.usage.cost.amount" in exported.attributes
+    assert {
+        k: v for k, v in exported.attributes.items() if not k.startswith("gen_ai.usage.cost")
+    } == dict(span.attributes)
+    for name in (
+        "name",
+        "context",
+        "parent",
+        "resource",
+        "events",
+        "links",
+        "kind",
+        "status",
+        "start_time",
+        "end_time",
+        "instrumentation_scope",
+        "dropped_attributes",
+        "dropped_events",
+        "dropped_links",
+    ):
+        assert getattr(exported, name) == getattr(span, name), name
+    assert (span.dropped_attributes, span.dropped_events, span.dropped_links) == (1, 1, 1)
+    assert '"gen_ai.usage.cost.source": "local"' in exported.to_json()
+    provider.shutdown()
+
+
+def test_span_of_another_readable_class_is_copied_through_its_properties() -> None:
+    class Recorded(ReadableSpan):  # properties computed, not read from the SDK's fields
+        @property
+        def name(self) -> str:
+            return "recorded " + self._name
+
+        @property
+        def dropped_events(self) -> int:
+            return 3
+
+    received: list[ReadableSpan] = []
+
+    class Keep(SimpleSpanProcessor):
+        def on_end(self, span: ReadableSpan) -> None:
+            received.append(span)
+
+    processor = GenAISpanProcessor(Settings(), downstream=Keep(InMemorySpanExporter()))
+    original = Recorded("chat", attributes={**CHAT, **USAGE}, start_time=1, end_time=2_000_001)
+    processor.on_end(original)
+    (copy,) = received
+    assert copy.name == "recorded chat" and copy.end_time == 2_000_001 and copy.dropped_events == 3
+    assert copy.attributes["gen_ai.usage.cost.source"] == "local"
+    assert "gen_ai.usage.cost.source" not in original.attributes
+
+
+def test_spans_ended_in_several_threads_are_all_counted() -> None:
+    p = Pipeline(Settings(attribution_labels=("tenant",)))
+    per_thread, threads = 200, 4
+    cost = PriceBook.load(None).cost("openai", "gpt-4o-mini", Usage(input=1000, output=200))
+
+    def work(t: int) -> None:
+        with request_state(RequestState(f"r{t}", {"tenant": f"t{t}"})):
+            for _ in range(per_thread):
+                p.span(attributes=CHAT, **USAGE)
+
+    workers = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    total = per_thread * threads
+    assert len(p.exported()) == total
+    assert p.value(semconv.METRIC_DURATION + "_count") == total
+    assert p.value(semconv.METRIC_TOKEN_USAGE + "_sum", gen_ai_token_type="input") == total * 1000
+    for t in range(threads):
+        assert p.value(semconv.METRIC_COST, tenant=f"t{t}") == pytest.approx(per_thread * cost)
+    p.provider.shutdown()
