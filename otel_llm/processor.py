@@ -18,20 +18,26 @@ and the request's attribution values: ``user`` -> ``user.id`` (pseudonymised whe
 other ``name`` ->
 ``otel_llm.attribution.<name>``.
 
-At end, on GenAI spans (any instrumentation; old and new spellings are read through
-``otel_llm.semconv``): duration and time-to-first-chunk histograms for every GenAI span;
-token usage and cost only for inference operations (:data:`INFERENCE_OPERATIONS`, or no
-operation name), so agent and workflow spans that repeat their children's usage are not
-counted twice. A reported ``gen_ai.usage.cost.amount`` is used as is (source ``provider``);
-otherwise the span is priced (source ``local``) by response model, then request model. With
-no price, or with no usage on a successful inference span, the span gets
-``otel_llm.cost.unpriced=true``, the unpriced counter moves, and the (provider, model) is
-logged once. Exemplars carry ``trace_id`` and ``span_id`` for sampled spans.
+At end, on GenAI spans (any instrumentation; old and new spellings are those of
+``otel_llm.semconv``, read in one pass with the same precedence as its readers): duration
+and time-to-first-chunk histograms for every GenAI span; token usage and cost only for
+inference operations (:data:`INFERENCE_OPERATIONS`, or no operation name), so agent and
+workflow spans that repeat their children's usage are not counted twice. A reported
+``gen_ai.usage.cost.amount`` is used as is (source ``provider``); otherwise the span is
+priced (source ``local``) by response model, then request model. With no price, or with no
+usage on a successful inference span, the span gets ``otel_llm.cost.unpriced=true``, the
+unpriced counter moves, and the (provider, model) is logged once. Exemplars carry
+``trace_id`` and ``span_id`` for sampled spans.
 
 Never raises into the host: each hook is guarded, exceptions are counted in
 ``otel_llm_processor_errors_total`` and logged once per (hook, exception type). No I/O and
 no lock is held across calls. Spans a downstream ``BatchSpanProcessor`` drops (queue full,
 or after shutdown) are counted in ``otel_llm_spans_dropped_total``.
+
+Hot path (a GenAI span's ``on_end``): one C-level copy of the attributes, one pass over
+them, the price from the cached :class:`~otel_llm.pricing.PriceBook`, one call into
+:class:`~otel_llm.metrics.GenAIMetrics` that takes its lock once, and a shallow copy of
+the finished span for the exporter. ``bench/bench_processor.py`` measures it.
 """
 
 from __future__ import annotations
@@ -460,7 +466,8 @@ class GenAISpanProcessor(SpanProcessor):
         extra: dict[str, Any] = {}
         cost: float | None = None
         if (
-            isinstance(reported, int | float)
+            reported is not None
+            and isinstance(reported, int | float)
             and not isinstance(reported, bool)
             and math.isfinite(reported)
             and reported >= 0
