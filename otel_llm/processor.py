@@ -334,7 +334,9 @@ class GenAISpanProcessor(SpanProcessor):
     def _stamp(self, span: Span, parent_context: otel_context.Context | None) -> None:
         request_id = current_request_id(parent_context)
         attribution = current_attribution()
-        if request_id is None and not attribution:
+        if not attribution:
+            if request_id is not None:  # the common case: one attribute, the cheap SDK call
+                span.set_attribute(REQUEST_ID, request_id)
             return
         attrs: dict[str, str] = {}
         if request_id is not None:
@@ -352,7 +354,11 @@ class GenAISpanProcessor(SpanProcessor):
             if label == "user":
                 value = self.metrics.pseudonymize_user(value)
             attrs[key] = value
-        span.set_attributes(attrs)
+        if len(attrs) > 2:
+            span.set_attributes(attrs)
+        else:  # the SDK's per-call checks make set_attributes dearer for one or two
+            for key, value in attrs.items():
+                span.set_attribute(key, value)
 
     # -- end --------------------------------------------------------------------------
 
