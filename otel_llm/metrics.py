@@ -539,6 +539,9 @@ class GenAIMetrics:
         self._ttfc = self._families["ttfc"]
         self._cost = self._families["cost"]
         self._unpriced = self._families["unpriced"]
+        self._duration_upper = self._duration.upper
+        self._tokens_upper = self._tokens.upper
+        self._ttfc_upper = self._ttfc.upper
 
         def semconv_folder(max_len: int = 64) -> LabelFolder:
             return LabelFolder(SEMCONV_LABEL_LIMIT, max_len=max_len)
@@ -667,7 +670,7 @@ class GenAIMetrics:
                 h = route.duration
                 if h is None:
                     h = route.duration = self._duration.histogram(route.operation)
-                i = bisect_left(self._duration.upper, duration_s)
+                i = bisect_left(self._duration_upper, duration_s)
                 h.counts[i] += 1
                 h.sum += duration_s
                 if exemplar is not None:
@@ -676,14 +679,14 @@ class GenAIMetrics:
                 h = route.ttfc
                 if h is None:
                     h = route.ttfc = self._ttfc.histogram(route.operation)
-                i = bisect_left(self._ttfc.upper, ttfc_s)
+                i = bisect_left(self._ttfc_upper, ttfc_s)
                 h.counts[i] += 1
                 h.sum += ttfc_s
                 if exemplar is not None:
                     h.exemplars[i] = (exemplar, ttfc_s, now)
             if tokens:
                 series = route.tokens
-                upper = self._tokens.upper
+                upper = self._tokens_upper
                 for token_type, count in tokens:
                     if count != count:  # NaN: no bucket holds it
                         continue

@@ -137,6 +137,7 @@ _GENAI_FIELDS: Final[tuple[tuple[str, ...], ...]] = (
 _FIRST_LABEL_SLOT: Final = len(_GENAI_FIELDS)
 _LABELS: Final = slice(_FIRST_LABEL_SLOT, None)
 _SAMPLED: Final = TraceFlags.SAMPLED
+_ERROR: Final = StatusCode.ERROR
 _INPUT, _OUTPUT, _CACHE_READ, _CACHE_CREATION, _REASONING = TOKEN_TYPES
 
 
@@ -420,7 +421,7 @@ class GenAISpanProcessor(SpanProcessor):
             reported,
         ) = values[:_FIRST_LABEL_SLOT]
 
-        failed = span.status.status_code is StatusCode.ERROR
+        failed = span.status.status_code is _ERROR
         if not error_type:
             error_type = _ERROR_OTHER if failed else None
         duration = None
