@@ -427,8 +427,8 @@ class GenAICollector(Collector):
     """Owns every series of the contract's instruments; prometheus-client only exposes them.
 
     Writers (:class:`GenAIMetrics`) update series under :attr:`lock`, one acquisition per
-    span; :meth:`collect` copies the series under the same lock and renders outside it, so a
-    scrape never sees half of a span and never holds recording up for long.
+    span. :meth:`collect` copies one family at a time under the same lock and renders the
+    copies outside it, so a scrape holds recording up for one family's copy at most.
     """
 
     def __init__(self, families: Sequence[_Family]) -> None:
@@ -440,9 +440,12 @@ class GenAICollector(Collector):
         return [family.empty() for family in self.families]
 
     def collect(self) -> list[Metric]:
-        with self.lock:
-            snapshots = [family.snapshot() for family in self.families]
-        return [family.render(rows) for family, rows in zip(self.families, snapshots, strict=True)]
+        metrics = []
+        for family in self.families:
+            with self.lock:
+                rows = family.snapshot()
+            metrics.append(family.render(rows))
+        return metrics
 
 
 # --- recording ------------------------------------------------------------------------
