@@ -1,16 +1,20 @@
 """Per-span cost of GenAISpanProcessor, and cached pricing against genai_prices.calc_price.
 
-Run: ``uv run python bench/bench_processor.py [--spans N] [--repeats R]``.
+Run: ``uv run python bench/bench_processor.py [--spans N] [--repeats R] [--profile]``.
 
 Spans are created by a real TracerProvider whose only processor is the one measured, so
 each figure is start_span + end through the SDK; the no-op processor run is the baseline
 and the processor's own cost is the difference. The downstream is a no-op too (exporting
 is not what is measured). Best of R runs, baseline and processor run in turns.
+``--profile`` prints where a GenAI span's time goes instead (cProfile, top functions by own
+time; the profiler's own overhead inflates every figure, read it for proportions).
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import pstats
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -80,16 +84,34 @@ def _span_loop(processor: SpanProcessor, genai: bool) -> Callable[[], object]:
     return one
 
 
+def _profile(processor: GenAISpanProcessor, state: RequestState, n: int) -> None:
+    with request_state(state):
+        one = _span_loop(processor, True)
+        for _ in range(min(n, 1000)):  # warm the caches (routes, prices, label folding)
+            one()
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for _ in range(n):
+            one()
+        profiler.disable()
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(20)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spans", type=int, default=20000)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--profile", action="store_true", help="cProfile the GenAI span")
     args = parser.parse_args()
     n, r = args.spans, args.repeats
 
     settings = Settings(attribution_labels=("user", "tenant"), user_hash_key="bench-key")
     pricebook = PriceBook.load(None)
     state = RequestState("req-bench", {"user": "alice", "tenant": "acme"})
+    if args.profile:
+        ours = GenAISpanProcessor(settings, pricebook=pricebook, downstream=SpanProcessor())
+        _profile(ours, state, n)
+        return
 
     print(f"spans per run: {n}, runs: {r} (best of, interleaved); SDK spans, no export")
     print("request context: ID + user + tenant (pseudonymised user), except 'ID only'\n")
@@ -97,6 +119,7 @@ def main() -> None:
     only_id = RequestState("req-bench")
     cases = (
         ("GenAI chat span", True, state),
+        ("GenAI, ID only", True, only_id),
         ("plain span", False, state),
         ("plain, ID only", False, only_id),
     )
