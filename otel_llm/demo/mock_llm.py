@@ -44,7 +44,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -370,6 +370,55 @@ def _anthropic_error(status: int, request_id: str, message: str | None = None) -
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+class _Call(NamedTuple):
+    """A call that passed the checks every endpoint makes first."""
+
+    state: _MockState
+    request_id: str
+    body: dict[str, Any]
+    model: str
+    latency: float
+
+
+async def _begin(
+    request: Request, *, anthropic: bool = False, delay_errors: bool = True
+) -> _Call | Response:
+    """Parse the body and draw latency, then error (in that order: a seeded RNG stays stable).
+
+    Returns the provider's error response for a body without a model or for a drawn or
+    forced error status; ``delay_errors`` waits a fifth of the latency before the latter.
+    """
+    state: _MockState = request.app.state.mock
+    error = _anthropic_error if anthropic else _openai_error
+    request_id = _new_id("req_")
+    body = await _json_body(request)
+    if body is None or not isinstance(body.get("model"), str):
+        return error(400, request_id, "A JSON body with a model is required.")
+    model: str = body["model"]
+    latency = state.latency(model)
+    cfg = state.config
+    statuses = cfg.anthropic_error_statuses if anthropic else cfg.openai_error_statuses
+    status = state.error_status(request, statuses)
+    if status is not None:
+        if delay_errors:
+            await _sleep(latency * 0.2)
+        return error(status, request_id)
+    return _Call(state, request_id, body, model, latency)
+
+
+def _word_deltas(request: Request, plan: _Plan) -> tuple[list[str], bool]:
+    """The text deltas a stream sends (a word each) and whether it runs to its end.
+
+    ``x-mock-abort-after: N`` keeps the first N: the body then ends with no finish, no
+    usage and no end event.
+    """
+    deltas = [word if i == 0 else " " + word for i, word in enumerate(plan.words)]
+    abort_after = _abort_after(request)
+    if abort_after is not None and abort_after < len(deltas):
+        return deltas[:abort_after], False
+    return deltas, True
+
+
 # --- OpenAI: chat completions ----------------------------------------------------------
 
 
@@ -389,17 +438,10 @@ def _chat_usage(plan: _Plan) -> dict[str, Any]:
 
 
 async def _chat_completions(request: Request) -> Response:
-    state: _MockState = request.app.state.mock
-    request_id = _new_id("req_")
-    body = await _json_body(request)
-    if body is None or not isinstance(body.get("model"), str):
-        return _openai_error(400, request_id, "A JSON body with a model is required.")
-    model: str = body["model"]
-    latency = state.latency(model)
-    status = state.error_status(request, state.config.openai_error_statuses)
-    if status is not None:
-        await _sleep(latency * 0.2)
-        return _openai_error(status, request_id)
+    call = await _begin(request)
+    if isinstance(call, Response):
+        return call
+    state, request_id, body, model, latency = call
     messages = body.get("messages") or []
     if not isinstance(messages, list):
         messages = []
@@ -434,7 +476,7 @@ async def _chat_completions(request: Request) -> Response:
     include_usage = bool(isinstance(stream_options, dict) and stream_options.get("include_usage"))
     if request.headers.get("x-mock-ignore-include-usage"):
         include_usage = False
-    abort_after = _abort_after(request)
+    deltas, complete = _word_deltas(request, plan)
     ttfc, gap = state.chunk_delays(latency, len(plan.words) + 1)
 
     def chunk(delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
@@ -453,11 +495,11 @@ async def _chat_completions(request: Request) -> Response:
     async def events() -> AsyncIterator[bytes]:
         await _sleep(ttfc)
         yield _sse(chunk({"role": "assistant", "content": "", "refusal": None}, None))
-        for i, word in enumerate(plan.words):
-            if abort_after is not None and i >= abort_after:
-                return  # the body ends here: no finish, no usage, no [DONE]
+        for delta in deltas:
             await _sleep(gap)
-            yield _sse(chunk({"content": word if i == 0 else " " + word}, None))
+            yield _sse(chunk({"content": delta}, None))
+        if not complete:
+            return
         yield _sse(chunk({}, plan.finish_reason))
         if include_usage:
             final = chunk({}, None)
@@ -527,17 +569,10 @@ def _response_object(
 
 
 async def _responses(request: Request) -> Response:
-    state: _MockState = request.app.state.mock
-    request_id = _new_id("req_")
-    body = await _json_body(request)
-    if body is None or not isinstance(body.get("model"), str):
-        return _openai_error(400, request_id, "A JSON body with a model is required.")
-    model: str = body["model"]
-    latency = state.latency(model)
-    status = state.error_status(request, state.config.openai_error_statuses)
-    if status is not None:
-        await _sleep(latency * 0.2)
-        return _openai_error(status, request_id)
+    call = await _begin(request)
+    if isinstance(call, Response):
+        return call
+    state, request_id, body, model, latency = call
     parts = _responses_parts(body)
     cached = state.openai_prefix_cache(model, parts[:-1])
     plan = state.plan(model, parts, max_tokens=body.get("max_output_tokens"), cache_read=cached)
@@ -551,7 +586,7 @@ async def _responses(request: Request) -> Response:
             _response_object(response_id, plan, model, created, "completed", msg_id),
             headers=headers,
         )
-    abort_after = _abort_after(request)
+    deltas, complete = _word_deltas(request, plan)
     ttfc, gap = state.chunk_delays(latency, len(plan.words) + 1)
 
     async def events() -> AsyncIterator[bytes]:
@@ -577,18 +612,18 @@ async def _responses(request: Request) -> Response:
             content_index=0,
             part=part,
         )
-        for i, word in enumerate(plan.words):
-            if abort_after is not None and i >= abort_after:
-                return  # the body ends here: no finish, no usage, no [DONE]
+        for delta in deltas:
             await _sleep(gap)
             yield ev(
                 "response.output_text.delta",
                 item_id=msg_id,
                 output_index=0,
                 content_index=0,
-                delta=word if i == 0 else " " + word,
+                delta=delta,
                 logprobs=[],
             )
+        if not complete:
+            return
         text = plan.text
         yield ev(
             "response.output_text.done",
@@ -618,16 +653,10 @@ async def _responses(request: Request) -> Response:
 
 
 async def _embeddings(request: Request) -> Response:
-    state: _MockState = request.app.state.mock
-    request_id = _new_id("req_")
-    body = await _json_body(request)
-    if body is None or not isinstance(body.get("model"), str):
-        return _openai_error(400, request_id, "A JSON body with a model is required.")
-    model: str = body["model"]
-    latency = state.latency(model)
-    status = state.error_status(request, state.config.openai_error_statuses)
-    if status is not None:
-        return _openai_error(status, request_id)
+    call = await _begin(request, delay_errors=False)
+    if isinstance(call, Response):
+        return call
+    state, request_id, body, model, latency = call
     raw = body.get("input")
     inputs: list[str]
     if isinstance(raw, str):
@@ -686,17 +715,10 @@ def _anthropic_blocks(body: Mapping[str, Any]) -> list[tuple[str, bool]]:
 
 
 async def _messages(request: Request) -> Response:
-    state: _MockState = request.app.state.mock
-    request_id = _new_id("req_")
-    body = await _json_body(request)
-    if body is None or not isinstance(body.get("model"), str):
-        return _anthropic_error(400, request_id, "A JSON body with a model is required.")
-    model: str = body["model"]
-    latency = state.latency(model)
-    status = state.error_status(request, state.config.anthropic_error_statuses)
-    if status is not None:
-        await _sleep(latency * 0.2)
-        return _anthropic_error(status, request_id)
+    call = await _begin(request, anthropic=True)
+    if isinstance(call, Response):
+        return call
+    state, request_id, body, model, latency = call
     blocks = _anthropic_blocks(body)
     texts = [text for text, _ in blocks]
     cache_read = cache_creation = 0
@@ -721,13 +743,13 @@ async def _messages(request: Request) -> Response:
     stop_reason = "end_turn" if plan.finish_reason == "stop" else "max_tokens"
     message_id = _new_id("msg_")
     headers = _headers(request_id, anthropic=True)
-    usage = {
+    counts = {
         "input_tokens": uncached,
         "cache_creation_input_tokens": plan.cache_creation,
         "cache_read_input_tokens": plan.cache_read,
         "output_tokens": plan.output_tokens,
-        "service_tier": "standard",
     }
+    usage = {**counts, "service_tier": "standard"}
     if not body.get("stream"):
         await _sleep(latency)
         payload = {
@@ -741,7 +763,7 @@ async def _messages(request: Request) -> Response:
             "usage": usage,
         }
         return JSONResponse(payload, headers=headers)
-    abort_after = _abort_after(request)
+    deltas, complete = _word_deltas(request, plan)
     ttfc, gap = state.chunk_delays(latency, len(plan.words) + 1)
 
     async def events() -> AsyncIterator[bytes]:
@@ -763,26 +785,21 @@ async def _messages(request: Request) -> Response:
             "content_block_start",
         )
         yield _sse({"type": "ping"}, "ping")
-        for i, word in enumerate(plan.words):
-            if abort_after is not None and i >= abort_after:
-                return  # the body ends here: no finish, no usage, no [DONE]
+        for delta in deltas:
             await _sleep(gap)
-            delta = {"type": "text_delta", "text": word if i == 0 else " " + word}
+            text_delta = {"type": "text_delta", "text": delta}
             yield _sse(
-                {"type": "content_block_delta", "index": 0, "delta": delta},
+                {"type": "content_block_delta", "index": 0, "delta": text_delta},
                 "content_block_delta",
             )
+        if not complete:
+            return
         yield _sse({"type": "content_block_stop", "index": 0}, "content_block_stop")
         yield _sse(
             {
                 "type": "message_delta",
                 "delta": {"stop_reason": stop_reason, "stop_sequence": None},
-                "usage": {
-                    "input_tokens": uncached,
-                    "cache_creation_input_tokens": plan.cache_creation,
-                    "cache_read_input_tokens": plan.cache_read,
-                    "output_tokens": plan.output_tokens,
-                },
+                "usage": counts,
             },
             "message_delta",
         )
