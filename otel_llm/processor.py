@@ -207,23 +207,26 @@ class _AnnotatedSpan(ReadableSpan):
     @classmethod
     def of(cls, span: ReadableSpan, attributes: dict[str, Any]) -> _AnnotatedSpan:
         if type(span) is ReadableSpan:
+            fields = span.__dict__.copy()
+            fields["_attributes"] = attributes
+            fields["_source"] = span
             twin = cls.__new__(cls)
-            twin.__dict__.update(span.__dict__)
-        else:
-            twin = cls(
-                name=span.name,
-                context=span.context,
-                parent=span.parent,
-                resource=span.resource,
-                events=span.events,
-                links=span.links,
-                kind=span.kind,
-                status=span.status,
-                start_time=span.start_time,
-                end_time=span.end_time,
-                instrumentation_scope=span.instrumentation_scope,
-            )
-        twin._attributes = attributes
+            twin.__dict__ = fields
+            return twin
+        twin = cls(
+            name=span.name,
+            context=span.context,
+            parent=span.parent,
+            resource=span.resource,
+            attributes=attributes,
+            events=span.events,
+            links=span.links,
+            kind=span.kind,
+            status=span.status,
+            start_time=span.start_time,
+            end_time=span.end_time,
+            instrumentation_scope=span.instrumentation_scope,
+        )
         twin._source = span
         return twin
 
@@ -248,16 +251,14 @@ def _attributes_of(span: ReadableSpan) -> dict[str, Any]:
     copy, after which reads are plain dict lookups and the dict can take the cost attributes.
     """
     attrs = span.attributes
-    if not attrs:
-        return {}
-    if isinstance(attrs, MappingProxyType):
+    if type(attrs) is MappingProxyType:
         try:
             copied = attrs.copy()
         except AttributeError:  # a view of a mapping without copy()
             copied = None
         if type(copied) is dict:
             return copied
-    return dict(attrs)
+    return dict(attrs) if attrs else {}
 
 
 def _as_count(value: object) -> int | None:
