@@ -51,19 +51,26 @@ def _end(tap: StreamTap) -> None:
         logger.debug("otel-llm: stream tap failed at the end of a stream", exc_info=True)
 
 
-class TappedStream(ObjectProxy):
-    """Sync SDK stream (``openai.Stream``, ``anthropic.Stream``) seen through a tap."""
+class _TapProxy(ObjectProxy):
+    """What the sync and async proxies share: the tap, and ending it exactly once."""
 
     def __init__(self, stream: Any, tap: StreamTap) -> None:
         super().__init__(stream)
         self._self_tap = tap
-        self._self_iter: Iterator[Any] | None = None
         self._self_done = False
 
     def _finish(self) -> None:
         if not self._self_done:
             self._self_done = True
             _end(self._self_tap)
+
+
+class TappedStream(_TapProxy):
+    """Sync SDK stream (``openai.Stream``, ``anthropic.Stream``) seen through a tap."""
+
+    def __init__(self, stream: Any, tap: StreamTap) -> None:
+        super().__init__(stream, tap)
+        self._self_iter: Iterator[Any] | None = None
 
     def __iter__(self) -> TappedStream:
         return self
@@ -95,19 +102,12 @@ class TappedStream(ObjectProxy):
         self.close()
 
 
-class TappedAsyncStream(ObjectProxy):
+class TappedAsyncStream(_TapProxy):
     """Async SDK stream seen through a tap."""
 
     def __init__(self, stream: Any, tap: StreamTap) -> None:
-        super().__init__(stream)
-        self._self_tap = tap
+        super().__init__(stream, tap)
         self._self_iter: AsyncIterator[Any] | None = None
-        self._self_done = False
-
-    def _finish(self) -> None:
-        if not self._self_done:
-            self._self_done = True
-            _end(self._self_tap)
 
     def __aiter__(self) -> TappedAsyncStream:
         return self
@@ -241,36 +241,34 @@ class StreamManagerProxy(ObjectProxy):
         self._self_wrap = wrap
         self._self_stream: Any = None
 
-    def __enter__(self) -> Any:
-        stream = self.__wrapped__.__enter__()
+    def _tap(self, stream: Any) -> Any:
+        """The tapped stream, or the SDK's own if tapping fails."""
         try:
             self._self_stream = self._self_wrap(stream)
         except Exception:
             logger.debug("otel-llm: could not tap a stream", exc_info=True)
             return stream
         return self._self_stream
+
+    def _end_tap(self) -> None:
+        tapped = self._self_stream
+        if tapped is not None:
+            tapped._finish()
+
+    def __enter__(self) -> Any:
+        return self._tap(self.__wrapped__.__enter__())
 
     def __exit__(self, *exc: Any) -> Any:
         try:
             return self.__wrapped__.__exit__(*exc)
         finally:
-            tapped = self._self_stream
-            if tapped is not None:
-                tapped._finish()
+            self._end_tap()
 
     async def __aenter__(self) -> Any:
-        stream = await self.__wrapped__.__aenter__()
-        try:
-            self._self_stream = self._self_wrap(stream)
-        except Exception:
-            logger.debug("otel-llm: could not tap a stream", exc_info=True)
-            return stream
-        return self._self_stream
+        return self._tap(await self.__wrapped__.__aenter__())
 
     async def __aexit__(self, *exc: Any) -> Any:
         try:
             return await self.__wrapped__.__aexit__(*exc)
         finally:
-            tapped = self._self_stream
-            if tapped is not None:
-                tapped._finish()
+            self._end_tap()
