@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 
+import prometheus_client.metrics
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
@@ -278,9 +279,12 @@ def _reference_registry(attribution_labels: tuple[str, ...]) -> tuple[CollectorR
     return registry, metrics
 
 
-def test_exposition_is_what_prometheus_client_metrics_would_show(monkeypatch) -> None:
+@pytest.mark.parametrize("created", [True, False])
+def test_exposition_is_what_prometheus_client_metrics_would_show(monkeypatch, created) -> None:
     """Same observations into our collector and into Histogram/Counter: same bytes out."""
     monkeypatch.setattr(time, "time", lambda: 1700000000.125)  # _created and exemplar times
+    # prometheus_client.disable_created_metrics() (PROMETHEUS_DISABLE_CREATED_SERIES) applies
+    monkeypatch.setattr(prometheus_client.metrics, "_use_created", created)
     m = GenAIMetrics(Settings(attribution_labels=("user", "tenant")))
     ref, r = _reference_registry(("user", "tenant"))
     durations = [0.001, 0.01, 0.015, 0.3, 81.92, 100.0, 0.0, float("inf")]
@@ -317,6 +321,7 @@ def test_exposition_is_what_prometheus_client_metrics_would_show(monkeypatch) ->
     assert generate_latest(m.registry) == generate_latest(ref)
     assert generate_openmetrics(m.registry) == generate_openmetrics(ref)
     assert generate_openmetrics(m.registry).count(b"trace_id") > 0
+    assert (b"_created{" in generate_latest(m.registry)) is created
 
 
 def test_registry_sees_the_metric_names() -> None:
