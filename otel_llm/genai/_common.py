@@ -84,6 +84,15 @@ def default_port_attributes(instance: Any) -> dict[str, Any]:
     return {semconv.SERVER_PORT: 443 if scheme == "https" else 80}
 
 
+def set_start_attributes(span: Span, instance: Any, streaming: bool) -> None:
+    """What we add when a call starts: ``server.port`` and ``gen_ai.request.stream``."""
+    attrs = default_port_attributes(instance)
+    if streaming:
+        attrs[semconv.GEN_AI_REQUEST_STREAM] = True
+    if attrs:
+        span.set_attributes(attrs)
+
+
 def request_id_from_headers(headers: Any) -> str | None:
     if headers is None:
         return None
@@ -105,10 +114,14 @@ def error_request_id(exc: BaseException) -> str | None:
     return request_id_from_headers(getattr(response, "headers", None))
 
 
-def set_error_request_id(span: Span, exc: BaseException) -> None:
-    request_id = error_request_id(exc)
-    if request_id:
+def set_request_id(span: Span, request_id: Any) -> None:
+    """``otel_llm.provider.request_id``, when ``request_id`` is a non-empty string."""
+    if isinstance(request_id, str) and request_id:
         span.set_attribute(PROVIDER_REQUEST_ID, request_id)
+
+
+def set_error_request_id(span: Span, exc: BaseException) -> None:
+    set_request_id(span, error_request_id(exc))
 
 
 # --- token estimates -------------------------------------------------------------------
@@ -151,6 +164,17 @@ def estimate_input_tokens(messages: Iterable[Any] | None, *extra: Any) -> int:
         n_messages = 1
         chars += len(messages)
     return tokens_for_chars(chars) + TOKENS_PER_MESSAGE * n_messages + TOKENS_PER_MESSAGE
+
+
+def set_estimated_usage(span: Span, output_chars: int, messages: Any, *extra: Any) -> None:
+    """Estimates for a stream that ended without usage (see :func:`estimate_input_tokens`;
+    output = streamed characters / 4), marked ``otel_llm.usage.estimated``."""
+    set_usage(
+        span,
+        input_tokens=estimate_input_tokens(messages, *extra),
+        output_tokens=tokens_for_chars(output_chars),
+        estimated=True,
+    )
 
 
 def set_usage(

@@ -32,19 +32,17 @@ from opentelemetry.util.genai.invocation import CLIENT_INFERENCE_CONTEXT_KEY, In
 
 from otel_llm import semconv
 from otel_llm.genai._common import (
-    PROVIDER_REQUEST_ID,
     Switch,
     as_int,
     current_genai_span,
-    default_port_attributes,
-    estimate_input_tokens,
     field,
     guarded,
     logger,
     set_error_request_id,
-    set_usage,
+    set_estimated_usage,
+    set_request_id,
+    set_start_attributes,
     stream_request_id,
-    tokens_for_chars,
 )
 from otel_llm.genai._streams import (
     StreamManagerProxy,
@@ -115,26 +113,11 @@ class _MessagesTap:
         if attrs:
             span.set_attributes(attrs)
         if self.start_usage is None and self.delta_usage is None:
-            set_usage(
-                span,
-                input_tokens=estimate_input_tokens(self.messages, self.system),
-                output_tokens=tokens_for_chars(self.chars),
-                estimated=True,
-            )
-
-
-def _start(instance: Any, span: Span, streaming: bool) -> None:
-    attrs = default_port_attributes(instance)
-    if streaming:
-        attrs[semconv.GEN_AI_REQUEST_STREAM] = True
-    if attrs:
-        span.set_attributes(attrs)
+            set_estimated_usage(span, self.chars, self.messages, self.system)
 
 
 def _on_message(span: Span, result: Any) -> Any:
-    request_id = getattr(result, "_request_id", None)
-    if isinstance(request_id, str) and request_id:
-        span.set_attribute(PROVIDER_REQUEST_ID, request_id)
+    set_request_id(span, getattr(result, "_request_id", None))
     created = as_int(field(getattr(result, "usage", None), "cache_creation_input_tokens"))
     if created:
         span.set_attribute(semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, created)
@@ -146,9 +129,7 @@ def _tap_stream(
 ) -> Any:
     if not hasattr(stream, "response"):
         return stream  # with_raw_response and friends: leave them alone
-    request_id = stream_request_id(stream)
-    if request_id:
-        span.set_attribute(PROVIDER_REQUEST_ID, request_id)
+    set_request_id(span, stream_request_id(stream))
     tap = _MessagesTap(span, kwargs.get("messages"), kwargs.get("system"), start)
     helper = hasattr(stream, "text_stream")
     if is_async:
@@ -161,7 +142,7 @@ def _prepare_create(instance: Any, kwargs: dict[str, Any]) -> tuple[Span, bool, 
     if span is None:
         return None
     streaming = kwargs.get("stream") is True
-    _start(instance, span, streaming)
+    set_start_attributes(span, instance, streaming)
     return span, streaming, time.perf_counter()
 
 
@@ -224,7 +205,7 @@ def _make_stream_wrapper(is_async: bool) -> Any:
             span = current_genai_span()
             if span is None:
                 return stream
-            _start(instance, span, True)
+            set_start_attributes(span, instance, True)
             return _tap_stream(span, stream, kwargs, start[0], is_async)
 
         def proxy() -> Any:

@@ -28,19 +28,18 @@ from opentelemetry.trace import Span
 
 from otel_llm import semconv
 from otel_llm.genai._common import (
-    PROVIDER_REQUEST_ID,
     Switch,
     as_int,
     current_genai_span,
-    default_port_attributes,
-    estimate_input_tokens,
     field,
     guarded,
     logger,
     set_error_request_id,
+    set_estimated_usage,
+    set_request_id,
+    set_start_attributes,
     set_usage,
     stream_request_id,
-    tokens_for_chars,
 )
 from otel_llm.genai._streams import TappedAsyncStream, TappedStream
 
@@ -144,12 +143,7 @@ class _ChatTap:
             else:
                 _add_cache_creation(span, self.usage)
             return
-        set_usage(
-            span,
-            input_tokens=estimate_input_tokens(self.messages),
-            output_tokens=tokens_for_chars(self.chars),
-            estimated=True,
-        )
+        set_estimated_usage(span, self.chars, self.messages)
 
 
 class _ResponsesTap:
@@ -181,12 +175,7 @@ class _ResponsesTap:
         if self.usage_seen or not self.span.is_recording():
             return
         instructions = self.instructions if isinstance(self.instructions, str) else None
-        set_usage(
-            self.span,
-            input_tokens=estimate_input_tokens(self.input, instructions),
-            output_tokens=tokens_for_chars(self.chars),
-            estimated=True,
-        )
+        set_estimated_usage(self.span, self.chars, self.input, instructions)
 
 
 # --- per-call logic ---------------------------------------------------------------------
@@ -210,11 +199,7 @@ def _prepare(kind: str, instance: Any, kwargs: dict[str, Any]) -> _Call | None:
     if span is None:
         return None
     streaming = kind != "embeddings" and kwargs.get("stream") is True
-    start = default_port_attributes(instance)
-    if streaming:
-        start[semconv.GEN_AI_REQUEST_STREAM] = True
-    if start:
-        span.set_attributes(start)
+    set_start_attributes(span, instance, streaming)
     call = _Call(kind, span, kwargs, streaming)
     if kind == "chat" and streaming and _include_usage and not _raw_response_call(kwargs):
         options = kwargs.get("stream_options")
@@ -232,18 +217,14 @@ def _on_result(call: _Call, result: Any, is_async: bool) -> Any:
     if call.streaming:
         if not hasattr(result, "response") or not hasattr(result, "close"):
             return result  # with_raw_response and friends: leave them alone
-        request_id = stream_request_id(result)
-        if request_id:
-            span.set_attribute(PROVIDER_REQUEST_ID, request_id)
+        set_request_id(span, stream_request_id(result))
         tap: Any
         if call.kind == "chat":
             tap = _ChatTap(span, call.kwargs.get("messages"), call.hide_usage)
         else:
             tap = _ResponsesTap(span, call.kwargs.get("input"), call.kwargs.get("instructions"))
         return TappedAsyncStream(result, tap) if is_async else TappedStream(result, tap)
-    request_id = getattr(result, "_request_id", None)
-    if request_id and isinstance(request_id, str):
-        span.set_attribute(PROVIDER_REQUEST_ID, request_id)
+    set_request_id(span, getattr(result, "_request_id", None))
     if call.kind != "embeddings":
         usage = getattr(result, "usage", None)
         if usage is not None:
