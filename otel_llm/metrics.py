@@ -29,8 +29,11 @@ validate the exemplar per call, and a GenAI span makes five or six of them. Here
 :class:`GenAICollector` owns every series (bucket counts, sum, last exemplar per bucket;
 counter value and exemplar) and a span's observations are applied under one short lock, the
 bucket found by ``bisect``. Raw label values are folded once per distinct combination (a
-bounded memo), so a repeated span costs a few dict lookups. ``collect()`` snapshots the
-series under the lock and builds prometheus-client metric families from the copy.
+bounded memo), so a repeated span costs a few dict lookups. ``collect()`` copies one
+family at a time under the lock and builds prometheus-client metric families from the copy.
+Values live in process memory only, as before: prometheus-client's multiprocess mode
+(``PROMETHEUS_MULTIPROC_DIR``) is not used; several workers serve one port each
+(docs/multiprocess.md).
 """
 
 from __future__ import annotations
