@@ -31,9 +31,9 @@ counter value and exemplar) and a span's observations are applied under one shor
 bucket found by ``bisect``. Raw label values are folded once per distinct combination (a
 bounded memo), so a repeated span costs a few dict lookups. ``collect()`` copies one
 family at a time under the lock and builds prometheus-client metric families from the copy.
-Values live in process memory only, as before: prometheus-client's multiprocess mode
-(``PROMETHEUS_MULTIPROC_DIR``) is not used; several workers serve one port each
-(docs/multiprocess.md).
+Values live in process memory only: prometheus-client's multiprocess mode
+(``PROMETHEUS_MULTIPROC_DIR``, no exemplars) does not apply to them; several workers serve
+one port each (docs/multiprocess.md).
 """
 
 from __future__ import annotations
