@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -39,6 +39,9 @@ TOKENS_PER_MESSAGE = 3
 """Estimate: chat formatting overhead per message (OpenAI cookbook: 3 per message + 3)."""
 
 T = TypeVar("T")
+
+Wrapper = Callable[[Any, Any, tuple[Any, ...], dict[str, Any]], Any]
+"""A ``wrapt`` function wrapper: ``(wrapped, instance, args, kwargs) -> result``."""
 
 
 class Switch:
@@ -71,6 +74,64 @@ def guarded(what: str, fn: Callable[..., T], *args: Any, default: T) -> T:
     except Exception:
         logger.debug("otel-llm: %s failed; telemetry skipped for this call", what, exc_info=True)
         return default
+
+
+class PreparedCall(Protocol):
+    """What a provider's ``prepare`` returns: the call's span and the kwargs the SDK gets."""
+
+    @property
+    def span(self) -> Span: ...
+
+    @property
+    def kwargs(self) -> dict[str, Any]: ...
+
+
+C = TypeVar("C", bound=PreparedCall)
+
+
+def call_wrappers(
+    provider: str,
+    switch: Switch,
+    prepare: Callable[[Any, dict[str, Any]], C | None],
+    on_result: Callable[[C, Any, bool], Any],
+) -> tuple[Wrapper, Wrapper]:
+    """The sync and the async wrapper of an SDK call: ``prepare(instance, kwargs)`` before
+    it (None: nothing to add), the provider request ID on its error, and
+    ``on_result(call, result, is_async)`` after it. A failure of ours is logged and the
+    call or its result goes through untouched; the SDK's own errors propagate."""
+    on_prepare = f"{provider} prepare"
+    on_error = f"{provider} error"
+    on_done = f"{provider} result"
+
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if not switch.on:
+            return wrapped(*args, **kwargs)
+        call = guarded(on_prepare, prepare, instance, kwargs, default=None)
+        if call is None:
+            return wrapped(*args, **kwargs)
+        try:
+            result = wrapped(*args, **call.kwargs)
+        except BaseException as exc:
+            guarded(on_error, set_error_request_id, call.span, exc, default=None)
+            raise
+        return guarded(on_done, on_result, call, result, False, default=result)
+
+    async def async_wrapper(
+        wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        if not switch.on:
+            return await wrapped(*args, **kwargs)
+        call = guarded(on_prepare, prepare, instance, kwargs, default=None)
+        if call is None:
+            return await wrapped(*args, **kwargs)
+        try:
+            result = await wrapped(*args, **call.kwargs)
+        except BaseException as exc:
+            guarded(on_error, set_error_request_id, call.span, exc, default=None)
+            raise
+        return guarded(on_done, on_result, call, result, True, default=result)
+
+    return wrapper, async_wrapper
 
 
 def default_port_attributes(instance: Any) -> dict[str, Any]:

@@ -24,7 +24,7 @@ the official package does not trace (batches, count_tokens, sessions) keep the S
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 from opentelemetry import context as otel_context
 from opentelemetry.trace import Span
@@ -34,11 +34,11 @@ from otel_llm import semconv
 from otel_llm.genai._common import (
     Switch,
     as_int,
+    call_wrappers,
     current_genai_span,
     field,
     guarded,
     logger,
-    set_error_request_id,
     set_estimated_usage,
     set_request_id,
     set_start_attributes,
@@ -137,58 +137,33 @@ def _tap_stream(
     return TappedMessageStream(stream, tap) if helper else TappedStream(stream, tap)
 
 
-def _prepare_create(instance: Any, kwargs: dict[str, Any]) -> tuple[Span, bool, float] | None:
+class _Create(NamedTuple):
+    """One ``messages.create`` call: its span, arguments and start time."""
+
+    span: Span
+    kwargs: dict[str, Any]
+    streaming: bool
+    start: float
+
+
+def _prepare_create(instance: Any, kwargs: dict[str, Any]) -> _Create | None:
     span = current_genai_span()
     if span is None:
         return None
     streaming = kwargs.get("stream") is True
     set_start_attributes(span, instance, streaming)
-    return span, streaming, time.perf_counter()
+    return _Create(span, kwargs, streaming, time.perf_counter())
 
 
-def _create_result(
-    prepared: tuple[Span, bool, float], kwargs: dict[str, Any], result: Any, is_async: bool
-) -> Any:
-    span, streaming, start = prepared
-    if streaming:
-        return _tap_stream(span, result, kwargs, start, is_async)
-    return _on_message(span, result)
+def _create_result(call: _Create, result: Any, is_async: bool) -> Any:
+    if call.streaming:
+        return _tap_stream(call.span, result, call.kwargs, call.start, is_async)
+    return _on_message(call.span, result)
 
 
-def _create_wrapper(
-    wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> Any:
-    if not _switch.on:
-        return wrapped(*args, **kwargs)
-    prepared = guarded("anthropic prepare", _prepare_create, instance, kwargs, default=None)
-    if prepared is None:
-        return wrapped(*args, **kwargs)
-    try:
-        result = wrapped(*args, **kwargs)
-    except BaseException as exc:
-        guarded("anthropic error", set_error_request_id, prepared[0], exc, default=None)
-        raise
-    return guarded(
-        "anthropic result", _create_result, prepared, kwargs, result, False, default=result
-    )
-
-
-async def _async_create_wrapper(
-    wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> Any:
-    if not _switch.on:
-        return await wrapped(*args, **kwargs)
-    prepared = guarded("anthropic prepare", _prepare_create, instance, kwargs, default=None)
-    if prepared is None:
-        return await wrapped(*args, **kwargs)
-    try:
-        result = await wrapped(*args, **kwargs)
-    except BaseException as exc:
-        guarded("anthropic error", set_error_request_id, prepared[0], exc, default=None)
-        raise
-    return guarded(
-        "anthropic result", _create_result, prepared, kwargs, result, True, default=result
-    )
+_create_wrapper, _async_create_wrapper = call_wrappers(
+    "anthropic", _switch, _prepare_create, _create_result
+)
 
 
 def _make_stream_wrapper(is_async: bool) -> Any:

@@ -29,12 +29,11 @@ from opentelemetry.trace import Span
 from otel_llm import semconv
 from otel_llm.genai._common import (
     Switch,
+    Wrapper,
     as_int,
+    call_wrappers,
     current_genai_span,
     field,
-    guarded,
-    logger,
-    set_error_request_id,
     set_estimated_usage,
     set_request_id,
     set_start_attributes,
@@ -232,56 +231,13 @@ def _on_result(call: _Call, result: Any, is_async: bool) -> Any:
     return result
 
 
-def _make_wrapper(kind: str) -> Any:
-    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        if not _switch.on:
-            return wrapped(*args, **kwargs)
-        try:
-            call = _prepare(kind, instance, kwargs)
-        except Exception:
-            logger.debug("otel-llm: openai prepare failed", exc_info=True)
-            call = None
-        if call is None:
-            return wrapped(*args, **kwargs)
-        try:
-            result = wrapped(*args, **call.kwargs)
-        except BaseException as exc:
-            guarded("openai error", set_error_request_id, call.span, exc, default=None)
-            raise
-        try:
-            return _on_result(call, result, False)
-        except Exception:
-            logger.debug("otel-llm: openai result handling failed", exc_info=True)
-            return result
+def _wrappers(kind: str) -> tuple[Wrapper, Wrapper]:
+    """The sync and async ``create`` wrappers of one call type."""
 
-    return wrapper
+    def prepare(instance: Any, kwargs: dict[str, Any]) -> _Call | None:
+        return _prepare(kind, instance, kwargs)
 
-
-def _make_async_wrapper(kind: str) -> Any:
-    async def wrapper(
-        wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
-        if not _switch.on:
-            return await wrapped(*args, **kwargs)
-        try:
-            call = _prepare(kind, instance, kwargs)
-        except Exception:
-            logger.debug("otel-llm: openai prepare failed", exc_info=True)
-            call = None
-        if call is None:
-            return await wrapped(*args, **kwargs)
-        try:
-            result = await wrapped(*args, **call.kwargs)
-        except BaseException as exc:
-            guarded("openai error", set_error_request_id, call.span, exc, default=None)
-            raise
-        try:
-            return _on_result(call, result, True)
-        except Exception:
-            logger.debug("otel-llm: openai result handling failed", exc_info=True)
-            return result
-
-    return wrapper
+    return call_wrappers("openai", _switch, prepare, _on_result)
 
 
 _TARGETS: tuple[tuple[str, str, str, bool], ...] = (
@@ -315,8 +271,9 @@ def install(*, stream_include_usage: bool) -> None:
         cls = getattr(module, cls_name, None)
         if cls is None or not hasattr(cls, "create"):
             continue
-        factory = _make_async_wrapper if is_async else _make_wrapper
-        wrap_function_wrapper(module_name, f"{cls_name}.create", factory(kind))
+        sync_wrapper, async_wrapper = _wrappers(kind)
+        wrapper = async_wrapper if is_async else sync_wrapper
+        wrap_function_wrapper(module_name, f"{cls_name}.create", wrapper)
         _wrapped.append((cls, "create"))
     _switch.on = True
 
