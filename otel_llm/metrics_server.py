@@ -18,13 +18,13 @@ from __future__ import annotations
 import asyncio
 import errno
 import threading
-from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.exposition import choose_encoder
 
+from otel_llm._asgi import Receive, Scope, Send
 from otel_llm.config import Settings
 
 __all__ = [
@@ -35,11 +35,6 @@ __all__ = [
     "mount_metrics",
     "start_metrics_server",
 ]
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 
 class MetricsServerError(OSError):

@@ -26,7 +26,6 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
 from contextlib import ExitStack
 from typing import Any, Final
 
@@ -44,6 +43,7 @@ from opentelemetry.propagators.textmap import (
     default_setter,
 )
 
+from otel_llm._asgi import ASGIApp, Message, Receive, Scope, Send
 from otel_llm.config import Settings, load_settings
 from otel_llm.context import RequestState, current_request_id, current_state, request_state
 from otel_llm.semconv import BAGGAGE_REQUEST_ID, REQUEST_ID
@@ -74,12 +74,6 @@ _HEADER_NAME_RE: Final = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", re.ASCII)
 _START_MESSAGES: Final = frozenset(
     {"http.response.start", "websocket.accept", "websocket.http.response.start"}
 )
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 def validate_request_id(value: str | bytes | None) -> str | None:

@@ -14,19 +14,15 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
+
+from otel_llm._asgi import ASGIApp, Receive, Scope, Send
 
 if TYPE_CHECKING:
     from otel_llm.setup import Telemetry
 
 log = logging.getLogger(__name__)
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _EDGE_ATTR = "_otel_llm_edge"
 _patched: dict[str, Any] = {}

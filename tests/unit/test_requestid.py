@@ -13,7 +13,7 @@ import contextvars
 import io
 import json
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import httpx
@@ -37,6 +37,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from otel_llm import requestid
+from otel_llm._asgi import Message, Scope
 from otel_llm.config import Settings
 from otel_llm.context import RequestState, current_request_id, request_state
 from otel_llm.logs import configure_logging, get_logger
@@ -51,8 +52,6 @@ from tests.unit.test_logs import restore_logging  # noqa: F401  (fixture: loggin
 
 NO_NATIVE = {"tracing": False, "metrics": False, "logs": False}
 SETTINGS = Settings(service_name="test-svc", log_format="json")
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
 
 
 # --- fixtures ------------------------------------------------------------------------
