@@ -165,14 +165,26 @@ def configure(
 
         registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         metrics = GenAIMetrics(settings, registry=registry)
-        chosen = span_exporter if span_exporter is not None else _exporter(settings)
+        existing = trace.get_tracer_provider()
+        if tracer_provider is None and isinstance(existing, TracerProvider):
+            # Someone (another distro, the application) already set an SDK provider: join
+            # it rather than split spans across two providers. Its own processors keep
+            # exporting; ours adds no exporter, so nothing is sent twice (and the cost
+            # attributes, which ride on our export path, are not on those spans).
+            log.warning(
+                "a tracer provider was already set; otel-llm adds its span processor to it "
+                "and leaves export to that provider's own processors"
+            )
+            tracer_provider = existing
+            chosen = None
+        else:
+            chosen = span_exporter if span_exporter is not None else _exporter(settings)
         downstream = (
             BatchSpanProcessor(chosen, max_queue_size=settings.max_queue_size)
             if chosen is not None
             else None
         )
         processor = GenAISpanProcessor(settings, metrics=metrics, downstream=downstream)
-
         if tracer_provider is None:
             tracer_provider = TracerProvider(
                 resource=Resource.create({SERVICE_NAME: name}),
@@ -180,15 +192,8 @@ def configure(
                 # metrics and cost counters derived from spans stay complete.
                 sampler=RecordingSampler(_get_from_env_or_default()),
             )
-            tracer_provider.add_span_processor(processor)
             trace.set_tracer_provider(tracer_provider)
-            if trace.get_tracer_provider() is not tracer_provider:
-                log.warning(
-                    "a global tracer provider was already set; otel-llm spans go to its own "
-                    "provider only for instrumentations configured here"
-                )
-        else:
-            tracer_provider.add_span_processor(processor)
+        tracer_provider.add_span_processor(processor)
 
         propagate.set_global_textmap(_propagator(settings))
 
