@@ -130,6 +130,45 @@ def tcp_open(host: str, port: int) -> bool:
         return False
 
 
+def wait_ready(
+    proc: subprocess.Popen[bytes],
+    ready: Callable[[], bool],
+    timeout: float,
+    *,
+    what: str,
+    output: Callable[[], str] = lambda: "",
+) -> None:
+    """Poll ``ready`` every 0.1 s until it is true (an exception counts as "not yet").
+
+    BackendError with ``output()`` as soon as ``proc`` exits; TimeoutError after ``timeout``.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise BackendError(
+                f"{what} exited with {proc.returncode} while starting; log:\n" + output()
+            )
+        try:
+            if ready():
+                return
+        except Exception:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{what} not ready after {timeout:.0f}s")
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout: float) -> None:
+    """SIGTERM ``proc``, SIGKILL it after ``timeout`` seconds (for a process in our group)."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
 class ManagedProcess:
     """One backend process: start, wait for readiness, stop, restart, show its log."""
 
@@ -178,23 +217,15 @@ class ManagedProcess:
             log.close()
         if self not in RUNNING:
             RUNNING.append(self)
-        deadline = time.monotonic() + self.start_timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise BackendError(
-                    f"{self.name} exited with {self.proc.returncode} while starting; log:\n"
-                    + self.log_tail()
-                )
-            try:
-                if self.ready():
-                    return
-            except Exception:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise BackendError(
-            f"{self.name} not ready after {self.start_timeout:.0f}s; log:\n" + self.log_tail()
-        )
+        try:
+            wait_ready(
+                self.proc, self.ready, self.start_timeout, what=self.name, output=self.log_tail
+            )
+        except TimeoutError:
+            self.stop()
+            raise BackendError(
+                f"{self.name} not ready after {self.start_timeout:.0f}s; log:\n" + self.log_tail()
+            ) from None
 
     def stop(self, timeout: float = 20.0) -> None:
         """SIGTERM the process group, SIGKILL after ``timeout`` seconds."""

@@ -16,8 +16,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +26,8 @@ from typing import Any
 
 import pytest
 
+from tests.integration.backends import free_port, http_ok, stop_process, wait_ready
+
 ROOT = Path(__file__).resolve().parents[2]
 NODE_DIR = ROOT / "node"
 GATEWAY = NODE_DIR / "examples" / "gateway" / "server.mjs"
@@ -35,36 +35,13 @@ OTEL_LLM = Path(sys.executable).parent / "otel-llm"
 REQUEST_ID = "itest-node-python-0001"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _wait_http(url: str, proc: subprocess.Popen[bytes]) -> None:
+    """Until ``url`` answers 200; fails with the process output if it exits first."""
 
+    def output() -> str:
+        return proc.stdout.read().decode(errors="replace") if proc.stdout else ""
 
-def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
-            raise AssertionError(f"{proc.args!r} exited early ({proc.returncode}):\n{out}")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"{url} did not answer within {timeout} s")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> str:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-    return proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+    wait_ready(proc, lambda: http_ok(url), 30.0, what=repr(proc.args), output=output)
 
 
 def _spans(path: Path) -> list[dict[str, Any]]:
@@ -103,7 +80,7 @@ def services(tmp_path: Path) -> Iterator[dict[str, Any]]:
     _node_ready()
     if not OTEL_LLM.exists():
         pytest.fail("the otel-llm command is not installed: run ./setup.sh")
-    mock_port, demo_port, gateway_port = _free_port(), _free_port(), _free_port()
+    mock_port, demo_port, gateway_port = free_port(), free_port(), free_port()
     files = {"python": tmp_path / "python.jsonl", "node": tmp_path / "node.jsonl"}
     base_env = {
         k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "OPENAI_", "ANTHROPIC_"))
@@ -147,7 +124,7 @@ def services(tmp_path: Path) -> Iterator[dict[str, Any]]:
         yield {"gateway": f"http://127.0.0.1:{gateway_port}", "files": files, "procs": procs}
     finally:
         for proc in reversed(procs):
-            _stop(proc)
+            stop_process(proc, 15)
 
 
 def _wait_for_spans(path: Path, predicate: Any, timeout: float = 15.0) -> list[dict[str, Any]]:
