@@ -13,6 +13,7 @@ fail loudly on a machine where the stack is missing.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import signal
@@ -25,6 +26,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import httpx
@@ -53,7 +55,7 @@ class BackendError(RuntimeError):
 _binaries: dict[str, Path] = {}
 
 
-def stack_binary(name: str) -> Path:
+def stack_binary(name: str, *, timeout: float = BIN_TIMEOUT_S) -> Path:
     """Absolute path of a ready binary from ``stack/bin.sh``; BackendError if it fails."""
     if name in _binaries:
         return _binaries[name]
@@ -62,7 +64,7 @@ def stack_binary(name: str) -> Path:
             [str(BIN_SH), name],
             capture_output=True,
             text=True,
-            timeout=BIN_TIMEOUT_S,
+            timeout=timeout,
             check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
@@ -74,6 +76,16 @@ def stack_binary(name: str) -> Path:
         )
     _binaries[name] = path
     return path
+
+
+def load_script(path: Path, module_name: str) -> ModuleType:
+    """A script of the repository (``prometheus/generate.py``...) imported as ``module_name``."""
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 _taken: set[int] = set()

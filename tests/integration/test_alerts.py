@@ -8,12 +8,9 @@ from a small prometheus-client exporter speaking the contract's names.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import httpx
@@ -22,7 +19,7 @@ import yaml
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 
 from tests.integration import backends
-from tests.integration.backends import ManagedProcess, WebhookReceiver
+from tests.integration.backends import ManagedProcess, WebhookReceiver, load_script
 
 REPO = Path(__file__).resolve().parents[2]
 LABELS = {
@@ -32,18 +29,7 @@ LABELS = {
 }
 
 
-def load_generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "otel_llm_prom_generate", REPO / "prometheus" / "generate.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-gen = load_generator()
+gen = load_script(REPO / "prometheus" / "generate.py", "otel_llm_prom_generate")
 
 
 def alertmanager_test_config(webhook_url: str) -> str:

@@ -2,34 +2,22 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 import yaml
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
+from tests.integration.backends import load_script
+
 REPO = Path(__file__).resolve().parents[2]
 DASH_DIR = REPO / "grafana" / "dashboards"
 
 
-def load_generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "otel_llm_grafana_generate", REPO / "grafana" / "generate.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-gen = load_generator()
+gen = load_script(REPO / "grafana" / "generate.py", "otel_llm_grafana_generate")
 
 
 def dashboards() -> dict[str, dict[str, Any]]:

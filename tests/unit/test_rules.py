@@ -5,18 +5,16 @@ promtool and amtool come from ``stack/bin.sh``; a missing binary fails these tes
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
-from functools import cache
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 import yaml
+
+from tests.integration.backends import load_script, stack_binary
 
 REPO = Path(__file__).resolve().parents[2]
 PROM_DIR = REPO / "prometheus"
@@ -25,15 +23,9 @@ PROMTOOL_TESTS = sorted((PROM_DIR / "tests").glob("*_test.yml"))
 AM_CONFIG = REPO / "alertmanager" / "alertmanager.yml"
 
 
-@cache
 def tool(name: str) -> str:
     """Path of a stack binary; fails (never skips) when it cannot be obtained."""
-    proc = subprocess.run(
-        [str(REPO / "stack" / "bin.sh"), name], capture_output=True, text=True, timeout=1800
-    )
-    if proc.returncode != 0 or not proc.stdout.strip():
-        pytest.fail(f"stack/bin.sh {name} failed:\n{proc.stderr[-2000:]}")
-    return proc.stdout.strip().splitlines()[-1]
+    return str(stack_binary(name, timeout=1800))
 
 
 def run(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -42,18 +34,7 @@ def run(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProce
     )
 
 
-def load_generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "otel_llm_prom_generate", PROM_DIR / "generate.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-gen = load_generator()
+gen = load_script(PROM_DIR / "generate.py", "otel_llm_prom_generate")
 
 
 def alert_rules() -> list[dict[str, Any]]:
