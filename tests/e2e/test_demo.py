@@ -3,33 +3,26 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from otel_llm.store import FileStore
 from tests.e2e.contract import check_genai_span, expected_cost
-from tests.e2e.procs import BIN, ROOT
+from tests.integration.backends import run_cli
 
 
 def test_demo_table_and_span_file(tmp_path: Path) -> None:
     out = tmp_path / "demo"
-    run = subprocess.run(
-        [
-            str(BIN / "otel-llm"),
-            "demo",
-            "--requests",
-            "80",
-            "--latency-scale",
-            "0.05",
-            "--out",
-            str(out),
-            "--no-progress",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    run = run_cli(
+        "demo",
+        "--requests",
+        "80",
+        "--latency-scale",
+        "0.05",
+        "--out",
+        str(out),
+        "--no-progress",
         timeout=120,
     )
     assert run.returncode == 0, run.stderr
@@ -76,41 +69,28 @@ def test_demo_table_and_span_file(tmp_path: Path) -> None:
         assert by_rid[line["request_id"]].trace_id == line["trace_id"]
 
     rid = next(s.request_id for s in genai if s.status != "ERROR")
-    trace = subprocess.run(
-        [
-            str(BIN / "otel-llm"),
-            "trace",
-            str(rid),
-            "--file",
-            str(out / "demo-spans.jsonl"),
-            "--file",
-            str(out / "demo-spans-node.jsonl"),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
+    trace = run_cli(
+        "trace",
+        str(rid),
+        "--file",
+        str(out / "demo-spans.jsonl"),
+        "--file",
+        str(out / "demo-spans-node.jsonl"),
     )
     assert trace.returncode == 0, trace.stderr
     assert "POST /chat" in trace.stdout and "cost=" in trace.stdout
 
 
 def test_demo_json_summary(tmp_path: Path) -> None:
-    run = subprocess.run(
-        [
-            str(BIN / "otel-llm"),
-            "demo",
-            "--requests",
-            "30",
-            "--latency-scale",
-            "0.02",
-            "--out",
-            str(tmp_path),
-            "--json",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    run = run_cli(
+        "demo",
+        "--requests",
+        "30",
+        "--latency-scale",
+        "0.02",
+        "--out",
+        str(tmp_path),
+        "--json",
         timeout=120,
     )
     assert run.returncode == 0, run.stderr

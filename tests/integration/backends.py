@@ -690,6 +690,24 @@ def otel_llm_command() -> list[str]:
     return [sys.executable, "-m", "otel_llm.cli"]
 
 
+def run_cli(
+    *args: str, timeout: float = 60.0, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``otel-llm ARGS`` run from the repository root; output captured as text, not checked.
+
+    ``env`` adds to (or overrides) this process's environment.
+    """
+    return subprocess.run(
+        [*otel_llm_command(), *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env={**os.environ, **env} if env is not None else None,
+    )
+
+
 @dataclass
 class ServiceProcess:
     process: ManagedProcess

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
 import time
 import uuid
 from typing import Any
@@ -28,7 +27,7 @@ from tests.integration.backends import (
     ServiceProcess,
     TempoInstance,
     chat,
-    otel_llm_command,
+    run_cli,
     wait_until,
 )
 from tests.integration.conftest import DEMO_JOB
@@ -196,16 +195,7 @@ def test_exemplar_trace_ids_are_found_in_tempo(
 def test_report_cli_reads_prometheus(
     p95_traffic: dict[str, Any], prometheus: PrometheusInstance
 ) -> None:
-    proc = subprocess.run(
-        [
-            *otel_llm_command(),
-            *("report", "--prometheus", prometheus.url, "--since", "10m", "--format", "json"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    proc = run_cli("report", "--prometheus", prometheus.url, "--since", "10m", "--format", "json")
     assert proc.returncode == 0, proc.stderr
     rows = json.loads(proc.stdout)
     assert P95_MODEL in {r["model"] for r in rows}

@@ -8,8 +8,6 @@ collector must have stripped credentials, and ``otel-llm trace --tempo`` must pr
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import time
 import uuid
 from typing import Any
@@ -26,7 +24,7 @@ from tests.integration.backends import (
     ServiceProcess,
     TempoInstance,
     chat,
-    otel_llm_command,
+    run_cli,
     wait_until,
 )
 
@@ -125,13 +123,7 @@ def test_trace_cli_prints_the_trace_from_tempo(
     wait_until(lambda: store.find_trace_ids(request_id), SEARCH_DEADLINE_S, what="searchable")
 
     def cli_json() -> list[dict[str, Any]] | None:
-        proc = subprocess.run(
-            [*otel_llm_command(), "trace", request_id, "--tempo", tempo.url, "--json"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        proc = run_cli("trace", request_id, "--tempo", tempo.url, "--json")
         assert proc.returncode == 0, proc.stderr
         traces: list[dict[str, Any]] = json.loads(proc.stdout)
         names = [s["name"] for t in traces for s in t["spans"]]
@@ -144,13 +136,8 @@ def test_trace_cli_prints_the_trace_from_tempo(
     assert genai["attributes"][semconv.GEN_AI_USAGE_COST_AMOUNT] > 0
 
     # the human-readable tree names the request, the model and the cost
-    proc = subprocess.run(
-        [*otel_llm_command(), "trace", request_id, "--tempo", tempo.url],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"},
+    proc = run_cli(
+        "trace", request_id, "--tempo", tempo.url, env={"COLUMNS": "200", "NO_COLOR": "1"}
     )
     assert proc.returncode == 0, proc.stderr
     assert request_id in proc.stdout
