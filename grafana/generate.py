@@ -315,7 +315,8 @@ def cost() -> db.Dashboard:
         base(
             "otel-llm-cost",
             "otel-llm / Cost and budgets",
-            "Spend by model, provider and user; budget use, burn rate and month-end forecast. "
+            "Spend by model, provider and user; cost per call; budget use, burn rate and "
+            "month-end forecast. "
             "Budgets come from prometheus/budgets.yaml; windows are rolling (last 24 h, 7 d).",
         )
     )
@@ -433,6 +434,35 @@ def cost() -> db.Dashboard:
                     "{{gen_ai_request_model}} USD/h",
                     exemplar=True,
                 ),
+            )
+        )
+        .with_panel(
+            ts(
+                "Cost per call by model with exemplars (click a dot for its trace)",
+                "currencyUSD",
+                q(
+                    "histogram_quantile(0.95, sum by (le, gen_ai_request_model) ("
+                    f"rate(otel_llm_operation_cost_usd_bucket{{{JM}}}[$__rate_interval])))",
+                    "p95 {{gen_ai_request_model}}",
+                    exemplar=True,
+                ),
+                q('otel_llm:budget_usd{budget="single_call"}', "single-call budget", ref="B"),
+                desc="Per-call cost histogram (otel_llm_operation_cost_usd, priced calls only); "
+                "each exemplar is one call at its own cost, linked to Tempo. Dots above the "
+                "single-call budget are the calls LLMExpensiveCall counts.",
+            )
+        )
+        .with_panel(
+            ts(
+                "Calls above the single-call budget (5 min)",
+                "short",
+                q(
+                    "job_model:otel_llm_operation_cost_usd_over_single_call_budget:increase5m"
+                    f"{{{JM}}}",
+                    "{{job}} {{gen_ai_request_model}}",
+                ),
+                desc="The series LLMExpensiveCall reads; the budget is single_call_usd in "
+                "prometheus/budgets.yaml.",
             )
         )
         .with_panel(

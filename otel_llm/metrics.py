@@ -25,7 +25,7 @@ Label values:
 
 Hot path: prometheus-client keeps the exposition (names, HELP/TYPE/UNIT, OpenMetrics with
 exemplars, ``_created`` series) but not the recording. Its ``observe``/``inc`` take a lock and
-validate the exemplar per call, and a GenAI span makes five or six of them. Here one
+validate the exemplar per call, and a priced GenAI span makes six or seven of them. Here one
 :class:`GenAICollector` owns every series (bucket counts, sum, last exemplar per bucket;
 counter value and exemplar) and a span's observations are applied under one short lock, the
 bucket found by ``bisect``. Raw label values are folded once per distinct combination (a
@@ -58,6 +58,7 @@ from prometheus_client.utils import floatToGoString
 
 from otel_llm.config import Settings
 from otel_llm.semconv import (
+    COST_BUCKETS,
     DURATION_BUCKETS,
     ERROR_TYPE,
     GEN_AI_OPERATION_NAME,
@@ -66,6 +67,7 @@ from otel_llm.semconv import (
     GEN_AI_RESPONSE_MODEL,
     METRIC_COST,
     METRIC_DURATION,
+    METRIC_OPERATION_COST,
     METRIC_PROCESSOR_ERRORS,
     METRIC_SPANS_DROPPED,
     METRIC_TOKEN_USAGE,
@@ -167,6 +169,15 @@ INSTRUMENTS: Final[tuple[Instrument, ...]] = (
         COST_LABELS,
         unit="usd",
         attributed=True,
+    ),
+    Instrument(
+        "operation_cost",
+        METRIC_OPERATION_COST,
+        "histogram",
+        "Cost of one priced GenAI operation in USD.",
+        COST_LABELS,
+        COST_BUCKETS,
+        "usd",
     ),
     Instrument(
         "unpriced",
@@ -496,6 +507,8 @@ class Route:
         "cost_labels",
         "duration",
         "operation",
+        "operation_cost",
+        "operation_cost_labels",
         "token",
         "tokens",
         "ttfc",
@@ -509,11 +522,13 @@ class Route:
         self.operation = (op, prov, req, resp, error_type)
         self.token = (op, prov, req, resp)
         self.cost_labels = (op, prov, req, *attribution)
+        self.operation_cost_labels = (op, prov, req)
         self.unpriced_labels = (prov, req)
         self.duration: _HistogramSeries | None = None
         self.ttfc: _HistogramSeries | None = None
         self.tokens: dict[str, _HistogramSeries] = {}
         self.cost: _CounterSeries | None = None
+        self.operation_cost: _HistogramSeries | None = None
         self.unpriced: _CounterSeries | None = None
 
 
@@ -544,10 +559,12 @@ class GenAIMetrics:
         self._tokens = self._families["token_usage"]
         self._ttfc = self._families["ttfc"]
         self._cost = self._families["cost"]
+        self._operation_cost = self._families["operation_cost"]
         self._unpriced = self._families["unpriced"]
         self._duration_upper = self._duration.upper
         self._tokens_upper = self._tokens.upper
         self._ttfc_upper = self._ttfc.upper
+        self._operation_cost_upper = self._operation_cost.upper
 
         def semconv_folder(max_len: int = 64) -> LabelFolder:
             return LabelFolder(SEMCONV_LABEL_LIMIT, max_len=max_len)
@@ -667,8 +684,10 @@ class GenAIMetrics:
         """Record one operation along ``route``, all of it under one short lock.
 
         ``exemplar``: validated labels, or the (trace ID, span ID) of a sampled span, shown
-        as ``trace_id``/``span_id`` in hex (formatted only when scraped). Negative or NaN
-        durations and costs, and NaN token counts, are not recorded.
+        as ``trace_id``/``span_id`` in hex (formatted only when scraped). ``cost_usd`` (a
+        priced call; ``None`` when unpriced) goes to the cost counter and, once, to the
+        per-call cost histogram. Negative or NaN durations and costs, and NaN token counts,
+        are not recorded.
         """
         now = time.time() if exemplar is not None else 0.0
         with self._lock:
@@ -707,8 +726,16 @@ class GenAIMetrics:
                 if c is None:
                     c = route.cost = self._cost.counter(route.cost_labels)
                 c.value += cost_usd
+                h = route.operation_cost
+                if h is None:
+                    per_call = self._operation_cost.histogram(route.operation_cost_labels)
+                    h = route.operation_cost = per_call
+                i = bisect_left(self._operation_cost_upper, cost_usd)
+                h.counts[i] += 1
+                h.sum += cost_usd
                 if exemplar is not None:
                     c.exemplar = (exemplar, cost_usd, now)
+                    h.exemplars[i] = (exemplar, cost_usd, now)
             if unpriced:
                 c = route.unpriced
                 if c is None:

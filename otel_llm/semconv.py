@@ -75,6 +75,8 @@ METRIC_DURATION: Final = "gen_ai_client_operation_duration_seconds"
 METRIC_TOKEN_USAGE: Final = "gen_ai_client_token_usage"
 METRIC_TTFC: Final = "gen_ai_client_operation_time_to_first_chunk_seconds"
 METRIC_COST: Final = "gen_ai_client_cost_usd_total"
+METRIC_OPERATION_COST: Final = "otel_llm_operation_cost_usd"
+"""Cost of one priced call (histogram): what a counter cannot show, one call over a budget."""
 METRIC_UNPRICED: Final = "otel_llm_unpriced_operations_total"
 METRIC_PROCESSOR_ERRORS: Final = "otel_llm_processor_errors_total"
 METRIC_SPANS_DROPPED: Final = "otel_llm_spans_dropped_total"
@@ -96,6 +98,23 @@ DURATION_BUCKETS: Final = (
     81.92,
 )
 TOKEN_BUCKETS: Final = tuple(float(4**i) for i in range(14))  # 1, 4, 16, ... 67108864
+COST_BUCKETS: Final = (
+    0.0001,
+    0.001,
+    0.01,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    25.0,
+    50.0,
+    100.0,
+)
+"""USD per call; prometheus/budgets.yaml's ``single_call_usd`` must be one of these bounds."""
 
 TOKEN_TYPES: Final = ("input", "output", "cache_read", "cache_creation", "reasoning")
 

@@ -10,9 +10,11 @@ import http from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Counter, Histogram, Registry, type RegistryContentType } from 'prom-client';
 import {
+  COST_BUCKETS,
   DURATION_BUCKETS,
   METRIC_COST,
   METRIC_DURATION,
+  METRIC_OPERATION_COST,
   METRIC_PROCESSOR_ERRORS,
   METRIC_SPANS_DROPPED,
   METRIC_TOKEN_USAGE,
@@ -76,6 +78,7 @@ export class LlmMetrics {
   readonly tokens: Histogram<string>;
   readonly ttfc: Histogram<string>;
   readonly cost: Counter<string>;
+  readonly operationCost: Histogram<string>;
   readonly unpriced: Counter<string>;
   readonly processorErrors: Counter<string>;
   readonly spansDropped: Counter<string>;
@@ -118,6 +121,14 @@ export class LlmMetrics {
       registers,
       enableExemplars: exemplars,
     });
+    this.operationCost = new Histogram({
+      name: METRIC_OPERATION_COST,
+      help: 'Cost of one priced GenAI operation in USD',
+      labelNames: [...COST_BASE_LABELS],
+      buckets: [...COST_BUCKETS],
+      registers,
+      enableExemplars: exemplars,
+    });
     this.unpriced = new Counter({
       name: METRIC_UNPRICED,
       help: 'GenAI operations whose model has no known price (no cost recorded)',
@@ -152,6 +163,8 @@ export class LlmMetrics {
         if (this.exemplars) this.cost.inc({ labels: obs.labels, value: obs.value, exemplarLabels: exemplarLabels ?? {} });
         else this.cost.inc(obs.labels, obs.value);
         return;
+      case METRIC_OPERATION_COST:
+        return this.observe(this.operationCost, obs, exemplarLabels);
       case METRIC_UNPRICED:
         this.unpriced.inc(obs.labels, obs.value);
         return;

@@ -46,6 +46,7 @@ import {
   INPUT_TOKEN_KEYS,
   METRIC_COST,
   METRIC_DURATION,
+  METRIC_OPERATION_COST,
   METRIC_TOKEN_USAGE,
   METRIC_TTFC,
   METRIC_UNPRICED,
@@ -430,11 +431,14 @@ export class LlmSpanProcessor implements SpanProcessor {
       out.push({ metric: METRIC_TOKEN_USAGE, labels: { ...base, gen_ai_token_type: type }, value: count });
     }
     if (a.costUsd !== undefined && a.costUsd >= 0) {
-      const labels: Labels = { gen_ai_operation_name: op, gen_ai_provider_name: prov, gen_ai_request_model: req };
+      const perCall: Labels = { gen_ai_operation_name: op, gen_ai_provider_name: prov, gen_ai_request_model: req };
+      const labels: Labels = { ...perCall };
       this.labelNames.forEach((name, i) => {
         labels[name] = this.attributionFolders[i]!.fold(firstAttr(attrs, this.labelKeys[i]!));
       });
       out.push({ metric: METRIC_COST, labels, value: a.costUsd });
+      // one observation per priced call: the single-call budget alert counts calls above a bound
+      out.push({ metric: METRIC_OPERATION_COST, labels: perCall, value: a.costUsd });
     }
     if (a.unpriced) {
       out.push({ metric: METRIC_UNPRICED, labels: { gen_ai_provider_name: prov, gen_ai_request_model: req }, value: 1 });

@@ -67,6 +67,8 @@ export const METRIC_DURATION = 'gen_ai_client_operation_duration_seconds';
 export const METRIC_TOKEN_USAGE = 'gen_ai_client_token_usage';
 export const METRIC_TTFC = 'gen_ai_client_operation_time_to_first_chunk_seconds';
 export const METRIC_COST = 'gen_ai_client_cost_usd_total';
+/** Cost of one priced call (histogram): what a counter cannot show, one call over a budget. */
+export const METRIC_OPERATION_COST = 'otel_llm_operation_cost_usd';
 export const METRIC_UNPRICED = 'otel_llm_unpriced_operations_total';
 export const METRIC_PROCESSOR_ERRORS = 'otel_llm_processor_errors_total';
 export const METRIC_SPANS_DROPPED = 'otel_llm_spans_dropped_total';
@@ -80,6 +82,10 @@ export const DURATION_BUCKETS: readonly number[] = Object.freeze(
 export const TOKEN_BUCKETS: readonly number[] = Object.freeze(
   Array.from({ length: 14 }, (_, i) => 4 ** i),
 );
+/** USD per call; prometheus/budgets.yaml's `single_call_usd` must be one of these bounds. */
+export const COST_BUCKETS: readonly number[] = Object.freeze([
+  0.0001, 0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100,
+]);
 export const TOKEN_TYPES = ['input', 'output', 'cache_read', 'cache_creation', 'reasoning'] as const;
 export type TokenType = (typeof TOKEN_TYPES)[number];
 

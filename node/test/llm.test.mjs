@@ -211,6 +211,7 @@ describe('metrics from LLM spans', () => {
     const om = (await telemetry.metrics.render(true)).body;
     assert.match(om, /gen_ai_client_operation_duration_seconds_bucket\{[^}]*\} \d+ # \{trace_id="[0-9a-f]{32}",span_id="[0-9a-f]{16}"\}/);
     assert.match(om, /gen_ai_client_cost_usd_total\{[^}]*\} [0-9.e-]+ # \{trace_id="[0-9a-f]{32}",span_id="[0-9a-f]{16}"\}/);
+    assert.match(om, /otel_llm_operation_cost_usd_bucket\{[^}]*\} \d+ # \{trace_id="[0-9a-f]{32}",span_id="[0-9a-f]{16}"\} [0-9.e-]+ /);
     assert.ok(om.endsWith('# EOF\n'));
     const text = (await telemetry.metrics.render(false)).body;
     assert.doesNotMatch(text, /trace_id/);

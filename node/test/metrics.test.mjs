@@ -25,13 +25,17 @@ function sample(metrics) {
   metrics.record({ metric: semconv.METRIC_TTFC, labels: { ...OP, error_type: '' }, value: 0.05 }, { trace_id: 'a'.repeat(32), span_id: 'b'.repeat(16) });
   metrics.record({ metric: semconv.METRIC_TOKEN_USAGE, labels: { ...OP, gen_ai_token_type: 'input' }, value: 100 });
   metrics.record({ metric: semconv.METRIC_COST, labels: { gen_ai_operation_name: 'chat', gen_ai_provider_name: 'openai', gen_ai_request_model: 'm', user: 'u_1', tenant: '' }, value: 0.25 }, { trace_id: 'c'.repeat(32), span_id: 'd'.repeat(16) });
+  metrics.record({ metric: semconv.METRIC_OPERATION_COST, labels: { gen_ai_operation_name: 'chat', gen_ai_provider_name: 'openai', gen_ai_request_model: 'm' }, value: 0.25 }, { trace_id: 'c'.repeat(32), span_id: 'd'.repeat(16) });
   metrics.record({ metric: semconv.METRIC_UNPRICED, labels: { gen_ai_provider_name: 'openai', gen_ai_request_model: 'x' }, value: 1 });
 }
+
+const COST_LABELS = ['gen_ai_operation_name', 'gen_ai_provider_name', 'gen_ai_request_model'];
 
 describe('instruments', () => {
   it('buckets follow the semconv advice', () => {
     assert.deepEqual([...semconv.DURATION_BUCKETS], [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92]);
     assert.deepEqual([...semconv.TOKEN_BUCKETS], [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864]);
+    assert.deepEqual([...semconv.COST_BUCKETS], [0.0001, 0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100]);
   });
 
   it('names, label sets and buckets as Prometheus shows them', async () => {
@@ -47,6 +51,9 @@ describe('instruments', () => {
       'gen_ai_client_operation_time_to_first_chunk_seconds_count',
       'gen_ai_client_token_usage_bucket',
       'gen_ai_client_cost_usd_total',
+      'otel_llm_operation_cost_usd_bucket',
+      'otel_llm_operation_cost_usd_sum',
+      'otel_llm_operation_cost_usd_count',
       'otel_llm_unpriced_operations_total',
     ]) assert.ok(names.has(n), n);
     const dur = samples.filter(s => s.name === 'gen_ai_client_operation_duration_seconds_bucket');
@@ -58,6 +65,17 @@ describe('instruments', () => {
     const cost = samples.find(s => s.name === 'gen_ai_client_cost_usd_total');
     assert.deepEqual(Object.keys(cost.labels).sort(), ['gen_ai_operation_name', 'gen_ai_provider_name', 'gen_ai_request_model', 'tenant', 'user']);
     assert.equal(cost.value, 0.25);
+    const perCall = samples.filter(s => s.name === 'otel_llm_operation_cost_usd_bucket');
+    assert.deepEqual(perCall.map(s => s.labels.le), [...semconv.COST_BUCKETS.map(String), '+Inf']);
+    assert.deepEqual(perCall.map(s => s.value), [0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]); // 0.25 <= 0.25
+    for (const name of ['otel_llm_operation_cost_usd_bucket', 'otel_llm_operation_cost_usd_sum', 'otel_llm_operation_cost_usd_count']) {
+      const keys = new Set(samples.filter(s => s.name === name).flatMap(s => Object.keys(s.labels)));
+      keys.delete('le');
+      assert.deepEqual([...keys].sort(), COST_LABELS, `${name}: no attribution labels`);
+    }
+    assert.equal(samples.find(s => s.name === 'otel_llm_operation_cost_usd_count').value, 1);
+    assert.equal(samples.find(s => s.name === 'otel_llm_operation_cost_usd_sum').value, 0.25);
+    assert.match(text, /# TYPE otel_llm_operation_cost_usd histogram/);
     const unpriced = samples.find(s => s.name === 'otel_llm_unpriced_operations_total');
     assert.deepEqual(Object.keys(unpriced.labels).sort(), ['gen_ai_provider_name', 'gen_ai_request_model']);
     assert.match(text, /# TYPE gen_ai_client_cost_usd_total counter/);
@@ -73,6 +91,9 @@ describe('instruments', () => {
     assert.match(body, /gen_ai_client_operation_duration_seconds_bucket\{[^}]*le="0.32"[^}]*\} 1 # \{trace_id="a{32}",span_id="b{16}"\} 0.3 \d/);
     assert.match(body, /gen_ai_client_cost_usd_total\{[^}]*\} 0.25 # \{trace_id="c{32}",span_id="d{16}"\} 0.25 \d/);
     assert.match(body, /# TYPE gen_ai_client_cost_usd counter/);
+    const withExemplar = body.split('\n').filter(l => l.startsWith('otel_llm_operation_cost_usd_bucket{') && l.includes(' # {'));
+    assert.equal(withExemplar.length, 1, 'one exemplar, on the bucket of the observed cost');
+    assert.match(withExemplar[0], /\{[^}]*\ble="0\.25"[^}]*\} 1 # \{trace_id="c{32}",span_id="d{16}"\} 0.25 \d/);
     assert.ok(body.endsWith('# EOF\n'));
     // rendering OpenMetrics first must not change the plain text names (prom-client renames counters)
     const again = (await metrics.render(false)).body;

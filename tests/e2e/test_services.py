@@ -7,6 +7,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from otel_llm.store import FileStore
 from otel_llm.store.base import SpanRecord
@@ -115,3 +116,15 @@ def test_one_call_demo_service(tmp_path: Path) -> None:
     assert "gen_ai_client_cost_usd_total{" in metrics
     assert 'user="alice"' in metrics
     assert "otel_llm_unpriced_operations_total{" in metrics
+    per_call = {  # the per-call cost histogram: priced calls only, no attribution labels
+        tuple(sorted(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(metrics)
+        for sample in family.samples
+        if sample.name == "otel_llm_operation_cost_usd_count"
+    }
+    assert sorted(dict(labels)["gen_ai_request_model"] for labels in per_call) == [
+        "claude-haiku-4-5",
+        "gpt-4o-mini",
+    ]
+    assert all("user" not in dict(labels) for labels in per_call)
+    assert set(per_call.values()) == {1.0}

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import importlib.util
 import sys
 import threading
 import time
+from pathlib import Path
 
 import prometheus_client.metrics
 import pytest
@@ -66,6 +68,7 @@ def test_exposition_shows_exactly_the_contract_names() -> None:
     assert types[semconv.METRIC_TOKEN_USAGE] == "histogram"
     assert types[semconv.METRIC_TTFC] == "histogram"
     assert types[semconv.METRIC_COST] == "counter"
+    assert types[semconv.METRIC_OPERATION_COST] == "histogram"
     assert types[semconv.METRIC_UNPRICED] == "counter"
     assert types[semconv.METRIC_PROCESSOR_ERRORS] == "counter"
     assert types[semconv.METRIC_SPANS_DROPPED] == "counter"
@@ -73,6 +76,10 @@ def test_exposition_shows_exactly_the_contract_names() -> None:
     assert f"{semconv.METRIC_UNPRICED}{{" in text
     assert f"{semconv.METRIC_DURATION}_bucket{{" in text
     assert "gen_ai_client_token_usage_token" not in text  # no unit suffix appended
+    assert f"{semconv.METRIC_OPERATION_COST}_bucket{{" in text
+    assert "_usd_usd" not in text  # the unit is already the name's suffix
+    om = generate_openmetrics(m.registry).decode()
+    assert f"# UNIT {semconv.METRIC_OPERATION_COST} usd" in om.splitlines()
 
 
 def test_label_sets_are_the_contract_ones() -> None:
@@ -99,6 +106,11 @@ def test_label_sets_are_the_contract_ones() -> None:
         "tenant",
     }
     assert seen[semconv.METRIC_UNPRICED] == {"gen_ai_provider_name", "gen_ai_request_model"}
+    # the per-call cost histogram: no attribution labels (one series per model, not per user)
+    per_call = {"gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model"}
+    assert seen[semconv.METRIC_OPERATION_COST + "_count"] == per_call
+    assert seen[semconv.METRIC_OPERATION_COST + "_sum"] == per_call
+    assert seen[semconv.METRIC_OPERATION_COST + "_bucket"] == per_call
 
 
 def test_buckets_exactly_as_the_contract() -> None:
@@ -119,6 +131,54 @@ def test_buckets_exactly_as_the_contract() -> None:
     tokens = [float(4**i) for i in range(14)]
     assert bounds(semconv.METRIC_TOKEN_USAGE) == [*tokens, float("inf")]
     assert tokens[-1] == 67108864
+    cost = [0.0001, 0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100]
+    assert bounds(semconv.METRIC_OPERATION_COST) == [*cost, float("inf")]
+    assert tuple(cost) == semconv.COST_BUCKETS
+
+
+def test_cost_buckets_are_the_ones_the_budget_rules_generator_accepts(monkeypatch) -> None:
+    """prometheus/generate.py runs without the package installed, so it keeps its own copy
+    of the name and bounds (``single_call_usd`` must be one of them): the two must agree."""
+    path = Path(__file__).resolve().parents[2] / "prometheus" / "generate.py"
+    spec = importlib.util.spec_from_file_location("otel_llm_prom_generate_buckets", path)
+    assert spec and spec.loader
+    generate = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, generate)  # its dataclasses look it up
+    spec.loader.exec_module(generate)
+    assert generate.COST_HISTOGRAM == semconv.METRIC_OPERATION_COST
+    assert tuple(generate.COST_BUCKETS_USD) == semconv.COST_BUCKETS
+
+
+def test_per_call_cost_histogram_counts_each_call_in_its_bucket() -> None:
+    """One observation per priced call, in the bucket of its own cost: the single-call alert
+    counts calls above a bound, which a counter cannot show."""
+    m = GenAIMetrics(Settings(attribution_labels=("user",)))
+    for cost, user in ((0.0001, "a"), (0.02, "b"), (1.0, "a"), (3.0, "c"), (250.0, "a")):
+        _record(m, cost_usd=cost, attribution=[user])
+    _record(m, cost_usd=None)  # unpriced: not observed
+    _record(m, cost_usd=float("nan"))
+    _record(m, cost_usd=-1.0)
+    s = _samples(m.registry)
+    name = semconv.METRIC_OPERATION_COST
+    labels = (
+        ("gen_ai_operation_name", "chat"),
+        ("gen_ai_provider_name", "openai"),
+        ("gen_ai_request_model", "gpt-4o-mini"),
+    )
+    assert s[(name + "_count", labels)] == 5
+    assert s[(name + "_sum", labels)] == pytest.approx(254.0201)
+
+    def le(bound: str) -> float:
+        return s[(name + "_bucket", tuple(sorted((*labels, ("le", bound)))))]
+
+    assert le("0.0001") == 1  # bounds are inclusive
+    assert le("0.01") == 1
+    assert le("0.05") == 2
+    assert le("1.0") == 3  # exactly the default single-call budget: not above it
+    assert le("2.5") == 3
+    assert le("5.0") == 4
+    assert le("100.0") == 4
+    assert le("+Inf") == 5
 
 
 def test_instrument_table_is_the_single_declaration() -> None:
@@ -127,6 +187,7 @@ def test_instrument_table_is_the_single_declaration() -> None:
         semconv.METRIC_TOKEN_USAGE,
         semconv.METRIC_TTFC,
         semconv.METRIC_COST,
+        semconv.METRIC_OPERATION_COST,
         semconv.METRIC_UNPRICED,
         semconv.METRIC_PROCESSOR_ERRORS,
         semconv.METRIC_SPANS_DROPPED,
@@ -245,6 +306,16 @@ def test_exemplar_appears_in_openmetrics_only() -> None:
     assert f'trace_id="{EXEMPLAR["trace_id"]}"' in line
     assert f'span_id="{EXEMPLAR["span_id"]}"' in line
     assert any("trace_id=" in x for x in om.splitlines() if "duration_seconds_bucket" in x)
+    # the per-call cost: the exemplar sits on the bucket of the call's cost (0.001 <= 0.001)
+    cost_lines = [
+        x for x in om.splitlines() if x.startswith(semconv.METRIC_OPERATION_COST + "_bucket{")
+    ]
+    with_exemplar = [x for x in cost_lines if " # {" in x]
+    assert len(with_exemplar) == 1 and 'le="0.001"} 1.0 # {' in with_exemplar[0]
+    exemplar = with_exemplar[0].split(" # ")[1]
+    assert f'trace_id="{EXEMPLAR["trace_id"]}"' in exemplar
+    assert f'span_id="{EXEMPLAR["span_id"]}"' in exemplar
+    assert exemplar.split("} ")[1].split()[0] == "0.001"  # the observed cost
     assert "trace_id" not in generate_latest(m.registry).decode()
 
 
@@ -252,7 +323,9 @@ def test_negative_or_missing_values_are_not_recorded() -> None:
     m = GenAIMetrics(Settings())
     _record(m, duration_s=None, cost_usd=-1.0, tokens=[])
     assert not any(
-        n.startswith(("gen_ai_client_cost", "gen_ai_client_operation_duration"))
+        n.startswith(
+            ("gen_ai_client_cost", "gen_ai_client_operation_duration", "otel_llm_operation_cost")
+        )
         for (n, _), _v in _samples(m.registry).items()
     )
 
@@ -288,6 +361,7 @@ def test_exposition_is_what_prometheus_client_metrics_would_show(monkeypatch, cr
     m = GenAIMetrics(Settings(attribution_labels=("user", "tenant")))
     ref, r = _reference_registry(("user", "tenant"))
     durations = [0.001, 0.01, 0.015, 0.3, 81.92, 100.0, 0.0, float("inf")]
+    costs = [0.0, 0.0001, 0.003, 0.25, 1.0, 7.5, 120.0, 0.05]  # bounds, between and above
     for i, duration in enumerate(durations):
         op = ("chat", "openai", "gpt-4o-mini", f"resp-{i % 2}")
         error = "timeout" if i % 3 == 0 else ""
@@ -301,7 +375,7 @@ def test_exposition_is_what_prometheus_client_metrics_would_show(monkeypatch, cr
             duration_s=duration,
             tokens=tokens,
             ttfc_s=ttfc,
-            cost_usd=0.001 * i,
+            cost_usd=costs[i],
             attribution=[f"u{i % 3}", "acme"],
             exemplar=ex,
         )
@@ -310,7 +384,8 @@ def test_exposition_is_what_prometheus_client_metrics_would_show(monkeypatch, cr
             r["ttfc"].labels(*op, error).observe(ttfc, ex)
         for token_type, count in tokens:
             r["token_usage"].labels(*op, token_type).observe(count)
-        r["cost"].labels(*op[:3], f"u{i % 3}", "acme").inc(0.001 * i, ex)
+        r["cost"].labels(*op[:3], f"u{i % 3}", "acme").inc(costs[i], ex)
+        r["operation_cost"].labels(*op[:3]).observe(costs[i], ex)
     m.record_unpriced("openai", "unknown-model")
     r["unpriced"].labels("openai", "unknown-model").inc()
     m.record_processor_error("on_end", "KeyError")
@@ -400,5 +475,9 @@ def test_concurrent_recording_and_scrapes_keep_exact_totals() -> None:
     assert value(semconv.METRIC_COST) == total * 0.5
     for t in range(threads):
         assert value(semconv.METRIC_COST, tenant=f"t{t}") == per_thread * 0.5
+    assert value(semconv.METRIC_OPERATION_COST + "_count") == total
+    assert value(semconv.METRIC_OPERATION_COST + "_sum") == total * 0.5
+    assert value(semconv.METRIC_OPERATION_COST + "_bucket", le="0.5") == total
+    assert value(semconv.METRIC_OPERATION_COST + "_bucket", le="0.25") == 0
     assert value(semconv.METRIC_UNPRICED) == threads * len(range(0, per_thread, 3))
     assert value(semconv.METRIC_SPANS_DROPPED) == total

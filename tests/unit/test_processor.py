@@ -167,6 +167,7 @@ def test_unknown_model_is_unpriced_counted_and_logged_once(pipe: Pipeline) -> No
         assert "gen_ai.usage.cost.amount" not in span.attributes
     assert pipe.value(semconv.METRIC_UNPRICED, gen_ai_request_model="gpt-4o-mini-foo-unknown") == 3
     assert pipe.value(semconv.METRIC_COST) is None
+    assert pipe.value(semconv.METRIC_OPERATION_COST + "_count") is None
     warnings = [r for r in records if "no price" in r.getMessage()]
     assert len(warnings) == 1 and "gpt-4o-mini-foo-unknown" in warnings[0].getMessage()
 
@@ -177,6 +178,7 @@ def test_missing_usage_on_success_is_unpriced(pipe: Pipeline) -> None:
     assert span.attributes["otel_llm.cost.unpriced"] is True
     assert pipe.value(semconv.METRIC_UNPRICED) == 1
     assert pipe.value(semconv.METRIC_TOKEN_USAGE + "_count") is None
+    assert pipe.value(semconv.METRIC_OPERATION_COST + "_count") is None
     assert pipe.value(semconv.METRIC_DURATION + "_count") == 1
 
 
@@ -190,6 +192,7 @@ def test_error_span_gets_error_type_and_no_unpriced_flag(pipe: Pipeline) -> None
     assert pipe.value(semconv.METRIC_DURATION + "_count", error_type="_OTHER") == 1
     assert pipe.value(semconv.METRIC_UNPRICED) is None
     assert all("otel_llm.cost.unpriced" not in s.attributes for s in pipe.exported())
+    assert pipe.value(semconv.METRIC_OPERATION_COST + "_count") is None  # no usage, no cost
 
 
 def test_exception_in_pricing_is_swallowed_counted_and_logged_once(
@@ -236,6 +239,43 @@ def test_exemplar_carries_the_span_ids(pipe: Pipeline) -> None:
     assert f'trace_id="{trace_id}"' in cost_line and f'span_id="{span_id}"' in cost_line
 
 
+def test_each_priced_call_is_observed_once_in_the_per_call_cost_histogram(
+    pipe: Pipeline,
+) -> None:
+    """One observation per priced call, labelled by model only (attribution stays on the
+    counter), with the span's IDs as the exemplar of the bucket it fell in."""
+    cost = PriceBook.load(None).cost("openai", "gpt-4o-mini", Usage(input=1000, output=200))
+    assert cost is not None and 0.0001 < cost <= 0.001
+    spans = []
+    for user in ("alice", "bob"):
+        with request_state(RequestState("r", {"user": user, "tenant": "acme", "route": "/c"})):
+            spans.append(pipe.span(attributes=CHAT, **USAGE))
+    pipe.span(attributes={**CHAT, "gen_ai.request.model": "no-such-model-x"}, **USAGE)
+    name = semconv.METRIC_OPERATION_COST
+    series = {lb for (n, lb), _ in pipe.samples().items() if n == name + "_count"}
+    assert series == {
+        (
+            ("gen_ai_operation_name", "chat"),
+            ("gen_ai_provider_name", "openai"),
+            ("gen_ai_request_model", "gpt-4o-mini"),
+        )
+    }
+    assert pipe.value(name + "_count") == 2  # the unpriced call is not observed
+    assert pipe.value(name + "_sum") == pytest.approx(2 * cost)
+    assert pipe.value(name + "_bucket", le="0.0001") == 0
+    assert pipe.value(name + "_bucket", le="0.001") == 2
+    assert (
+        len({dict(lb)["user"] for (n, lb), _ in pipe.samples().items() if n == semconv.METRIC_COST})
+        == 2
+    )
+
+    text = generate_openmetrics(pipe.processor.metrics.registry).decode()
+    (line,) = [x for x in text.splitlines() if x.startswith(name + "_bucket{") and " # {" in x]
+    last = spans[-1].context
+    assert 'le="0.001"}' in line
+    assert f'trace_id="{last.trace_id:032x}"' in line and f'span_id="{last.span_id:016x}"' in line
+
+
 def test_provider_reported_cost_is_preferred(pipe: Pipeline) -> None:
     pipe.span(attributes={**CHAT, "gen_ai.usage.cost.amount": 0.25}, **USAGE)
     (span,) = pipe.exported()
@@ -243,6 +283,9 @@ def test_provider_reported_cost_is_preferred(pipe: Pipeline) -> None:
     assert span.attributes["gen_ai.usage.cost.source"] == "provider"
     assert span.attributes["gen_ai.usage.cost.currency"] == "USD"
     assert pipe.value(semconv.METRIC_COST) == 0.25
+    assert pipe.value(semconv.METRIC_OPERATION_COST + "_sum") == 0.25
+    assert pipe.value(semconv.METRIC_OPERATION_COST + "_bucket", le="0.25") == 1
+    assert pipe.value(semconv.METRIC_OPERATION_COST + "_bucket", le="0.1") == 0
 
 
 def test_agent_spans_are_not_priced_twice(pipe: Pipeline) -> None:
@@ -255,6 +298,7 @@ def test_agent_spans_are_not_priced_twice(pipe: Pipeline) -> None:
     cost = PriceBook.load(None).cost("openai", "gpt-4o-mini", Usage(input=1000, output=200))
     assert pipe.value(semconv.METRIC_COST) == pytest.approx(cost)
     assert pipe.value(semconv.METRIC_DURATION + "_count", gen_ai_operation_name="invoke_agent") == 1
+    assert pipe.value(semconv.METRIC_OPERATION_COST + "_count") == 1  # the chat call only
 
 
 def test_pseudonymised_user_on_span_and_metric() -> None:
