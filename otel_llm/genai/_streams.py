@@ -135,14 +135,12 @@ class TappedAsyncStream(_TapProxy):
             self._finish()
 
     async def aclose(self) -> None:
+        aclose = getattr(self.__wrapped__, "aclose", None)
+        if aclose is None:
+            await self.close()
+            return
         try:
-            aclose = getattr(self.__wrapped__, "aclose", None)
-            if aclose is not None:
-                await aclose()
-            else:
-                close = getattr(self.__wrapped__, "close", None)
-                if close is not None:
-                    await close()
+            await aclose()
         finally:
             self._finish()
 
