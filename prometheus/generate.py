@@ -27,6 +27,8 @@ from typing import Any
 
 import yaml
 
+from otel_llm.semconv import COST_BUCKETS
+
 HERE = Path(__file__).resolve().parent
 BUDGETS_FILE = HERE / "budgets.yaml"
 RULES_DIR = HERE / "rules"
@@ -38,22 +40,7 @@ BUDGET_METRIC = "otel_llm:budget_usd"
 THRESHOLD_METRIC = "otel_llm:threshold"
 COST_HISTOGRAM = "otel_llm_operation_cost_usd"
 """Per-call cost histogram the services export (see prometheus/README.md)."""
-COST_BUCKETS_USD = (
-    0.0001,
-    0.001,
-    0.01,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-    5.0,
-    10.0,
-    25.0,
-    50.0,
-    100.0,
-)
+COST_BUCKETS_USD = COST_BUCKETS
 """Bucket bounds of ``otel_llm_operation_cost_usd``: the single-call budget must be one of them."""
 
 BUDGET_KEYS = ("daily_usd", "weekly_usd", "monthly_usd", "user_daily_usd", "single_call_usd")
