@@ -54,6 +54,17 @@ class Switch:
         self.on = False
 
 
+def remove_wrappers(switch: Switch, wrapped: list[tuple[Any, str]]) -> None:
+    """Turn ``switch`` off (for bound methods cached past removal), then unwrap every
+    ``(owner, attribute)`` in ``wrapped``, last installed first."""
+    from opentelemetry.instrumentation.utils import unwrap
+
+    switch.on = False
+    while wrapped:
+        owner, name = wrapped.pop()
+        unwrap(owner, name)
+
+
 def current_genai_span(embedding: bool = False) -> Span | None:
     """The official instrumentation's span for this call, if one is open and recording."""
     key, data_type = (

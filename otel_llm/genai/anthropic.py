@@ -39,6 +39,7 @@ from otel_llm.genai._common import (
     field,
     guarded,
     logger,
+    remove_wrappers,
     set_estimated_usage,
     set_request_id,
     set_start_attributes,
@@ -267,9 +268,4 @@ def install() -> None:
 
 def uninstall() -> None:
     """Remove our wrappers (after the official instrumentor removed its own)."""
-    from opentelemetry.instrumentation.utils import unwrap
-
-    _switch.on = False
-    while _wrapped:
-        owner, name = _wrapped.pop()
-        unwrap(owner, name)
+    remove_wrappers(_switch, _wrapped)

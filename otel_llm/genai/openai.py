@@ -34,6 +34,7 @@ from otel_llm.genai._common import (
     call_wrappers,
     current_genai_span,
     field,
+    remove_wrappers,
     set_estimated_usage,
     set_request_id,
     set_start_attributes,
@@ -280,9 +281,4 @@ def install(*, stream_include_usage: bool) -> None:
 
 def uninstall() -> None:
     """Remove our wrappers (after the official instrumentor removed its own)."""
-    from opentelemetry.instrumentation.utils import unwrap
-
-    _switch.on = False
-    while _wrapped:
-        cls, name = _wrapped.pop()
-        unwrap(cls, name)
+    remove_wrappers(_switch, _wrapped)
