@@ -16,12 +16,19 @@ from tests.e2e.procs import BIN, free_port, mock_llm, process
 
 
 def _spans_for(path: Path, request_id: str, want: int, timeout_s: float = 15.0) -> list[SpanRecord]:
+    """The request's spans once ``want`` of them, its server span and its GenAI span are
+    exported: a count alone can be reached by FastAPI's own inner spans, which end (and
+    are flushed) before a streamed call's GenAI span."""
     deadline = time.monotonic() + timeout_s
     spans: list[SpanRecord] = []
     while time.monotonic() < deadline:
         if path.exists():
             spans = [s for s in FileStore(path).spans() if s.request_id == request_id]
-            if len(spans) >= want:
+            if (
+                len(spans) >= want
+                and any(s.kind == "SERVER" for s in spans)
+                and any(s.attributes.get("gen_ai.operation.name") for s in spans)
+            ):
                 return spans
         time.sleep(0.2)
     raise AssertionError(f"{len(spans)} spans for {request_id} after {timeout_s} s (want {want})")
