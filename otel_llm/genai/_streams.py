@@ -36,14 +36,6 @@ class StreamTap(Protocol):
         """The stream is over (drained, failed or closed). Called once."""
 
 
-def _keep(tap: StreamTap, item: Any) -> bool:
-    try:
-        return tap.on_item(item)
-    except Exception:
-        logger.debug("otel-llm: stream tap failed on an item", exc_info=True)
-        return True
-
-
 def _end(tap: StreamTap) -> None:
     try:
         tap.on_end()
@@ -52,12 +44,17 @@ def _end(tap: StreamTap) -> None:
 
 
 class _TapProxy(ObjectProxy):
-    """What the sync and async proxies share: the tap, and ending it exactly once."""
+    """What the sync and async proxies share: the tap, and ending it exactly once.
 
-    def __init__(self, stream: Any, tap: StreamTap) -> None:
+    ``fast`` lets the official chat stream wrapper above skip its per-chunk context
+    re-attachment and no-op metrics for this stream (see :mod:`otel_llm.genai._fastpath`).
+    """
+
+    def __init__(self, stream: Any, tap: StreamTap, *, fast: bool = False) -> None:
         super().__init__(stream)
         self._self_tap = tap
         self._self_done = False
+        self._self_fast = fast
 
     def _finish(self) -> None:
         if not self._self_done:
@@ -68,8 +65,8 @@ class _TapProxy(ObjectProxy):
 class TappedStream(_TapProxy):
     """Sync SDK stream (``openai.Stream``, ``anthropic.Stream``) seen through a tap."""
 
-    def __init__(self, stream: Any, tap: StreamTap) -> None:
-        super().__init__(stream, tap)
+    def __init__(self, stream: Any, tap: StreamTap, *, fast: bool = False) -> None:
+        super().__init__(stream, tap, fast=fast)
         self._self_iter: Iterator[Any] | None = None
 
     def __iter__(self) -> TappedStream:
@@ -86,7 +83,11 @@ class TappedStream(_TapProxy):
             except BaseException:
                 self._finish()
                 raise
-            if _keep(tap, item):
+            try:  # a tap error passes the item through
+                if tap.on_item(item):
+                    return item
+            except Exception:
+                logger.debug("otel-llm: stream tap failed on an item", exc_info=True)
                 return item
 
     def close(self) -> None:
@@ -105,8 +106,8 @@ class TappedStream(_TapProxy):
 class TappedAsyncStream(_TapProxy):
     """Async SDK stream seen through a tap."""
 
-    def __init__(self, stream: Any, tap: StreamTap) -> None:
-        super().__init__(stream, tap)
+    def __init__(self, stream: Any, tap: StreamTap, *, fast: bool = False) -> None:
+        super().__init__(stream, tap, fast=fast)
         self._self_iter: AsyncIterator[Any] | None = None
 
     def __aiter__(self) -> TappedAsyncStream:
@@ -123,7 +124,11 @@ class TappedAsyncStream(_TapProxy):
             except BaseException:
                 self._finish()
                 raise
-            if _keep(tap, item):
+            try:  # a tap error passes the item through
+                if tap.on_item(item):
+                    return item
+            except Exception:
+                logger.debug("otel-llm: stream tap failed on an item", exc_info=True)
                 return item
 
     async def close(self) -> None:

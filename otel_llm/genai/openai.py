@@ -27,6 +27,7 @@ from typing import Any
 from opentelemetry.trace import Span
 
 from otel_llm import semconv
+from otel_llm.genai import _fastpath
 from otel_llm.genai._common import (
     Switch,
     Wrapper,
@@ -219,11 +220,15 @@ def _on_result(call: _Call, result: Any, is_async: bool) -> Any:
             return result  # with_raw_response and friends: leave them alone
         set_request_id(span, stream_request_id(result))
         tap: Any
+        fast = False
         if call.kind == "chat":
             tap = _ChatTap(span, call.kwargs.get("messages"), call.hide_usage)
+            fast = _fastpath.use_for_new_stream()
         else:
             tap = _ResponsesTap(span, call.kwargs.get("input"), call.kwargs.get("instructions"))
-        return TappedAsyncStream(result, tap) if is_async else TappedStream(result, tap)
+        if is_async:
+            return TappedAsyncStream(result, tap, fast=fast)
+        return TappedStream(result, tap, fast=fast)
     set_request_id(span, getattr(result, "_request_id", None))
     if call.kind != "embeddings":
         usage = getattr(result, "usage", None)
@@ -276,9 +281,11 @@ def install(*, stream_include_usage: bool) -> None:
         wrapper = async_wrapper if is_async else sync_wrapper
         wrap_function_wrapper(module_name, f"{cls_name}.create", wrapper)
         _wrapped.append((cls, "create"))
+    _fastpath.install()
     _switch.on = True
 
 
 def uninstall() -> None:
     """Remove our wrappers (after the official instrumentor removed its own)."""
     remove_wrappers(_switch, _wrapped)
+    _fastpath.uninstall()
