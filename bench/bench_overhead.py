@@ -11,10 +11,12 @@ Modes, each against its own uninstrumented baseline in the same process:
   import beside util-genai 1.3b0, so it runs in a separate venv
   (``~/.cache/otel-llm/bench-venv``, built with uv on first use) in a subprocess.
 
-Baseline and instrumented rounds alternate (instrument, measure, uninstrument...) and the
-median of the rounds is reported, so drift of a shared machine hits both alike.
+Baseline and instrumented blocks of ``--block`` calls alternate (measure, instrument,
+measure, uninstrument...) and the medians of the paired block differences are reported:
+short blocks keep a shared machine's drift out of the differences (300-call rounds let
+a neighbour's build swing single differences by several hundred µs).
 
-    uv run python bench/bench_overhead.py [--calls 2000] [--rounds 7] [--json out.json]
+    uv run python bench/bench_overhead.py [--calls 300] [--rounds 7] [--block 25] [--json out.json]
 """
 
 from __future__ import annotations
@@ -208,6 +210,24 @@ def _official_only_setup() -> tuple[Callable[[], None], Callable[[], None], str]
     return on, off, "opentelemetry-instrumentation-genai-openai 1.3b0 alone"
 
 
+def _layer_no_fast_path_setup() -> tuple[Callable[[], None], Callable[[], None], str]:
+    """Breakdown: instrument_llm_sdks without GenAISpanProcessor and with the official
+    stream wrappers unpatched (the fast path's version check made to fail)."""
+    from otel_llm.genai import _fastpath
+
+    on, off, _ = _layer_only_setup()
+
+    def on_without_fast_path() -> None:
+        pinned = dict(_fastpath.PINNED)
+        _fastpath.PINNED["opentelemetry-util-genai"] = "not-pinned"
+        try:
+            on()
+        finally:
+            _fastpath.PINNED.update(pinned)
+
+    return on_without_fast_path, off, "instrument_llm_sdks alone, stream fast path off"
+
+
 def _layer_only_setup() -> tuple[Callable[[], None], Callable[[], None], str]:
     """Breakdown: instrument_llm_sdks without GenAISpanProcessor."""
     from opentelemetry.sdk.trace import TracerProvider
@@ -247,11 +267,12 @@ SETUPS = {
     "openai-v2": _openai_v2_setup,
     "official": _official_only_setup,
     "layer": _layer_only_setup,
+    "layer-nofast": _layer_no_fast_path_setup,
 }
 
 
-def measure(mode: str, calls: int, rounds: int) -> dict[str, Any]:
-    """Alternate baseline and instrumented rounds; medians in µs per call."""
+def measure(mode: str, calls: int, rounds: int, block: int = 25) -> dict[str, Any]:
+    """Alternate baseline and instrumented blocks; medians in µs per call."""
     import importlib.metadata as md
 
     on, off, what = SETUPS[mode]()
@@ -265,10 +286,10 @@ def measure(mode: str, calls: int, rounds: int) -> dict[str, Any]:
     for name, fn in CALLS.items():
         base: list[float] = []
         inst: list[float] = []
-        for _ in range(rounds):
-            base.append(_time_per_call(fn, client, calls))
+        for _ in range(rounds * max(1, calls // block)):
+            base.append(_time_per_call(fn, client, block))
             on()
-            inst.append(_time_per_call(fn, client, calls))
+            inst.append(_time_per_call(fn, client, block))
             off()
         b, i = statistics.median(base), statistics.median(inst)
         overhead = statistics.median(x - y for x, y in zip(inst, base, strict=True))
@@ -277,7 +298,7 @@ def measure(mode: str, calls: int, rounds: int) -> dict[str, Any]:
             "instrumented_us": i,
             "overhead_us": overhead,
             "ratio": statistics.median(x / y for x, y in zip(inst, base, strict=True)),
-            "rounds": {"baseline": base, "instrumented": inst},
+            "blocks": {"baseline": base, "instrumented": inst},
         }
     return results
 
@@ -299,7 +320,7 @@ def ensure_bench_venv() -> Path:
     return python
 
 
-def run_openai_v2(calls: int, rounds: int) -> dict[str, Any]:
+def run_openai_v2(calls: int, rounds: int, block: int) -> dict[str, Any]:
     python = ensure_bench_venv()
     out = subprocess.run(
         [
@@ -311,6 +332,8 @@ def run_openai_v2(calls: int, rounds: int) -> dict[str, Any]:
             str(calls),
             "--rounds",
             str(rounds),
+            "--block",
+            str(block),
         ],
         check=True,
         capture_output=True,
@@ -350,8 +373,11 @@ def report(ours: dict[str, Any], v2: dict[str, Any] | None, target: float) -> st
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=2000, help="calls per round (default 2000)")
+    parser.add_argument("--calls", type=int, default=300, help="calls per round (default 300)")
     parser.add_argument("--rounds", type=int, default=7, help="rounds per mode (default 7)")
+    parser.add_argument(
+        "--block", type=int, default=25, help="calls per alternating block (default 25)"
+    )
     parser.add_argument(
         "--target", type=float, default=1.5, help="allowed overhead ratio vs openai-v2"
     )
@@ -360,25 +386,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--breakdown",
         nargs="*",
-        default=["official", "layer"],
-        choices=["official", "layer"],
-        help="extra modes to show where the overhead comes from (default: both)",
+        default=["official", "layer", "layer-nofast"],
+        choices=["official", "layer", "layer-nofast"],
+        help="extra modes to show where the overhead comes from (default: all)",
     )
     parser.add_argument("--worker", choices=sorted(SETUPS), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.calls < 1 or args.rounds < 1:
-        parser.error("--calls and --rounds must be positive")
+    if args.calls < 1 or args.rounds < 1 or args.block < 1:
+        parser.error("--calls, --rounds and --block must be positive")
 
     if args.worker:
-        print(json.dumps(measure(args.worker, args.calls, args.rounds)))
+        print(json.dumps(measure(args.worker, args.calls, args.rounds, args.block)))
         return 0
 
-    ours = measure("otel-llm", args.calls, args.rounds)
-    v2 = None if args.skip_openai_v2 else run_openai_v2(args.calls, args.rounds)
-    breakdown = [measure(m, args.calls, args.rounds) for m in args.breakdown]
+    ours = measure("otel-llm", args.calls, args.rounds, args.block)
+    v2 = None if args.skip_openai_v2 else run_openai_v2(args.calls, args.rounds, args.block)
+    breakdown = [measure(m, args.calls, args.rounds, args.block) for m in args.breakdown]
     print(
         f"python {sys.version.split()[0]}, openai {ours['openai']}, "
-        f"{args.rounds} rounds x {args.calls} calls, CPU µs per call, medians"
+        f"{args.rounds} rounds x {args.calls} calls in blocks of {args.block}, "
+        "CPU µs per call, medians"
     )
     print(f"otel-llm: {ours['what']}; openai-v2: {v2['what'] if v2 else 'skipped'}")
     print(report(ours, v2, args.target))
