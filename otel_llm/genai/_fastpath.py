@@ -59,6 +59,7 @@ PINNED: dict[str, str] = {
 
 READ_LOGGERS = ("httpcore2.http11", "httpcore2.http2")
 """Loggers that write records while a response body is read."""
+_read_loggers = tuple(logging.getLogger(name) for name in READ_LOGGERS)
 
 _patched: list[tuple[type, str, Any]] = []
 """(class, attribute, what it had in its own ``__dict__`` or None) to restore."""
@@ -84,7 +85,7 @@ def active() -> bool:
 
 def reads_are_logged() -> bool:
     """True when httpcore2 writes DEBUG records during body reads (see module doc)."""
-    return any(logging.getLogger(name).isEnabledFor(logging.DEBUG) for name in READ_LOGGERS)
+    return any(log.isEnabledFor(logging.DEBUG) for log in _read_loggers)
 
 
 def use_for_new_stream() -> bool:
