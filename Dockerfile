@@ -1,20 +1,21 @@
 # otel-llm services for compose.yaml: the demo service, the mock LLM, the traffic
-# generator and the alert log all run from this image (Python 3.11, locked with uv).
+# generator and the alert log all run from this image (Python 3.11, pinned and
+# hash-checked by requirements-demo.lock, installed with uv).
 FROM python:3.11-slim
 
 ENV PYTHONUNBUFFERED=1 \
     UV_COMPILE_BYTECODE=1 \
-    UV_LINK_MODE=copy \
-    UV_PROJECT_ENVIRONMENT=/app/.venv
+    UV_LINK_MODE=copy
 
 RUN pip install --no-cache-dir "uv==0.13.8"
 
 WORKDIR /app
 # Dependencies first (cached layer), then the package itself.
-COPY pyproject.toml uv.lock README.md ./
-RUN uv sync --frozen --no-dev --extra demo --no-install-project
+COPY requirements-demo.lock ./
+RUN uv venv /app/.venv && uv pip sync --python /app/.venv/bin/python requirements-demo.lock
+COPY pyproject.toml README.md ./
 COPY otel_llm ./otel_llm
-RUN uv sync --frozen --no-dev --extra demo
+RUN uv pip install --python /app/.venv/bin/python --no-deps .
 
 ENV PATH=/app/.venv/bin:$PATH
 RUN useradd --system --uid 10001 otel-llm

@@ -15,8 +15,10 @@ fi
 UV="uv"
 command -v uv >/dev/null 2>&1 || UV="python3 -m uv"
 
-echo "setup: Python environment (locked)" >&2
-$UV sync --frozen --quiet
+echo "setup: Python environment (pinned, hash-checked: requirements.lock)" >&2
+$UV venv --quiet --allow-existing --python 3.11 .venv
+$UV pip sync --quiet --python .venv/bin/python requirements.lock
+$UV pip install --quiet --python .venv/bin/python --no-deps --editable .
 
 if [ -f node/package.json ]; then
   if command -v npm >/dev/null 2>&1; then

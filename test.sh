@@ -8,9 +8,9 @@ UV="uv"
 command -v uv >/dev/null 2>&1 || UV="python3 -m uv"
 
 echo "== ruff, mypy" >&2
-$UV run --frozen ruff check .
-$UV run --frozen ruff format --check .
-$UV run --frozen mypy
+$UV run ruff check .
+$UV run ruff format --check .
+$UV run mypy
 
 if [ -f node/package.json ] && [ -z "${OTEL_LLM_SKIP_NODE:-}" ]; then
   echo "== node" >&2
@@ -18,4 +18,4 @@ if [ -f node/package.json ] && [ -z "${OTEL_LLM_SKIP_NODE:-}" ]; then
 fi
 
 echo "== pytest" >&2
-$UV run --frozen pytest "$@"
+$UV run pytest "$@"
