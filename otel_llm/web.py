@@ -28,7 +28,7 @@ _EDGE_ATTR = "_otel_llm_edge"
 _patched: dict[str, Any] = {}
 
 
-def _edge(app: Any, telemetry: Telemetry, downstream: ASGIApp) -> ASGIApp:
+def _edge(telemetry: Telemetry, downstream: ASGIApp) -> ASGIApp:
     """Build (once per app) the edge stack: /metrics, then request ID, then the app."""
     from otel_llm.metrics_server import metrics_app
     from otel_llm.requestid import RequestIDMiddleware
@@ -50,7 +50,7 @@ def _uses_native_telemetry(app: Any) -> bool:
     return hasattr(app, "_native_telemetry")
 
 
-def _patch_fastapi(telemetry: Telemetry) -> bool:
+def _patch_fastapi() -> bool:
     try:
         import fastapi
     except ImportError:
@@ -70,7 +70,7 @@ def _patch_fastapi(telemetry: Telemetry) -> bool:
             try:
                 if not _uses_native_telemetry(self):
                     _instrument_legacy(self)
-                edge = _edge(self, current, functools.partial(original, self))
+                edge = _edge(current, functools.partial(original, self))
             except Exception:  # never break the app because of us
                 log.exception("otel-llm edge setup failed; serving the app untraced")
                 edge = functools.partial(original, self)
@@ -122,7 +122,7 @@ def instrument_web(telemetry: Telemetry) -> list[str]:
     _patched["telemetry"] = telemetry
     done: list[str] = []
     try:
-        if _patch_fastapi(telemetry):
+        if _patch_fastapi():
             done.append("fastapi")
     except Exception:
         log.exception("could not instrument FastAPI")
@@ -158,7 +158,7 @@ def mount_app(app: Any, telemetry: Telemetry) -> None:
         import fastapi
 
         if isinstance(app, fastapi.FastAPI):
-            _patch_fastapi(telemetry)
+            _patch_fastapi()
             return
     except ImportError:
         pass
@@ -177,4 +177,4 @@ def wrap_asgi(app: ASGIApp, telemetry: Telemetry | None = None) -> ASGIApp:
     if telemetry is None:
         raise RuntimeError("call otel_llm.configure() before wrap_asgi()")
     traced: ASGIApp = OpenTelemetryMiddleware(app, exclude_spans=["receive", "send"])
-    return _edge(app, telemetry, traced)
+    return _edge(telemetry, traced)
