@@ -97,11 +97,13 @@ class PrometheusStore:
             raise PrometheusError(f"exemplar query failed: {body.get('error')}")
         return list(body.get("data") or [])
 
-    def usage_by_model(self, window: str) -> list[dict[str, Any]]:
+    def usage_by_model(self, window: str, at: float | None = None) -> list[dict[str, Any]]:
         """Calls, errors, tokens by type, cost and p95 latency per (provider, request model).
 
-        ``window`` is a Prometheus duration such as ``1h`` or ``7d``.  Rows are
-        sorted by cost, highest first.
+        ``window`` is a Prometheus duration such as ``1h`` or ``7d``, ending at ``at``
+        (a Unix time; now when None).  Rows are sorted by cost, highest first.
+        ``increase()`` misses the first increment of a series born inside the window,
+        so for young series these are estimates, not invoice figures.
         """
         if not _DURATION.match(window):
             raise ValueError(f"not a Prometheus duration: {window!r} (e.g. 1h, 7d)")
@@ -122,21 +124,24 @@ class PrometheusStore:
                 }
             return rows[key]
 
-        for item in self.query(f"sum by ({_BY}) (increase({_DURATION_METRIC}_count[{w}]))"):
+        for item in self.query(f"sum by ({_BY}) (increase({_DURATION_METRIC}_count[{w}]))", at):
             row(item["metric"])["calls"] = _count(item)
         for item in self.query(
-            f'sum by ({_BY}) (increase({_DURATION_METRIC}_count{{error_type!=""}}[{w}]))'
+            f'sum by ({_BY}) (increase({_DURATION_METRIC}_count{{error_type!=""}}[{w}]))', at
         ):
             row(item["metric"])["errors"] = _count(item)
-        for item in self.query(f"sum by ({_BY}, gen_ai_token_type) (increase({_TOKENS}_sum[{w}]))"):
+        for item in self.query(
+            f"sum by ({_BY}, gen_ai_token_type) (increase({_TOKENS}_sum[{w}]))", at
+        ):
             token_type = item["metric"].get("gen_ai_token_type", "")
             if token_type in semconv.TOKEN_TYPES:
                 row(item["metric"])[f"{token_type}_tokens"] = _count(item)
-        for item in self.query(f"sum by ({_BY}) (increase({_COST}[{w}]))"):
+        for item in self.query(f"sum by ({_BY}) (increase({_COST}[{w}]))", at):
             row(item["metric"])["cost_usd"] = round(_value(item), 6)
         for item in self.query(
             f"histogram_quantile(0.95, sum by ({_BY}, le) "
-            f"(increase({_DURATION_METRIC}_bucket[{w}])))"
+            f"(increase({_DURATION_METRIC}_bucket[{w}])))",
+            at,
         ):
             p95 = _value(item)
             if math.isfinite(p95):
