@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # stack/bin.sh NAME -- print the absolute path of a ready backend binary.
 #
-# NAME: prometheus | promtool | alertmanager | amtool | otelcol | tempo | ocb | all
+# NAME: prometheus | promtool | alertmanager | amtool | otelcol | jaeger | ocb | all
 #
 # Binaries are fetched or built once and cached outside the repository under
 #   ${OTEL_LLM_BIN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/otel-llm/bin}/<name>-<version>/
@@ -17,7 +17,7 @@
 #   prometheus, promtool      Debian bookworm package `prometheus` (apt-get download + dpkg -x)
 #   alertmanager, amtool      Debian bookworm package `prometheus-alertmanager`
 #   otelcol                   our own distribution, built with ocb from collector/builder-config.yaml
-#   tempo                     built from the Go module proxy (see TEMPO_* below)
+#   jaeger                    Jaeger v2, built from the Go module proxy (see JAEGER_* below)
 #
 # `stack/bin.sh all` prepares everything; CI runs it before pytest so that no
 # build happens inside a test timeout.
@@ -35,15 +35,11 @@ ALERTMANAGER_VERSION="0.25.0"
 OCB_VERSION="0.159.0"
 OTELCOL_MANIFEST="$ROOT/collector/builder-config.yaml"
 
-# Tempo: github.com/grafana/tempo has no /vN suffix, so releases v2+ are only
-# reachable as pseudo-versions of main.  This one is Tempo main of 2025-05-29
-# (commit 87c2dc380cec, the 2.8 development line: TraceQL search, single binary
-# with in-process ingester, no Kafka).  It is the newest Tempo version the
-# module proxy serves here; newer pseudo-versions (2.10.x, 3.0.x) are refused.
-# Its checksum is not in the public checksum database, hence GONOSUMDB below.
-TEMPO_MODULE="github.com/grafana/tempo"
-TEMPO_PSEUDO_VERSION="v1.5.1-0.20250529124718-87c2dc380cec"
-TEMPO_VERSION="2.8.0-dev-20250529-87c2dc380cec"
+# Jaeger v2 (Apache-2.0): the trace store the test suite runs for real.  Program
+# cmd/jaeger of the module below, built in a scratch module that requires it as a
+# Go tool, so go.sum pins every dependency of that release.
+JAEGER_MODULE="github.com/jaegertracing/jaeger"
+JAEGER_VERSION="1.76.0"
 
 log() { printf '[bin.sh] %s\n' "$*" >&2; }
 die() { printf '[bin.sh] error: %s\n' "$*" >&2; exit 1; }
@@ -200,35 +196,27 @@ prepare_otelcol() {
     log "collector ready in $dir ($(cat "$dir/BUILD_SECONDS") s)"
 }
 
-prepare_tempo() {
-    local dir="$CACHE/tempo-$TEMPO_VERSION"
-    [[ -x "$dir/tempo" ]] && return
-    go_env tempo
-    export GONOSUMDB="$TEMPO_MODULE${GONOSUMDB:+,$GONOSUMDB}"
-    local stage src start=$SECONDS
-    clean_stale tempo
-    stage="$(mktemp -d "$CACHE/.tmp-tempo-XXXXXX")"
-    log "downloading $TEMPO_MODULE@$TEMPO_PSEUDO_VERSION"
-    src="$(go mod download -json "$TEMPO_MODULE@$TEMPO_PSEUDO_VERSION" \
-        | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')"
-    [[ -n "$src" && -d "$src" ]] || { rm -rf "$stage"; die "cannot download $TEMPO_MODULE@$TEMPO_PSEUDO_VERSION"; }
-    # The module cache is read-only and Tempo's go.mod has replace directives,
-    # which only apply to the main module: build from a writable copy.
-    cp -r "$src" "$stage/src"
-    chmod -R u+w "$stage/src"
-    log "building tempo (several minutes on a fresh machine)"
-    mkdir -p "$stage/out"
-    (cd "$stage/src" && go build -trimpath \
-        -ldflags="-s -w -X main.Version=$TEMPO_VERSION -X main.Revision=${TEMPO_PSEUDO_VERSION##*-}" \
-        -o "$stage/out/tempo" ./cmd/tempo >&2) || { rm -rf "$stage"; die "tempo build failed"; }
+prepare_jaeger() {
+    local dir="$CACHE/jaeger-$JAEGER_VERSION"
+    [[ -x "$dir/jaeger" ]] && return
+    go_env jaeger
+    local stage start=$SECONDS
+    clean_stale jaeger
+    stage="$(mktemp -d "$CACHE/.tmp-jaeger-XXXXXX")"
+    log "building jaeger v$JAEGER_VERSION (several minutes on a fresh machine)"
+    mkdir -p "$stage/mod" "$stage/out"
+    (cd "$stage/mod" && go mod init otel-llm.local/jaeger-build >/dev/null 2>&1 \
+        && go get -tool "$JAEGER_MODULE/cmd/jaeger@v$JAEGER_VERSION" >&2 \
+        && go build -trimpath -ldflags="-s -w" -o "$stage/out/jaeger" "$JAEGER_MODULE/cmd/jaeger" >&2) \
+        || { rm -rf "$stage"; die "jaeger build failed"; }
     echo $((SECONDS - start)) >"$stage/out/BUILD_SECONDS"
     rm -rf "$dir"; mv "$stage/out" "$dir"; rm -rf "$stage"
-    log "tempo ready in $dir ($(cat "$dir/BUILD_SECONDS") s)"
+    log "jaeger ready in $dir ($(cat "$dir/BUILD_SECONDS") s)"
 }
 
 path_ocb()          { echo "$CACHE/ocb-$OCB_VERSION/builder"; }
 path_otelcol()      { echo "$(otelcol_dir)/otelcol-otel-llm"; }
-path_tempo()        { echo "$CACHE/tempo-$TEMPO_VERSION/tempo"; }
+path_jaeger()       { echo "$CACHE/jaeger-$JAEGER_VERSION/jaeger"; }
 path_prometheus()   { echo "$CACHE/prometheus-$PROMETHEUS_VERSION/usr/bin/prometheus"; }
 path_promtool()     { echo "$CACHE/prometheus-$PROMETHEUS_VERSION/usr/bin/promtool"; }
 path_alertmanager() { echo "$CACHE/alertmanager-$ALERTMANAGER_VERSION/usr/bin/prometheus-alertmanager"; }
@@ -247,18 +235,18 @@ ensure() {
             fi ;;
         ocb)      path="$(path_ocb)"; [[ -x "$path" ]] || with_lock ocb prepare_ocb ;;
         otelcol)  path="$(path_otelcol)"; [[ -x "$path" ]] || with_lock otelcol prepare_otelcol ;;
-        tempo)    path="$(path_tempo)"; [[ -x "$path" ]] || with_lock tempo prepare_tempo ;;
-        *) die "unknown binary '$name' (prometheus, promtool, alertmanager, amtool, otelcol, tempo, ocb, all)";;
+        jaeger)   path="$(path_jaeger)"; [[ -x "$path" ]] || with_lock jaeger prepare_jaeger ;;
+        *) die "unknown binary '$name' (prometheus, promtool, alertmanager, amtool, otelcol, jaeger, ocb, all)";;
     esac
     [[ -x "$path" ]] || die "$name missing after preparation: $path"
     echo "$path"
 }
 
 main() {
-    [[ $# -eq 1 ]] || die "usage: stack/bin.sh NAME (prometheus|promtool|alertmanager|amtool|otelcol|tempo|ocb|all)"
+    [[ $# -eq 1 ]] || die "usage: stack/bin.sh NAME (prometheus|promtool|alertmanager|amtool|otelcol|jaeger|ocb|all)"
     if [[ "$1" == all ]]; then
         local n start
-        for n in prometheus promtool alertmanager amtool otelcol tempo; do
+        for n in prometheus promtool alertmanager amtool otelcol jaeger; do
             start=$SECONDS
             ensure "$n"
             log "$n: $((SECONDS - start)) s"
