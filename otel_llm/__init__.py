@@ -14,7 +14,15 @@ from otel_llm.context import current_request_id, set_attribution
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "configure", "current_request_id", "set_attribution", "shutdown"]
+__all__ = [
+    "__version__",
+    "configure",
+    "current_call",
+    "current_request_id",
+    "set_attribution",
+    "shutdown",
+    "track",
+]
 
 
 def __getattr__(name: str) -> object:
@@ -23,4 +31,8 @@ def __getattr__(name: str) -> object:
         from otel_llm import setup
 
         return getattr(setup, name)
+    if name in ("track", "current_call"):
+        from otel_llm import tracking as _track
+
+        return getattr(_track, name)
     raise AttributeError(name)

@@ -24,8 +24,10 @@ span reports; input includes cached tokens, output includes reasoning tokens):
 Simplifications, stated precisely: price variants selected by request context (e.g. a
 service tier) are not applied, as ``calc_price`` without ``price_context``; all cache
 creation is priced at ``cache_write_mtok`` (Anthropic's 1-hour cache writes are not split
-out); audio, image, character, search and per-second units are not reported by spans and
-count as zero. Usage that contradicts the "input includes cached" rule (cache_read +
+out). Audio, image and prediction tokens and non-token units (seconds, characters,
+pages, images, requests) are priced by :mod:`otel_llm.pricing_units` through
+:meth:`PriceBook.cost_extended`; search tool calls are not reported by spans and count as
+zero. Usage that contradicts the "input includes cached" rule (cache_read +
 cache_creation > input) is read as the provider's raw shape (input excludes the cache) and
 normalised by adding the cache tokens to input; likewise reasoning > output adds reasoning
 to output (see :meth:`Usage.normalized`).
@@ -58,6 +60,10 @@ Pricing file (``OTEL_LLM_PRICING_FILE``, ``.json``, ``.yaml`` or ``.yml``)::
           cache_write_mtok: 0.375   # optional
           output_reasoning_mtok: 1.2  # optional
           requests_kcount: 0.0      # optional
+          # and the keys of otel_llm.pricing_units.FILE_PRICE_KEYS: input_audio_mtok,
+          # output_audio_mtok, input_image_mtok, output_image_mtok,
+          # accepted_prediction_mtok, rejected_prediction_mtok, per_second, per_minute,
+          # per_1k_characters, per_page, per_image, per_request
           # any price may be tiered: {base: 3, tiers: [{start: 200000, price: 6}]}
 
 An entry overrides the bundled price of the same model (exact provider first, then
@@ -79,6 +85,8 @@ from typing import Any, Final, Protocol
 
 from genai_prices import types as gp_types
 from genai_prices.data_snapshot import get_snapshot
+
+from otel_llm.pricing_units import FILE_PRICE_KEYS, ExtendedUsage, UnitRates, extended_cost, unit_rates
 
 __all__ = [
     "PROVIDER_IDS",
@@ -202,6 +210,8 @@ class Rates:
     cache_write: _Price | None = None
     reasoning: _Price | None = None
     request: float = 0.0
+    extra: UnitRates | None = None
+    """Audio/image/prediction token and non-token unit rates (:mod:`otel_llm.pricing_units`)."""
 
     def cost(self, usage: Usage) -> float:
         """USD for ``usage`` (already normalised), following genai-prices' rules."""
@@ -244,6 +254,7 @@ class Rates:
             cache_write=conv("cache_write_mtok", 1e6),
             reasoning=conv("output_reasoning_mtok", 1e6),
             request=request if isinstance(request, float) else 0.0,
+            extra=unit_rates(price),
         )
 
 
@@ -403,6 +414,25 @@ class PriceBook:
             return None
         return resolved.rates_at(timestamp_ns).cost(usage.normalized())
 
+    def cost_extended(
+        self,
+        provider: str | None,
+        model: str | None,
+        usage: Usage,
+        extended: ExtendedUsage | None,
+        *,
+        timestamp_ns: int | None = None,
+    ) -> tuple[float | None, str | None]:
+        """USD for token usage plus audio/image/prediction tokens and units
+        (:func:`otel_llm.pricing_units.extended_cost`); (None, "no_price") for an unknown
+        model, (None, "no_price_for:<kind>") when a reported kind has no price.
+        """
+        resolved = self.resolve(provider, model)
+        if resolved is None:
+            return None, "no_price"
+        cost, missing = extended_cost(resolved.rates_at(timestamp_ns), usage.normalized(), extended)
+        return cost, (None if missing is None else f"no_price_for:{missing}")
+
     def resolve(self, provider: str | None, model: str | None) -> _Resolved | None:
         """The compiled prices of ``model`` (cached, misses included), or None."""
         if not model:
@@ -508,17 +538,31 @@ def parse_pricing(data: Any, *, source: str = "pricing") -> dict[tuple[str | Non
         prices = entry.get("prices")
         if not isinstance(prices, Mapping) or not prices:
             raise PricingFileError(f"{where}.prices: a mapping of prices is required")
-        unknown = set(prices) - set(_PRICE_KEYS)
+        unknown = set(prices) - set(_PRICE_KEYS) - set(FILE_PRICE_KEYS)
         if unknown:
+            known_keys = ", ".join((*_PRICE_KEYS, *FILE_PRICE_KEYS))
             raise PricingFileError(
-                f"{where}.prices: unknown keys {sorted(unknown)} (known: {', '.join(_PRICE_KEYS)})"
+                f"{where}.prices: unknown keys {sorted(unknown)} (known: {known_keys})"
             )
         parsed = {k: _parse_price(v, f"{where}.prices.{k}") for k, v in prices.items()}
+        _per_request(parsed, where)
         key = (pid, model.strip().lower())
         if key in out:
             raise PricingFileError(f"{where}: duplicate entry for {model!r}")
         out[key] = Rates.from_model_price(gp_types.ModelPrice(**parsed))
     return out
+
+
+def _per_request(parsed: dict[str, Any], where: str) -> None:
+    """``per_request`` (USD per call) is ``requests_kcount`` (USD per 1000 calls) / 1000."""
+    if "per_request" not in parsed:
+        return
+    value = parsed.pop("per_request")
+    if "requests_kcount" in parsed:
+        raise PricingFileError(f"{where}.prices: give per_request or requests_kcount, not both")
+    if not isinstance(value, Decimal):
+        raise PricingFileError(f"{where}.prices.per_request: must be a number (no tiers)")
+    parsed["requests_kcount"] = value * 1000
 
 
 def _number(value: Any, where: str) -> Decimal:

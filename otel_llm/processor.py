@@ -61,6 +61,7 @@ from otel_llm.config import Settings
 from otel_llm.context import current_attribution, current_request_id
 from otel_llm.metrics import GenAIMetrics
 from otel_llm.pricing import PriceBook, Usage
+from otel_llm.pricing_units import ExtendedUsage, read_extended
 from otel_llm.semconv import (
     CACHE_CREATION_KEYS,
     CACHE_READ_KEYS,
@@ -76,8 +77,11 @@ from otel_llm.semconv import (
     HTTP_ROUTE,
     INPUT_TOKEN_KEYS,
     OTEL_LLM_ATTRIBUTION_PREFIX,
+    OTEL_LLM_MANUAL,
+    OTEL_LLM_MANUAL_NESTED,
     OTEL_LLM_TENANT,
     OTEL_LLM_UNPRICED,
+    OTEL_LLM_UNPRICED_REASON,
     OUTPUT_TOKEN_KEYS,
     PROVIDER_KEYS,
     REASONING_KEYS,
@@ -438,9 +442,13 @@ class GenAISpanProcessor(SpanProcessor):
         route = self.metrics.route(
             operation, provider, request_model, response_model, error_type, values[_LABELS]
         )
-        if operation is not None and operation not in INFERENCE_OPERATIONS:
+        manual = attrs.get(OTEL_LLM_MANUAL) is True
+        if manual and attrs.get(OTEL_LLM_MANUAL_NESTED) is True:
+            return {}  # the enclosing instrumented span counts this call
+        if operation is not None and operation not in INFERENCE_OPERATIONS and not manual:
             self.metrics.observe(route, duration, ttfc, (), None, span_ids)
             return {}
+        ext = read_extended(attrs)
 
         # token counts, read as semconv.int_attr reads them (plain ints skip the call)
         if type(n_in) is not int or n_in < 0:
@@ -470,6 +478,10 @@ class GenAISpanProcessor(SpanProcessor):
                 tokens.append((_CACHE_CREATION, n_creation))
             if n_reasoning is not None:
                 tokens.append((_REASONING, n_reasoning))
+        if ext is not None:
+            tokens.extend(ext.tokens())
+            if usage is None:
+                usage = Usage()
 
         extra: dict[str, Any] = {}
         cost: float | None = None
@@ -488,7 +500,9 @@ class GenAISpanProcessor(SpanProcessor):
             if currency in (None, "USD"):
                 cost = float(reported)
         else:
-            cost = self._price(span, provider, request_model, response_model, usage, failed, extra)
+            cost = self._price(
+                span, provider, request_model, response_model, usage, failed, extra, ext, manual
+            )
         self.metrics.observe(
             route, duration, ttfc, tokens, cost, span_ids, OTEL_LLM_UNPRICED in extra
         )
@@ -503,11 +517,17 @@ class GenAISpanProcessor(SpanProcessor):
         usage: Usage | None,
         failed: bool,
         extra: dict[str, Any],
+        ext: ExtendedUsage | None = None,
+        manual: bool = False,
     ) -> float | None:
         """USD of the span's usage from the price table; fills ``extra`` with the cost
         attributes, or with the unpriced flag when there is no usage or no price.
         """
         provider_name = provider if isinstance(provider, str) else None
+        if ext is not None or manual:
+            return self._price_extended(
+                span, provider_name, request_model, response_model, usage, failed, extra, ext
+            )
         if usage is None:
             if not failed:
                 extra[OTEL_LLM_UNPRICED] = True
@@ -524,6 +544,58 @@ class GenAISpanProcessor(SpanProcessor):
         if cost is None:
             extra[OTEL_LLM_UNPRICED] = True
             self._log_once("no price", provider_name, response_model or request_model)
+            return None
+        extra[GEN_AI_USAGE_COST_AMOUNT] = cost
+        extra[GEN_AI_USAGE_COST_CURRENCY] = "USD"
+        extra[GEN_AI_USAGE_COST_SOURCE] = "local"
+        return cost
+
+    def _price_extended(
+        self,
+        span: ReadableSpan,
+        provider: str | None,
+        request_model: Any,
+        response_model: Any,
+        usage: Usage | None,
+        failed: bool,
+        extra: dict[str, Any],
+        ext: ExtendedUsage | None,
+    ) -> float | None:
+        """A span with audio/image/prediction tokens or units, or a manual span.
+
+        A manual span that reports no usage at all is priced only by a per-request price.
+        """
+        reason: str | None = "no_price"
+        cost = None
+        for model in (response_model, request_model):
+            if not isinstance(model, str) or not model:
+                continue
+            if usage is None:  # manual, nothing reported: one request, if priced per request
+                resolved = self.pricebook.resolve(provider, model)
+                if resolved is None:
+                    continue
+                rates = resolved.rates_at(span.start_time)
+                if rates.request > 0:
+                    cost, reason = rates.request, None
+                else:
+                    reason = "no_usage"
+                break
+            cost, reason = self.pricebook.cost_extended(
+                provider, model, usage, ext, timestamp_ns=span.start_time
+            )
+            if reason != "no_price":
+                break
+        if cost is None:
+            if reason == "no_usage" and failed:
+                return None
+            extra[OTEL_LLM_UNPRICED] = True
+            extra[OTEL_LLM_UNPRICED_REASON] = reason
+            self._log_once(
+                "no price" if reason == "no_price" else "unit",
+                provider,
+                response_model or request_model,
+                reason,
+            )
             return None
         extra[GEN_AI_USAGE_COST_AMOUNT] = cost
         extra[GEN_AI_USAGE_COST_CURRENCY] = "USD"
@@ -576,6 +648,14 @@ class GenAISpanProcessor(SpanProcessor):
                 "(add it to OTEL_LLM_PRICING_FILE)",
                 key[1],
                 key[0],
+            )
+        elif what == "unit":
+            logger.warning(
+                "otel-llm: model %r of provider %r has no price for the usage it reports "
+                "(%s); counted as unpriced (add the price to OTEL_LLM_PRICING_FILE)",
+                key[1],
+                key[0],
+                key[2],
             )
         else:
             logger.warning(

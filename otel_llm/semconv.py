@@ -149,3 +149,47 @@ def is_genai_span(attrs: Mapping[str, Any] | None) -> bool:
     if not attrs:
         return False
     return GEN_AI_OPERATION_NAME in attrs or first_attr(attrs, PROVIDER_KEYS) is not None
+
+# --- usage beyond text tokens (manual tracking API, audio/image/prediction tokens) ---
+# The GenAI conventions (v1.41) define no attributes for these; they live under otel_llm.*.
+# Audio and image tokens are parts of input/output (as OpenAI reports them), like cache
+# tokens; accepted/rejected prediction tokens are parts of output.
+OTEL_LLM_USAGE_AUDIO_INPUT_TOKENS: Final = "otel_llm.usage.audio.input_tokens"
+OTEL_LLM_USAGE_AUDIO_OUTPUT_TOKENS: Final = "otel_llm.usage.audio.output_tokens"
+OTEL_LLM_USAGE_IMAGE_INPUT_TOKENS: Final = "otel_llm.usage.image.input_tokens"
+OTEL_LLM_USAGE_IMAGE_OUTPUT_TOKENS: Final = "otel_llm.usage.image.output_tokens"
+OTEL_LLM_USAGE_PREDICTION_ACCEPTED_TOKENS: Final = "otel_llm.usage.prediction.accepted_tokens"
+OTEL_LLM_USAGE_PREDICTION_REJECTED_TOKENS: Final = "otel_llm.usage.prediction.rejected_tokens"
+OTEL_LLM_USAGE_SECONDS: Final = "otel_llm.usage.seconds"
+OTEL_LLM_USAGE_CHARACTERS: Final = "otel_llm.usage.characters"
+OTEL_LLM_USAGE_PAGES: Final = "otel_llm.usage.pages"
+OTEL_LLM_USAGE_IMAGES: Final = "otel_llm.usage.images"
+OTEL_LLM_USAGE_REQUESTS: Final = "otel_llm.usage.requests"
+OTEL_LLM_MANUAL: Final = "otel_llm.manual"
+"""True on a span opened by ``otel_llm.track`` (priced whatever its operation name)."""
+OTEL_LLM_MANUAL_NESTED: Final = "otel_llm.manual.nested"
+"""True on a manual span opened inside an instrumented GenAI span: recorded, not counted."""
+OTEL_LLM_UNPRICED_REASON: Final = "otel_llm.cost.unpriced_reason"
+"""Why a span is unpriced: ``no_price``, ``no_usage`` or ``no_price_for:<usage kind>``."""
+
+EXTRA_TOKEN_ATTRIBUTES: Final = (
+    ("audio_input", OTEL_LLM_USAGE_AUDIO_INPUT_TOKENS),
+    ("audio_output", OTEL_LLM_USAGE_AUDIO_OUTPUT_TOKENS),
+    ("image_input", OTEL_LLM_USAGE_IMAGE_INPUT_TOKENS),
+    ("image_output", OTEL_LLM_USAGE_IMAGE_OUTPUT_TOKENS),
+    ("accepted_prediction", OTEL_LLM_USAGE_PREDICTION_ACCEPTED_TOKENS),
+    ("rejected_prediction", OTEL_LLM_USAGE_PREDICTION_REJECTED_TOKENS),
+)
+"""(``gen_ai_token_type`` label value, span attribute) of the token kinds beyond TOKEN_TYPES."""
+UNIT_ATTRIBUTES: Final = (
+    ("seconds", OTEL_LLM_USAGE_SECONDS),
+    ("characters", OTEL_LLM_USAGE_CHARACTERS),
+    ("pages", OTEL_LLM_USAGE_PAGES),
+    ("images", OTEL_LLM_USAGE_IMAGES),
+    ("requests", OTEL_LLM_USAGE_REQUESTS),
+)
+"""(unit, span attribute) of the non-token usage units."""
+EXTRA_TOKEN_TYPES: Final = tuple(kind for kind, _ in EXTRA_TOKEN_ATTRIBUTES)
+EXTENDED_USAGE_KEYS: Final = frozenset(
+    key for _, key in (*EXTRA_TOKEN_ATTRIBUTES, *UNIT_ATTRIBUTES)
+)
