@@ -86,7 +86,13 @@ from typing import Any, Final, Protocol
 from genai_prices import types as gp_types
 from genai_prices.data_snapshot import get_snapshot
 
-from otel_llm.pricing_units import FILE_PRICE_KEYS, ExtendedUsage, UnitRates, extended_cost, unit_rates
+from otel_llm.pricing_units import (
+    FILE_PRICE_KEYS,
+    ExtendedUsage,
+    UnitRates,
+    extended_cost,
+    unit_rates,
+)
 
 __all__ = [
     "PROVIDER_IDS",

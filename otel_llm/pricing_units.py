@@ -215,7 +215,7 @@ def read_extended(attrs: Mapping[str, Any]) -> ExtendedUsage | None:
     """The extended usage on a span's attributes, or None when it carries none (fast path)."""
     if sc.EXTENDED_USAGE_KEYS.isdisjoint(attrs):
         return None
-    values = {}
+    values: dict[str, Any] = {}
     for name, key in _EXT_FIELDS:
         value = _quantity(attrs.get(key), name in _TOKEN_KINDS)
         if value is not None:

@@ -580,11 +580,14 @@ class GenAISpanProcessor(SpanProcessor):
                 else:
                     reason = "no_usage"
                 break
-            cost, reason = self.pricebook.cost_extended(
+            cost, why = self.pricebook.cost_extended(
                 provider, model, usage, ext, timestamp_ns=span.start_time
             )
-            if reason != "no_price":
+            if cost is not None:
+                reason = None
                 break
+            if reason == "no_price":  # keep the more telling reason of the two models
+                reason = why
         if cost is None:
             if reason == "no_usage" and failed:
                 return None

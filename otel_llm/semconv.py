@@ -150,6 +150,7 @@ def is_genai_span(attrs: Mapping[str, Any] | None) -> bool:
         return False
     return GEN_AI_OPERATION_NAME in attrs or first_attr(attrs, PROVIDER_KEYS) is not None
 
+
 # --- usage beyond text tokens (manual tracking API, audio/image/prediction tokens) ---
 # The GenAI conventions (v1.41) define no attributes for these; they live under otel_llm.*.
 # Audio and image tokens are parts of input/output (as OpenAI reports them), like cache

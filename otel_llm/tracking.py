@@ -143,12 +143,11 @@ def _check(name: str, value: object) -> float | int | None:
     if not math.isfinite(value) or value < 0:
         _bad_input("negative_usage", f"usage {name}={value!r} must be a finite number >= 0")
         return None
-    if name in _TOKEN_ATTRIBUTES:
-        if isinstance(value, float):
-            if not value.is_integer():
-                _bad_input("non_integral_tokens", f"usage {name}={value!r} is not a whole number")
-                return None
-            value = int(value)
+    if name in _TOKEN_ATTRIBUTES and isinstance(value, float):
+        if not value.is_integer():
+            _bad_input("non_integral_tokens", f"usage {name}={value!r} is not a whole number")
+            return None
+        value = int(value)
     return value
 
 
@@ -179,7 +178,7 @@ class TrackedCall:
         return dict(self._usage)
 
     def update(self, **usage: float | int) -> TrackedCall:
-        """Add usage, e.g. ``update(seconds=12.5)`` or ``update(input_tokens=10, output_tokens=3)``."""
+        """Add usage: ``update(seconds=12.5)``, ``update(input_tokens=10, output_tokens=3)``."""
         if self._ended:
             _bad_input(
                 "update_after_end",
