@@ -47,3 +47,7 @@ export { createLogger, correlationFields } from './logs.js';
 export type { LoggerConfig } from './logs.js';
 export { redactText, Redactor, isSecretKey, isContentKey } from './redact.js';
 export * as semconv from './semconv.js';
+export { track, TrackedCall, TrackingError, USAGE_ATTRIBUTES, strictMode, resetTrackWarnings } from './track.js';
+export type { TrackOptions, Usage as TrackUsage } from './track.js';
+export { USAGE_FIELDS, FILE_PRICE_KEYS, readExtended, extendedCost, unitRates } from './pricing-units.js';
+export type { ExtendedUsage, UnitRates } from './pricing-units.js';

@@ -23,6 +23,8 @@
  * unpriced and counted, never priced as another model.
  */
 import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { FILE_PRICE_KEYS, extendedCost, unitRates, type ExtendedUsage, type UnitRates } from './pricing-units.js';
 import { calcPrice, waitForUpdate } from '@pydantic/genai-prices';
 import type { MatchLogic, ModelInfo, ModelPrice, Provider } from '@pydantic/genai-prices';
 
@@ -60,7 +62,8 @@ const PRICE_KEYS = [
   'requests_kcount',
 ] as const;
 const CACHE_LIMIT = 4096;
-const VERSION_TAIL = /^(?:[-@](?:\d{8}|\d{4}-\d{2}-\d{2}|\d{3,4}|latest|v\d+(?::\d+)?)|:\d+)*$/;
+// the same version tags as otel_llm/pricing.py's _VERSION_TAIL (-preview, -exp, -MM-DD too)
+const VERSION_TAIL = /^(?:[-@](?:\d{8}|\d{4}-\d{2}-\d{2}|\d{2}-\d{2,4}|\d{3,4}|latest|preview|exp|v\d+(?::\d+)?)|:\d+)*$/;
 const NAMESPACE_HEAD = /^(?:.*[./:])?$/s;
 
 /** Token counts of one operation; input includes cache kinds, output includes reasoning. */
@@ -113,6 +116,8 @@ export class Rates {
     readonly cacheWrite?: Price,
     readonly reasoning?: Price,
     readonly request: number = 0,
+    /** Audio/image/prediction token and non-token unit rates (pricing-units.ts). */
+    readonly extra?: UnitRates,
   ) {}
 
   /** USD for `u` (already normalised), following genai-prices' rules. */
@@ -157,6 +162,7 @@ export class Rates {
       conv('cache_write_mtok', 1e6),
       conv('output_reasoning_mtok', 1e6),
       typeof request === 'number' ? request : 0,
+      unitRates(price as Record<string, unknown>),
     );
   }
 }
@@ -332,7 +338,7 @@ export class PriceBook {
     else void bundledReady.then(list => this.useProviders(list));
   }
 
-  /** The bundled prices plus the overrides in `pricingFile` (JSON), if any. */
+  /** The bundled prices plus the overrides in `pricingFile` (JSON or YAML), if any. */
   static load(pricingFile?: string): PriceBook {
     return new PriceBook(pricingFile ? readPricingFile(pricingFile) : undefined);
   }
@@ -349,6 +355,24 @@ export class PriceBook {
     const resolved = this.resolve(provider, model);
     if (!resolved) return undefined;
     return resolved.ratesAt(timestampMs).cost(normalizeUsage(u));
+  }
+
+  /**
+   * USD for token usage plus audio/image/prediction tokens and units (pricing-units.ts);
+   * [undefined, 'no_price'] for an unknown model, [undefined, 'no_price_for:<kind>'] when a
+   * reported kind has no price.
+   */
+  costExtended(
+    provider: string | undefined,
+    model: string | undefined,
+    u: Usage,
+    ext: ExtendedUsage | undefined,
+    timestampMs?: number,
+  ): [number | undefined, string | undefined] {
+    const resolved = this.resolve(provider, model);
+    if (!resolved) return [undefined, 'no_price'];
+    const [cost, missing] = extendedCost(resolved.ratesAt(timestampMs), normalizeUsage(u), ext);
+    return [cost, missing === undefined ? undefined : `no_price_for:${missing}`];
   }
 
   /** The compiled prices of `model` (cached, misses included), or undefined. */
@@ -433,14 +457,16 @@ function readPricingFile(path: string): Map<string, Rates> {
   } catch (err) {
     throw new PricingFileError(`pricing file ${path}: cannot read: ${(err as Error).message}`);
   }
-  if (!path.toLowerCase().endsWith('.json')) {
-    throw new PricingFileError(`pricing file ${path}: the Node package reads .json pricing files only`);
+  const lower = path.toLowerCase();
+  const kind = lower.endsWith('.json') ? 'json' : lower.endsWith('.yaml') || lower.endsWith('.yml') ? 'yaml' : undefined;
+  if (kind === undefined) {
+    throw new PricingFileError(`pricing file ${path}: use a .json, .yaml or .yml file`);
   }
   let data: unknown;
   try {
-    data = JSON.parse(text);
+    data = kind === 'json' ? JSON.parse(text) : parseYaml(text);
   } catch (err) {
-    throw new PricingFileError(`pricing file ${path}: not valid json: ${(err as Error).message}`);
+    throw new PricingFileError(`pricing file ${path}: not valid ${kind}: ${(err as Error).message}`);
   }
   return parsePricing(data, path);
 }
@@ -483,9 +509,10 @@ export function parsePricing(data: unknown, source = 'pricing'): Map<string, Rat
     if (!isMap(prices) || Object.keys(prices).length === 0) {
       throw new PricingFileError(`${where}.prices: a mapping of prices is required`);
     }
-    const unknown = Object.keys(prices).filter(k => !(PRICE_KEYS as readonly string[]).includes(k));
+    const allowed: readonly string[] = [...PRICE_KEYS, ...FILE_PRICE_KEYS];
+    const unknown = Object.keys(prices).filter(k => !allowed.includes(k));
     if (unknown.length) {
-      throw new PricingFileError(`${where}.prices: unknown keys ${JSON.stringify(unknown.sort())} (known: ${PRICE_KEYS.join(', ')})`);
+      throw new PricingFileError(`${where}.prices: unknown keys ${JSON.stringify(unknown.sort())} (known: ${allowed.join(', ')})`);
     }
     const parsed: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(prices)) {
@@ -508,6 +535,17 @@ export function parsePricing(data: unknown, source = 'pricing'): Map<string, Rat
         return { start: t.start, price: num(t.price, `${tw}.price`) };
       });
       parsed[k] = { base: num(v.base, `${w}.base`), tiers };
+    }
+    if ('per_request' in parsed) {
+      // per_request (USD per call) is requests_kcount (USD per 1000 calls) / 1000
+      if ('requests_kcount' in parsed) {
+        throw new PricingFileError(`${where}.prices: give per_request or requests_kcount, not both`);
+      }
+      if (typeof parsed.per_request !== 'number') {
+        throw new PricingFileError(`${where}.prices.per_request: must be a number (no tiers)`);
+      }
+      parsed.requests_kcount = parsed.per_request * 1000;
+      delete parsed.per_request;
     }
     const key = joinKey(pid, model.trim());
     if (out.has(key)) throw new PricingFileError(`${where}: duplicate entry for ${JSON.stringify(model)}`);

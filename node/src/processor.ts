@@ -26,6 +26,7 @@ import type { ReadableSpan, Span, SpanProcessor } from '@opentelemetry/sdk-trace
 import { currentAttribution, requestIdOf } from './context.js';
 import { LlmMetrics, type Labels, type Observation } from './metrics.js';
 import { PriceBook, normalizeUsage, usage as makeUsage } from './pricing.js';
+import { extendedTokens, readExtended, type ExtendedUsage } from './pricing-units.js';
 import {
   CACHE_CREATION_KEYS,
   CACHE_READ_KEYS,
@@ -58,6 +59,9 @@ import {
   REASONING_KEYS,
   REQUEST_ID,
   TOKEN_TYPES,
+  OTEL_LLM_MANUAL,
+  OTEL_LLM_MANUAL_NESTED,
+  OTEL_LLM_UNPRICED_REASON,
   USER_KEYS,
   firstAttr,
   intAttr,
@@ -82,6 +86,8 @@ const ATTRIBUTION_ATTRIBUTES: Readonly<Record<string, readonly string[]>> = {
   user: USER_KEYS,
   tenant: [OTEL_LLM_TENANT],
   route: [HTTP_ROUTE],
+  // as otel_llm/processor.py: the session is the GenAI conversation (a span attribute only)
+  session: ['gen_ai.conversation.id'],
 };
 
 export function attributeKeys(label: string): readonly string[] {
@@ -191,7 +197,14 @@ export function analyzeSpan(facts: SpanFacts, prices: PriceBook): Analysis {
     ttfcS: finiteNumber(attrs[GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK]),
     tokens: [],
   };
-  if (operation !== undefined && operation !== null && !INFERENCE_OPERATIONS.has(String(operation))) return out;
+  const manual = attrs[OTEL_LLM_MANUAL] === true;
+  if (manual && attrs[OTEL_LLM_MANUAL_NESTED] === true) {
+    out.durationS = undefined; // the enclosing instrumented span counts this call
+    out.ttfcS = undefined;
+    return out;
+  }
+  if (operation !== undefined && operation !== null && !INFERENCE_OPERATIONS.has(String(operation)) && !manual) return out;
+  const ext = readExtended(attrs as Record<string, unknown>);
 
   const counts = [
     intAttr(attrs, INPUT_TOKEN_KEYS),
@@ -216,6 +229,7 @@ export function analyzeSpan(facts: SpanFacts, prices: PriceBook): Analysis {
       if (counts[i] !== undefined && values[i] !== undefined) out.tokens.push([type, values[i]!]);
     });
   }
+  if (ext !== undefined) out.tokens.push(...extendedTokens(ext));
 
   const reported = attrs[GEN_AI_USAGE_COST_AMOUNT];
   if (typeof reported === 'number' && Number.isFinite(reported) && reported >= 0) {
@@ -226,6 +240,10 @@ export function analyzeSpan(facts: SpanFacts, prices: PriceBook): Analysis {
     return out;
   }
   const providerName = typeof provider === 'string' ? provider : undefined;
+  if (ext !== undefined || manual) {
+    priceExtended(out, prices, providerName, facts, hasUsage || ext !== undefined ? u : undefined, ext);
+    return out;
+  }
   if (!hasUsage) {
     if (!facts.statusError) {
       out.added[OTEL_LLM_UNPRICED] = true;
@@ -250,6 +268,54 @@ export function analyzeSpan(facts: SpanFacts, prices: PriceBook): Analysis {
   out.added[GEN_AI_USAGE_COST_SOURCE] = 'local';
   out.costUsd = cost;
   return out;
+}
+
+/**
+ * A span with audio/image/prediction tokens or units, or a manual span (as
+ * otel_llm/processor.py's _price_extended). A manual span that reports no usage at all is
+ * priced only by a per-request price.
+ */
+function priceExtended(
+  out: Analysis,
+  prices: PriceBook,
+  provider: string | undefined,
+  facts: SpanFacts,
+  u: ReturnType<typeof normalizeUsage> | undefined,
+  ext: ExtendedUsage | undefined,
+): void {
+  let reason: string | undefined = 'no_price';
+  let cost: number | undefined;
+  for (const model of [out.responseModel, out.requestModel]) {
+    if (typeof model !== 'string' || !model) continue;
+    if (u === undefined) {
+      const resolved = prices.resolve(provider, model);
+      if (!resolved) continue;
+      const rates = resolved.ratesAt(facts.startTimeMs);
+      if (rates.request > 0) {
+        cost = rates.request;
+        reason = undefined;
+      } else reason = 'no_usage';
+      break;
+    }
+    const [c, why] = prices.costExtended(provider, model, u, ext, facts.startTimeMs);
+    if (c !== undefined) {
+      cost = c;
+      reason = undefined;
+      break;
+    }
+    if (reason === 'no_price') reason = why;
+  }
+  if (cost === undefined) {
+    if (reason === 'no_usage' && facts.statusError) return;
+    out.added[OTEL_LLM_UNPRICED] = true;
+    out.added[OTEL_LLM_UNPRICED_REASON] = reason ?? 'no_price';
+    out.unpriced = true;
+    return;
+  }
+  out.added[GEN_AI_USAGE_COST_AMOUNT] = cost;
+  out.added[GEN_AI_USAGE_COST_CURRENCY] = 'USD';
+  out.added[GEN_AI_USAGE_COST_SOURCE] = 'local';
+  out.costUsd = cost;
 }
 
 /** Instrumentation scopes whose spans we bring to the contract's spellings. */

@@ -117,3 +117,41 @@ export function isGenAiSpan(attrs: Attrs): boolean {
   if (!attrs) return false;
   return attrs[GEN_AI_OPERATION_NAME] !== undefined || firstAttr(attrs, PROVIDER_KEYS) !== undefined;
 }
+
+// --- usage beyond text tokens (manual tracking API, audio/image/prediction tokens) ---
+// The GenAI conventions (v1.41) define none of these; they live under otel_llm.*.
+export const OTEL_LLM_USAGE_AUDIO_INPUT_TOKENS = 'otel_llm.usage.audio.input_tokens';
+export const OTEL_LLM_USAGE_AUDIO_OUTPUT_TOKENS = 'otel_llm.usage.audio.output_tokens';
+export const OTEL_LLM_USAGE_IMAGE_INPUT_TOKENS = 'otel_llm.usage.image.input_tokens';
+export const OTEL_LLM_USAGE_IMAGE_OUTPUT_TOKENS = 'otel_llm.usage.image.output_tokens';
+export const OTEL_LLM_USAGE_PREDICTION_ACCEPTED_TOKENS = 'otel_llm.usage.prediction.accepted_tokens';
+export const OTEL_LLM_USAGE_PREDICTION_REJECTED_TOKENS = 'otel_llm.usage.prediction.rejected_tokens';
+export const OTEL_LLM_USAGE_SECONDS = 'otel_llm.usage.seconds';
+export const OTEL_LLM_USAGE_CHARACTERS = 'otel_llm.usage.characters';
+export const OTEL_LLM_USAGE_PAGES = 'otel_llm.usage.pages';
+export const OTEL_LLM_USAGE_IMAGES = 'otel_llm.usage.images';
+export const OTEL_LLM_USAGE_REQUESTS = 'otel_llm.usage.requests';
+/** True on a span opened by `track` (priced whatever its operation name). */
+export const OTEL_LLM_MANUAL = 'otel_llm.manual';
+/** True on a manual span opened inside an instrumented GenAI span: recorded, not counted. */
+export const OTEL_LLM_MANUAL_NESTED = 'otel_llm.manual.nested';
+/** Why a span is unpriced: `no_price`, `no_usage` or `no_price_for:<usage kind>`. */
+export const OTEL_LLM_UNPRICED_REASON = 'otel_llm.cost.unpriced_reason';
+
+/** [gen_ai_token_type label value, span attribute] of the token kinds beyond TOKEN_TYPES. */
+export const EXTRA_TOKEN_ATTRIBUTES = [
+  ['audio_input', OTEL_LLM_USAGE_AUDIO_INPUT_TOKENS],
+  ['audio_output', OTEL_LLM_USAGE_AUDIO_OUTPUT_TOKENS],
+  ['image_input', OTEL_LLM_USAGE_IMAGE_INPUT_TOKENS],
+  ['image_output', OTEL_LLM_USAGE_IMAGE_OUTPUT_TOKENS],
+  ['accepted_prediction', OTEL_LLM_USAGE_PREDICTION_ACCEPTED_TOKENS],
+  ['rejected_prediction', OTEL_LLM_USAGE_PREDICTION_REJECTED_TOKENS],
+] as const;
+/** [unit, span attribute] of the non-token usage units. */
+export const UNIT_ATTRIBUTES = [
+  ['seconds', OTEL_LLM_USAGE_SECONDS],
+  ['characters', OTEL_LLM_USAGE_CHARACTERS],
+  ['pages', OTEL_LLM_USAGE_PAGES],
+  ['images', OTEL_LLM_USAGE_IMAGES],
+  ['requests', OTEL_LLM_USAGE_REQUESTS],
+] as const;

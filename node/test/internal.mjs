@@ -1,2 +1,3 @@
 // Test access to internals that are not part of the public API.
 export { contextWithState as contextWithStateForTests } from '../dist/esm/context.js';
+export { parsePricing as parsePricingForTests } from '../dist/esm/pricing.js';
