@@ -18,6 +18,16 @@ _DURATION = re.compile(r"^(\d+)([smhdw])$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
+def _month_arg(text: str) -> str:
+    from otel_llm.report import month_window
+
+    try:
+        month_window(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def parse_duration(text: str) -> int:
     """``90s``, ``15m``, ``6h``, ``7d``, ``2w`` -> seconds; raise a clear error otherwise."""
     match = _DURATION.match(text.strip())
@@ -148,42 +158,125 @@ def cmd_trace(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report_window(args: argparse.Namespace) -> tuple[int | None, int | None]:
+    """[since, until) in ns from --month or --since/--until."""
+    from otel_llm import report
+
+    if args.month:
+        return report.month_window(args.month)
+    now_ns = time.time_ns()
+    since_ns = now_ns - parse_duration(args.since) * 10**9 if args.since else None
+    until_ns = now_ns - parse_duration(args.until) * 10**9 if args.until else None
+    return since_ns, until_ns
+
+
+def _report_filters(args: argparse.Namespace) -> dict[str, str]:
+    return {
+        name: getattr(args, name)
+        for name in ("user", "session", "source", "model", "provider")
+        if getattr(args, name, None)
+    }
+
+
+def _emit(text: str, output: str | None) -> None:
+    if output:
+        with open(output, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text if text.endswith("\n") else text + "\n")
+        print(f"wrote {output}", file=sys.stderr)
+    else:
+        print(text, end="" if text.endswith("\n") else "\n")
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from otel_llm import report
     from otel_llm.render import console, usage_table
 
+    by = report.LISTABLE[args.list] if args.list else args.by
+    filters = _report_filters(args)
     if args.prometheus:
-        from otel_llm.store.prometheus import PrometheusStore
-
-        rows = PrometheusStore(args.prometheus).usage_by_model(args.since or "1d")
-        if args.format == "json":
-            print(json.dumps(rows, indent=2))
-        else:
-            from rich.table import Table
-
-            table = Table(title=f"Usage by model over the last {args.since or '1d'} (Prometheus)")
-            keys = list(rows[0]) if rows else ["model"]
-            for key in keys:
-                table.add_column(key)
-            for row in rows:
-                table.add_row(*(str(row.get(k, "")) for k in keys))
-            console().print(table)
-        return 0
+        return _report_prometheus(args, by, filters)
     from otel_llm.store import FileStore
 
-    now_ns = time.time_ns()
-    since_ns = now_ns - parse_duration(args.since) * 10**9 if args.since else None
-    until_ns = now_ns - parse_duration(args.until) * 10**9 if args.until else None
+    since_ns, until_ns = _report_window(args)
     groups = report.summarize(
-        FileStore(*_spans_files(args)).spans(), by=args.by, since_ns=since_ns, until_ns=until_ns
+        FileStore(*_spans_files(args)).spans(),
+        by=by,
+        since_ns=since_ns,
+        until_ns=until_ns,
+        filters=report.Filters(**filters, user_hash_key=os.environ.get("OTEL_LLM_USER_HASH_KEY")),
     )
     if args.format == "json":
-        print(json.dumps([g.as_dict() for g in groups], indent=2))
+        _emit(report.to_json(groups), args.output)
+        return 0
+    if args.format == "csv":
+        _emit(report.to_csv(groups, by), args.output)
         return 0
     if not groups:
         print("no GenAI spans in that window", file=sys.stderr)
-    window = f" in the last {args.since}" if args.since else ""
-    console().print(usage_table(groups, args.by, title=f"LLM usage by {args.by}{window}"))
+    window = (
+        f" in {args.month}" if args.month else f" in the last {args.since}" if args.since else ""
+    )
+    where = "".join(f" {k}={v}" for k, v in filters.items())
+    title = (
+        f"{len(groups)} distinct {args.list}{window}{where}"
+        if args.list
+        else f"LLM usage by {by}{window}{where}"
+    )
+    if args.output:
+        from rich.console import Console
+
+        with open(args.output, "w", encoding="utf-8") as fh:
+            Console(file=fh, width=160).print(usage_table(groups, by, title=title))
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        console().print(usage_table(groups, by, title=title))
+    return 0
+
+
+def _report_prometheus(args: argparse.Namespace, by: str, filters: dict[str, str]) -> int:
+    import csv
+    import io
+
+    from otel_llm import report
+    from otel_llm.store.prometheus import PrometheusStore
+
+    at: float | None = None
+    window = args.since or "1d"
+    if args.month:
+        start_ns, end_ns = report.month_window(args.month)
+        at = min(end_ns / 1e9, time.time())
+        window = f"{max(1, int(at - start_ns / 1e9))}s"
+    store = PrometheusStore(args.prometheus)
+    if by == "model" and not filters:
+        rows = store.usage_by_model(window, at)
+    else:
+        try:
+            rows = report.prometheus_usage(store, by, window, at=at, match=filters)
+        except ValueError as exc:
+            print(f"otel-llm: {exc}", file=sys.stderr)
+            return 2
+    if args.format == "json":
+        _emit(json.dumps(rows, indent=2), args.output)
+        return 0
+    keys = list(rows[0]) if rows else ["key"]
+    if args.format == "csv":
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=keys, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        _emit(buf.getvalue(), args.output)
+        return 0
+    from rich.table import Table
+
+    from otel_llm.render import console
+
+    span = args.month or f"the last {window}"
+    table = Table(title=f"Usage by {by} over {span} (Prometheus)")
+    for key in keys:
+        table.add_column(key)
+    for row in rows:
+        table.add_row(*(str(row.get(k, "")) for k in keys))
+    console().print(table)
     return 0
 
 
@@ -244,7 +337,15 @@ def build_parser() -> argparse.ArgumentParser:
     trace.add_argument("--json", action="store_true")
     trace.set_defaults(func=cmd_trace)
 
-    rep = sub.add_parser("report", help="usage and cost by model, user, session or time window")
+    rep = sub.add_parser(
+        "report",
+        help="usage and cost by model, user, session, source, day or month; CSV/JSON export",
+        description=(
+            "Usage and cost from span files (exact) or Prometheus (estimates). "
+            "A user's bill for a month: otel-llm report --user U --month 2026-11 --by source "
+            "--format csv --output u-2026-11.csv"
+        ),
+    )
     src = rep.add_mutually_exclusive_group()
     src.add_argument(
         "--file",
@@ -255,11 +356,32 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument(
         "--by",
         default="model",
-        choices=["model", "provider", "user", "session", "service", "operation"],
+        choices=[
+            "model",
+            "provider",
+            "user",
+            "session",
+            "source",
+            "tenant",
+            "service",
+            "operation",
+            "day",
+            "month",
+        ],
     )
-    rep.add_argument("--since", type=str, default=None, help="window start, e.g. 1h, 7d (ago)")
+    rep.add_argument(
+        "--list",
+        choices=["users", "sessions", "sources", "models", "providers", "services"],
+        help="list the distinct values (with their usage) instead of grouping by --by",
+    )
+    for name in ("user", "session", "source", "model", "provider"):
+        rep.add_argument(f"--{name}", default=None, help=f"only calls of this {name}")
+    when = rep.add_mutually_exclusive_group()
+    when.add_argument("--since", type=str, default=None, help="window start, e.g. 1h, 7d (ago)")
+    when.add_argument("--month", type=_month_arg, default=None, help="a UTC month, YYYY-MM")
     rep.add_argument("--until", type=str, default=None, help="window end, e.g. 10m (ago)")
-    rep.add_argument("--format", choices=["table", "json"], default="table")
+    rep.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    rep.add_argument("--output", metavar="FILE", help="write the report to FILE")
     rep.set_defaults(func=cmd_report)
 
     app = sub.add_parser("demo-app", help="serve the instrumented demo FastAPI service")

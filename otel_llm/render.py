@@ -33,8 +33,11 @@ def usage_table(groups: Sequence[Usage], by: str, title: str | None = None) -> T
         table.add_column(name, justify="right")
     table.add_column("tokens in (cached)", justify="right")
     table.add_column("tokens out (reasoning)", justify="right")
-    table.add_column("cost", justify="right")
     rows = list(groups)
+    units = any(_units(g) for g in rows)
+    if units:  # manual calls: seconds, characters, pages, images, audio/image tokens
+        table.add_column("other usage", justify="right")
+    table.add_column("cost", justify="right")
     if len(rows) > 1:
         rows.append(total(rows))
     for i, g in enumerate(rows):
@@ -50,11 +53,29 @@ def usage_table(groups: Sequence[Usage], by: str, title: str | None = None) -> T
             _ms(g.latency(99)),
             f"{g.input_tokens:,} ({g.cache_read_tokens:,})",
             f"{g.output_tokens:,} ({g.reasoning_tokens:,})",
+            *((_units(g),) if units else ()),
             cost,
             end_section=(i == len(rows) - 2 and len(rows) > 1),
             style="bold" if g.key == "total" and i == len(rows) - 1 and len(rows) > 1 else None,
         )
     return table
+
+
+_UNIT_NAMES = (
+    ("seconds", "s audio"),
+    ("characters", "chars"),
+    ("pages", "pages"),
+    ("images", "images"),
+    ("audio_input_tokens", "audio tok in"),
+    ("audio_output_tokens", "audio tok out"),
+    ("image_input_tokens", "image tok in"),
+)
+
+
+def _units(g: Usage) -> str:
+    return ", ".join(
+        f"{getattr(g, name):,.4g} {label}" for name, label in _UNIT_NAMES if getattr(g, name)
+    )
 
 
 def _label(span: SpanRecord) -> str:
@@ -78,6 +99,16 @@ def _label(span: SpanRecord) -> str:
         reasoning = sc.int_attr(attrs, sc.REASONING_KEYS)
         if reasoning:
             parts.append(f"reasoning={reasoning}")
+        for unit, key in sc.UNIT_ATTRIBUTES:  # manual calls (otel_llm.track)
+            amount = attrs.get(key)
+            if isinstance(amount, int | float) and not isinstance(amount, bool):
+                parts.append(f"{unit}={amount:g}")
+        for kind, key in sc.EXTRA_TOKEN_ATTRIBUTES:
+            amount = attrs.get(key)
+            if isinstance(amount, int) and not isinstance(amount, bool) and amount:
+                parts.append(f"{kind}={amount}")
+        if attrs.get(sc.OTEL_LLM_MANUAL_NESTED) is True:
+            parts.append("[dim]nested: counted by its parent[/]")
         cost = attrs.get(sc.GEN_AI_USAGE_COST_AMOUNT)
         if isinstance(cost, int | float) and not isinstance(cost, bool):
             parts.append(f"cost={_usd(float(cost))}")
