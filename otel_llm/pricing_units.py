@@ -283,3 +283,33 @@ def extended_cost(
     if ext.requests is not None:
         total += (ext.requests - 1) * rates.request
     return max(total, 0.0), None
+
+
+def _detail(details: Any, name: str) -> int:
+    value = details.get(name) if isinstance(details, Mapping) else getattr(details, name, None)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def openai_usage_attributes(usage: Any) -> dict[str, int]:
+    """The ``otel_llm.usage.*`` token attributes of an OpenAI usage object or dict.
+
+    Chat Completions: ``prompt_tokens_details.audio_tokens``,
+    ``completion_tokens_details.{audio_tokens, accepted_prediction_tokens,
+    rejected_prediction_tokens}``; Responses/Images: ``input_tokens_details.image_tokens``
+    (and ``audio_tokens``). Only counts above zero are returned (OpenAI sends zeros), so a
+    plain text call keeps the processor's fast path.
+    """
+
+    def part(name: str) -> Any:
+        return usage.get(name) if isinstance(usage, Mapping) else getattr(usage, name, None)
+
+    inp = part("prompt_tokens_details") or part("input_tokens_details")
+    out = part("completion_tokens_details") or part("output_tokens_details")
+    found = {
+        sc.OTEL_LLM_USAGE_AUDIO_INPUT_TOKENS: _detail(inp, "audio_tokens"),
+        sc.OTEL_LLM_USAGE_IMAGE_INPUT_TOKENS: _detail(inp, "image_tokens"),
+        sc.OTEL_LLM_USAGE_AUDIO_OUTPUT_TOKENS: _detail(out, "audio_tokens"),
+        sc.OTEL_LLM_USAGE_PREDICTION_ACCEPTED_TOKENS: _detail(out, "accepted_prediction_tokens"),
+        sc.OTEL_LLM_USAGE_PREDICTION_REJECTED_TOKENS: _detail(out, "rejected_prediction_tokens"),
+    }
+    return {k: v for k, v in found.items() if v}

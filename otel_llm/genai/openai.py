@@ -43,6 +43,7 @@ from otel_llm.genai._common import (
     stream_request_id,
 )
 from otel_llm.genai._streams import TappedAsyncStream, TappedStream
+from otel_llm.pricing_units import openai_usage_attributes
 
 _RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"
 
@@ -80,12 +81,16 @@ def _usage_numbers(usage: Any) -> dict[str, int | None]:
 
 
 def _add_cache_creation(span: Span, usage: Any) -> None:
+    """Cache-creation tokens, and the usage kinds of :func:`openai_usage_attributes`."""
     details = getattr(usage, "prompt_tokens_details", None) or getattr(
         usage, "input_tokens_details", None
     )
     created = getattr(details, "cache_write_tokens", None)
     if isinstance(created, int) and created > 0:
         span.set_attribute(semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, created)
+    extras = openai_usage_attributes(usage)  # audio, image, prediction tokens (priced apart)
+    if extras:
+        span.set_attributes(extras)
 
 
 class _ChatTap:
@@ -141,6 +146,9 @@ class _ChatTap:
                     cache_creation=n["cache_creation"],
                     reasoning=n["reasoning"],
                 )
+                extras = openai_usage_attributes(self.usage)
+                if extras:
+                    span.set_attributes(extras)
             else:
                 _add_cache_creation(span, self.usage)
             return

@@ -377,3 +377,132 @@ def test_track_never_raises_into_host_without_configure(production: None) -> Non
         call.update(pages=-1, widgets=3)
         call.update(pages=2)
     assert call.usage == {"pages": 2}
+
+
+# --- the OpenAI SDK path: audio and prediction tokens recorded and priced ------------------
+
+
+def _openai_response(model: str, usage: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-audio",
+        "object": "chat.completion",
+        "created": 1,
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {
+                    "role": "assistant",
+                    "content": None,
+                    "audio": {"id": "audio_1", "data": "", "expires_at": 1, "transcript": "hi"},
+                },
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": usage,
+    }
+
+
+@pytest.fixture
+def openai_server() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """A loopback HTTP server answering /v1/chat/completions with queued JSON bodies."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    queue: list[dict[str, Any]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            body = json.dumps(queue.pop(0)).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1", queue
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_openai_audio_and_prediction_calls_priced_at_their_rates(
+    openai_server: tuple[str, list[dict[str, Any]]],
+) -> None:
+    import openai
+
+    from otel_llm.genai import instrument_llm_sdks, uninstrument_llm_sdks
+
+    base_url, queue = openai_server
+    pipe = Pipeline()
+    instrument_llm_sdks(Settings(), tracer_provider=pipe.provider)
+    try:
+        client = openai.OpenAI(base_url=base_url, api_key="test", max_retries=0)
+        audio_usage = {
+            "prompt_tokens": 1000,
+            "completion_tokens": 500,
+            "total_tokens": 1500,
+            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 400},
+            "completion_tokens_details": {
+                "reasoning_tokens": 0,
+                "audio_tokens": 200,
+                "accepted_prediction_tokens": 0,
+                "rejected_prediction_tokens": 0,
+            },
+        }
+        queue.append(_openai_response("gpt-audio", audio_usage))
+        queue.append(_openai_response("gpt-4o-audio-preview-2025-06-03", audio_usage))
+        queue.append(_openai_response("gpt-4o-mini-audio-preview", audio_usage))
+        for model in ("gpt-audio", "gpt-4o-audio-preview", "gpt-4o-mini-audio-preview"):
+            client.chat.completions.create(
+                model=model,
+                modalities=["text", "audio"],
+                audio={"voice": "alloy", "format": "wav"},
+                messages=[{"role": "user", "content": "hello"}],
+            )
+        queue.append(
+            _openai_response(
+                "gpt-4o",
+                {
+                    "prompt_tokens": 100,
+                    "completion_tokens": 300,
+                    "total_tokens": 400,
+                    "completion_tokens_details": {
+                        "accepted_prediction_tokens": 50,
+                        "rejected_prediction_tokens": 40,
+                    },
+                },
+            )
+        )
+        client.chat.completions.create(
+            model="gpt-4o",
+            prediction={"type": "content", "content": "draft"},
+            messages=[{"role": "user", "content": "edit"}],
+        )
+    finally:
+        uninstrument_llm_sdks()
+    by_model = {
+        (s.attributes or {})["gen_ai.request.model"]: dict(s.attributes or {}) for s in pipe.spans()
+    }
+    audio = by_model["gpt-audio"]
+    assert audio["otel_llm.usage.audio.input_tokens"] == 400
+    assert audio["otel_llm.usage.audio.output_tokens"] == 200
+    assert _close(audio["gen_ai.usage.cost.amount"], 0.0301)  # bundled audio rates
+    assert _close(by_model["gpt-4o-audio-preview"]["gen_ai.usage.cost.amount"], 0.0365)  # file
+    unpriced = by_model["gpt-4o-mini-audio-preview"]
+    assert "gen_ai.usage.cost.amount" not in unpriced  # no audio rate: never priced as text
+    assert unpriced["otel_llm.cost.unpriced_reason"] == "no_price_for:audio_input_tokens"
+    predicted = by_model["gpt-4o"]
+    assert predicted["otel_llm.usage.prediction.accepted_tokens"] == 50
+    assert predicted["otel_llm.usage.prediction.rejected_tokens"] == 40
+    assert _close(predicted["gen_ai.usage.cost.amount"], 0.00325)
+    assert "otel_llm.usage.audio.input_tokens" not in predicted  # zeros are not recorded
+    assert pipe.sample_sum("gen_ai_client_token_usage_sum", gen_ai_token_type="audio_input") == 1200
