@@ -229,3 +229,29 @@ export function extendedCost(rates: TokenRates, u: TokenUsage, ext: ExtendedUsag
   if (e.requests !== undefined) total += (e.requests - 1) * rates.request;
   return [Math.max(total, 0), undefined];
 }
+
+type AnyUsage = Record<string, unknown> | null | undefined;
+
+function detail(details: unknown, name: string): number {
+  const v = details && typeof details === 'object' ? (details as Record<string, unknown>)[name] : undefined;
+  return typeof v === 'number' && Number.isInteger(v) && v > 0 ? v : 0;
+}
+
+/**
+ * The otel_llm.usage.* token attributes of an OpenAI usage object (as Python's
+ * openai_usage_attributes): audio/image input tokens, audio output tokens, accepted and
+ * rejected prediction tokens; only counts above zero (OpenAI sends zeros).
+ */
+export function openaiUsageAttributes(usage: AnyUsage): Record<string, number> {
+  if (!usage || typeof usage !== 'object') return {};
+  const inp = usage.prompt_tokens_details ?? usage.input_tokens_details;
+  const out = usage.completion_tokens_details ?? usage.output_tokens_details;
+  const found: [string, number][] = [
+    ['otel_llm.usage.audio.input_tokens', detail(inp, 'audio_tokens')],
+    ['otel_llm.usage.image.input_tokens', detail(inp, 'image_tokens')],
+    ['otel_llm.usage.audio.output_tokens', detail(out, 'audio_tokens')],
+    ['otel_llm.usage.prediction.accepted_tokens', detail(out, 'accepted_prediction_tokens')],
+    ['otel_llm.usage.prediction.rejected_tokens', detail(out, 'rejected_prediction_tokens')],
+  ];
+  return Object.fromEntries(found.filter(([, v]) => v > 0));
+}

@@ -33,6 +33,7 @@ import {
   GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
   OTEL_LLM_TOKENS_ESTIMATED,
 } from '../semconv.js';
+import { openaiUsageAttributes } from '../pricing-units.js';
 
 export const OFFICIAL_SCOPE = '@opentelemetry/instrumentation-openai';
 const SUPPORTED = ['>=4.19.0 <7'];
@@ -80,7 +81,7 @@ function num(value: unknown): number | undefined {
   return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : undefined;
 }
 
-/** Cached/reasoning tokens of a Chat Completions or Responses usage object. */
+/** Cached/reasoning (and audio/image/prediction) tokens of a Chat Completions or Responses usage object. */
 export function usageDetails(usage: Any | undefined | null): Record<string, number> {
   const out: Record<string, number> = {};
   if (!usage || typeof usage !== 'object') return out;
@@ -92,6 +93,7 @@ export function usageDetails(usage: Any | undefined | null): Record<string, numb
   const reasoning = num((usage.completion_tokens_details ?? usage.output_tokens_details)?.reasoning_tokens);
   if (cached !== undefined) out[GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = cached;
   if (reasoning !== undefined) out[GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = reasoning;
+  Object.assign(out, openaiUsageAttributes(usage)); // audio, image, prediction tokens (priced apart)
   return out;
 }
 
