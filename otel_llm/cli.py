@@ -86,6 +86,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out.print(
         f"/metrics served {lines} lines in OpenMetrics format, {exemplars} with trace exemplars."
     )
+    stt = _counter_usd(result.metrics_sample, "gen_ai_client_cost_usd_total", "chirp-2")
+    if stt is not None:
+        out.print(
+            f"Manual speech-to-text calls (otel_llm.track, chirp-2 priced per minute): "
+            f"gen_ai_client_cost_usd_total = ${stt:.6f}"
+        )
     out.print(f"Service logs (JSON lines with request_id, trace_id, span_id): {result.log_file}")
     if result.example_request_id:
         rid = result.example_request_id
@@ -93,9 +99,25 @@ def cmd_demo(args: argparse.Namespace) -> int:
         files = " ".join(f"--file {f}" for f in result.spans_files)
         out.print(f"  otel-llm trace {rid} {files}")
         out.print(f"  otel-llm report {files} --by user")
+        out.print(f"  otel-llm report {files} --by source --format csv --output usage.csv")
         out.print(f"  grep {rid} {result.log_file}")
         out.print(f'  Tempo (full stack): {{ span.request.id = "{rid}" }}')
     return 0
+
+
+def _counter_usd(metrics_text: str, name: str, model: str) -> float | None:
+    """Sum of a counter's series for one request model in a /metrics answer."""
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families
+
+    total = None
+    try:
+        for family in text_string_to_metric_families(metrics_text):  # type: ignore[no-untyped-call]
+            for sample in family.samples:
+                if sample.name == name and sample.labels.get("gen_ai_request_model") == model:
+                    total = (total or 0.0) + sample.value
+    except ValueError:
+        return None
+    return total
 
 
 def cmd_trace(args: argparse.Namespace) -> int:

@@ -2,12 +2,15 @@
 
 Nothing in here knows about tracing: that is the point. ``otel-llm demo-app`` runs it
 behind :func:`otel_llm.configure`; it would get the same telemetry under
-``otel-llm-instrument uvicorn otel_llm.demo.app:app``. The only otel-llm call is
-:func:`otel_llm.set_attribution`, which a service makes to attribute spend to a user.
+``otel-llm-instrument uvicorn otel_llm.demo.app:app``. The otel-llm calls are
+:func:`otel_llm.set_attribution`, which a service makes to attribute spend to a user, and
+:func:`otel_llm.track` around the one AI call no instrumentation sees: ``POST /transcribe``,
+a speech-to-text call billed per second of audio (priced from ``otel_llm/demo/pricing.yaml``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from typing import Any
@@ -17,6 +20,7 @@ from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel, Field
 
 from otel_llm.context import set_attribution
+from otel_llm.tracking import track
 
 log = structlog.get_logger("otel_llm.demo.app")
 
@@ -38,6 +42,26 @@ class ChatResponse(BaseModel):
     text: str
     input_tokens: int | None = None
     output_tokens: int | None = None
+
+
+class TranscribeRequest(BaseModel):
+    audio_seconds: float = Field(default=30.0, gt=0, le=4 * 3600)
+    language: str = Field(default="en-US", max_length=16)
+    user: str | None = Field(default=None, max_length=128)
+    session: str | None = Field(default=None, max_length=128)
+    source: str = Field(default="voicemail", max_length=64)
+
+
+class TranscribeResponse(BaseModel):
+    model: str
+    text: str
+    audio_seconds: float
+
+
+STT_MODEL = "chirp-2"
+STT_PROVIDER = "gcp.vertex_ai"
+DEMO_PRICING_FILE = os.path.join(os.path.dirname(__file__), "pricing.yaml")
+"""The demo's pricing file: chirp-2 per minute of audio."""
 
 
 def _usage(obj: Any, inp: str, out: str) -> tuple[int | None, int | None]:
@@ -91,7 +115,30 @@ def create_app(llm_base_url: str | None = None) -> FastAPI:
         )
         return result
 
+    @app.post("/transcribe", response_model=TranscribeResponse)
+    async def transcribe(req: TranscribeRequest) -> TranscribeResponse:
+        set_attribution(user=req.user, session=req.session)
+        with track(
+            operation="speech_to_text", provider=STT_PROVIDER, model=STT_MODEL, source=req.source
+        ) as call:
+            text = await _speech_to_text(req)
+            call.update(seconds=req.audio_seconds)
+        log.info(
+            "transcription completed",
+            model=STT_MODEL,
+            audio_seconds=req.audio_seconds,
+            source=req.source,
+        )
+        return TranscribeResponse(model=STT_MODEL, text=text, audio_seconds=req.audio_seconds)
+
     return app
+
+
+async def _speech_to_text(req: TranscribeRequest) -> str:
+    """Stands in for a speech-to-text vendor's HTTP API (no SDK instrumentation covers one):
+    about 1/100 of the audio's length, at most 0.3 s."""
+    await asyncio.sleep(min(0.3, req.audio_seconds / 100))
+    return f"[{req.language}] transcript of {req.audio_seconds:g} s of audio"
 
 
 async def _openai_chat(client: Any, req: ChatRequest) -> ChatResponse:

@@ -123,7 +123,7 @@ def run_demo(
 
     ``use_node``: None uses the Node gateway when available, True requires it, False skips it.
     """
-    from otel_llm.demo.app import create_app
+    from otel_llm.demo.app import DEMO_PRICING_FILE, create_app
     from otel_llm.demo.mock_llm import MockLLMConfig
     from otel_llm.demo.mock_llm import serve_in_thread as serve_mock
     from otel_llm.demo.server import serve_in_thread
@@ -151,7 +151,8 @@ def run_demo(
         "otel-llm-demo",
         exporter="file",
         traces_file=str(spans_file),
-        attribution_labels=("user",),
+        attribution_labels=("user", "source"),
+        pricing_file=DEMO_PRICING_FILE,
     )
     # The service's own log lines (JSON, with request_id/trace_id/span_id) go to a file so
     # the terminal shows the progress bar and the table.

@@ -60,6 +60,19 @@ def plan(requests: int, seed: int) -> list[dict[str, Any]]:
         if i % 20 == 10:  # always show a few calls of the model with no public price
             _, model, api, p_stream = MIX[-1]
         user = rng.choices(USERS, USER_WEIGHTS)[0]
+        if i % 25 == 5:  # a speech-to-text call: tracked by hand, priced per second of audio
+            bodies.append(
+                {
+                    "model": "chirp-2",
+                    "api": "transcribe",
+                    "audio_seconds": float(rng.choice((15, 42, 90, 180))),
+                    "stream": False,
+                    "user": user,
+                    "session": f"{user}-{i % 3}",
+                    "source": rng.choice(("voicemail", "meeting-notes")),
+                }
+            )
+            continue
         bodies.append(
             {
                 "model": model,
@@ -94,7 +107,15 @@ async def _drive(
             async with sem:
                 started = time.perf_counter()
                 try:
-                    if via_gateway:
+                    if body["api"] == "transcribe":
+                        resp = await client.post(
+                            f"{base_url}/transcribe",
+                            json={
+                                k: v for k, v in body.items() if k not in ("model", "api", "stream")
+                            },
+                            headers={"X-Request-ID": request_id},
+                        )
+                    elif via_gateway:
                         resp = await client.post(
                             f"{gateway_url}/ask",
                             json={k: body[k] for k in ("model", "prompt", "user", "stream")},

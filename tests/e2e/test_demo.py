@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,24 @@ def test_demo_table_and_span_file(tmp_path: Path) -> None:
     )
     assert trace.returncode == 0, trace.stderr
     assert "POST /chat" in trace.stdout and "cost=" in trace.stdout
+
+    # the manual speech-to-text call: in the table, its trace tree, the report by source
+    assert "chirp-2" in table and "s audio" in table, table
+    stt = [s for s in genai if s.attributes.get("otel_llm.manual") and s.status != "ERROR"]
+    assert stt and all(s.attributes.get("gen_ai.usage.cost.amount", 0) > 0 for s in stt)
+    tree = run_cli("trace", str(stt[0].request_id), "--file", str(out / "demo-spans.jsonl"))
+    assert tree.returncode == 0, tree.stderr
+    assert "POST /transcribe" in tree.stdout and "speech_to_text chirp-2" in tree.stdout
+    assert "seconds=" in tree.stdout and "cost=" in tree.stdout
+    by_source = run_cli(
+        "report", "--file", str(out / "demo-spans.jsonl"), "--by", "source", "--format", "json"
+    )
+    rows = {r["key"]: r for r in json.loads(by_source.stdout)}
+    stt_cost = sum(s.attributes["gen_ai.usage.cost.amount"] for s in stt)
+    sources_cost = sum(rows[k]["cost_usd"] for k in ("voicemail", "meeting-notes") if k in rows)
+    assert sources_cost == pytest.approx(stt_cost, rel=1e-6)
+    counter = re.search(r"gen_ai_client_cost_usd_total = \$([0-9.]+)", table)
+    assert counter and float(counter.group(1)) == pytest.approx(stt_cost, abs=1e-6), table
 
 
 def test_demo_json_summary(tmp_path: Path) -> None:
