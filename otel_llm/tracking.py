@@ -244,7 +244,11 @@ class Tracked:
         self.attribution = attribution
         self.attributes = attributes
         self.tracer_provider = tracer_provider
-        self._open: list[tuple[TrackedCall, list[Any]]] = []
+        # the calls this instance has open, per context: one Tracked object may be entered
+        # from several threads or tasks at once
+        self._open: contextvars.ContextVar[tuple[tuple[TrackedCall, list[Any]], ...]] = (
+            contextvars.ContextVar("otel_llm_tracked_open", default=())
+        )
 
     # -- one call -------------------------------------------------------------------------
 
@@ -299,7 +303,7 @@ class Tracked:
 
     def __enter__(self) -> TrackedCall:
         call, tokens = self._start()
-        self._open.append((call, tokens))
+        self._open.set((*self._open.get(), (call, tokens)))
         return call
 
     def __exit__(
@@ -308,8 +312,10 @@ class Tracked:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._open:
-            call, tokens = self._open.pop()
+        stack = self._open.get()
+        if stack:
+            self._open.set(stack[:-1])
+            call, tokens = stack[-1]
             self._stop(call, tokens, exc)
 
     async def __aenter__(self) -> TrackedCall:

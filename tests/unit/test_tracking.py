@@ -506,3 +506,24 @@ def test_openai_audio_and_prediction_calls_priced_at_their_rates(
     assert _close(predicted["gen_ai.usage.cost.amount"], 0.00325)
     assert "otel_llm.usage.audio.input_tokens" not in predicted  # zeros are not recorded
     assert pipe.sample_sum("gen_ai_client_token_usage_sum", gen_ai_token_type="audio_input") == 1200
+
+
+def test_one_tracked_object_entered_from_many_threads() -> None:
+    import threading
+
+    pipe = Pipeline()
+    shared = otel_llm.track("search", "acme", "web-search", tracer_provider=pipe.provider)
+    barrier = threading.Barrier(8)
+
+    def work(n: int) -> None:
+        with shared as call:
+            barrier.wait()
+            call.update(requests=n)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(1, 9)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    got = sorted((s.attributes or {})["otel_llm.usage.requests"] for s in pipe.spans())
+    assert got == list(range(1, 9))
