@@ -10,7 +10,12 @@ or zero code: ``otel-llm-instrument uvicorn app:app``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from otel_llm.context import current_request_id, set_attribution
+
+if TYPE_CHECKING:  # imported lazily at run time (opentelemetry.trace costs ~30 ms)
+    from otel_llm.tracking import current_call, track
 
 __version__ = "0.1.0"
 
