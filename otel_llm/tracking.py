@@ -226,6 +226,26 @@ def _is_instrumented_inference(span: Span) -> bool:
     return op is None or op in _INFERENCE
 
 
+_tracers: dict[int, tuple[trace.TracerProvider, trace.Tracer]] = {}
+
+
+def _tracer(provider: trace.TracerProvider | None) -> trace.Tracer:
+    """The tracker's tracer for ``provider`` (None: the current global one), cached per
+    provider object: the SDK's ``get_tracer`` costs tens of microseconds."""
+    if provider is None:
+        provider = trace.get_tracer_provider()
+    hit = _tracers.get(id(provider))
+    if hit is not None and hit[0] is provider:
+        return hit[1]
+    from otel_llm import __version__
+
+    tracer = trace.get_tracer("otel_llm.track", __version__, provider)
+    if len(_tracers) >= 64:
+        _tracers.clear()
+    _tracers[id(provider)] = (provider, tracer)
+    return tracer
+
+
 class Tracked:
     """What :func:`track` returns: a context manager (``with``/``async with``) and decorator."""
 
@@ -253,8 +273,6 @@ class Tracked:
     # -- one call -------------------------------------------------------------------------
 
     def _start(self) -> tuple[TrackedCall, list[Any]]:
-        from otel_llm import __version__
-
         tokens: list[Any] = []
         state = _state.get()
         request_id = state.request_id if state is not None else current_request_id()
@@ -275,7 +293,7 @@ class Tracked:
         attrs.update(self.attributes)
         if _is_instrumented_inference(trace.get_current_span()):
             attrs[sc.OTEL_LLM_MANUAL_NESTED] = True
-        tracer = trace.get_tracer("otel_llm.track", __version__, self.tracer_provider)
+        tracer = _tracer(self.tracer_provider)
         name = f"{self.operation} {self.model}" if self.model else self.operation
         span = tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attrs)
         ctx_token = otel_context.attach(trace.set_span_in_context(span))
