@@ -563,8 +563,11 @@ class GenAISpanProcessor(SpanProcessor):
     ) -> float | None:
         """A span with audio/image/prediction tokens or units, or a manual span.
 
-        A manual span that reports no usage at all is priced only by a per-request price.
+        A manual span that reports no usage at all is priced only by a per-request price,
+        and not at all when it failed (a failed call that reports nothing is not billed).
         """
+        if usage is None and failed:
+            return None
         reason: str | None = "no_price"
         cost = None
         for model in (response_model, request_model):

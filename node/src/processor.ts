@@ -283,6 +283,7 @@ function priceExtended(
   u: ReturnType<typeof normalizeUsage> | undefined,
   ext: ExtendedUsage | undefined,
 ): void {
+  if (u === undefined && facts.statusError) return; // a failed call that reports nothing
   let reason: string | undefined = 'no_price';
   let cost: number | undefined;
   for (const model of [out.responseModel, out.requestModel]) {
