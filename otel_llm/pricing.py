@@ -428,12 +428,14 @@ class PriceBook:
         extended: ExtendedUsage | None,
         *,
         timestamp_ns: int | None = None,
+        **resolve_options: Any,
     ) -> tuple[float | None, str | None]:
         """USD for token usage plus audio/image/prediction tokens and units
         (:func:`otel_llm.pricing_units.extended_cost`); (None, "no_price") for an unknown
         model, (None, "no_price_for:<kind>") when a reported kind has no price.
+        ``resolve_options`` go to :meth:`resolve` as they are.
         """
-        resolved = self.resolve(provider, model)
+        resolved = self.resolve(provider, model, **resolve_options)
         if resolved is None:
             return None, "no_price"
         cost, missing = extended_cost(resolved.rates_at(timestamp_ns), usage.normalized(), extended)
