@@ -55,6 +55,9 @@ THRESHOLD_DEFAULTS: dict[str, float] = {
     "burn_rate_fast": 14.4,
     "burn_rate_medium": 6,
     "burn_rate_slow": 1,
+    "spend_anomaly_ratio": 4,
+    "spend_anomaly_floor_usd": 2,
+    "spend_anomaly_min_days": 3,
 }
 # budget key -> (budget label, window label)
 _BUDGET_LABELS = {
@@ -119,6 +122,14 @@ def _validate(b: Budgets) -> None:
     ratio = b.thresholds["budget_warning_ratio"]
     if not 0 < ratio <= 1:
         raise ValueError(f"budget_warning_ratio must be in (0, 1], got {ratio!r}")
+    if b.thresholds["spend_anomaly_ratio"] <= 1:
+        raise ValueError(
+            f"spend_anomaly_ratio must be > 1 (times the baseline), "
+            f"got {b.thresholds['spend_anomaly_ratio']!r}"
+        )
+    days = b.thresholds["spend_anomaly_min_days"]
+    if not (float(days).is_integer() and 1 <= days <= 7):
+        raise ValueError(f"spend_anomaly_min_days must be a whole number 1..7, got {days!r}")
 
 
 def parse_budgets(data: Mapping[str, Any]) -> Budgets:
