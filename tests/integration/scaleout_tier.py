@@ -99,7 +99,7 @@ def start_jaeger_for_scaleout(workdir: Path) -> JaegerLocal:
     path.write_text(json.dumps(config))  # JSON is YAML
     process = ManagedProcess(
         "jaeger",
-        [backends.stack_binary("jaeger"), f"--config={path}"],
+        [str(backends.stack_binary("jaeger")), f"--config={path}"],
         log_path=workdir / "jaeger.log",
         ready=lambda: backends.http_ok(f"http://127.0.0.1:{health}/status"),
         start_timeout=60,
@@ -161,7 +161,7 @@ def _start_collector(
     health = f"http://127.0.0.1:{health_port}/"
     process = ManagedProcess(
         name,
-        [backends.stack_binary("otelcol"), f"--config={config}"],
+        [str(backends.stack_binary("otelcol")), f"--config={config}"],
         log_path=workdir / f"{name}.log",
         env=full_env,
         ready=lambda: backends.http_ok(health),

@@ -40,7 +40,7 @@ def shipped_alertmanager_config(webhook_url: str) -> str:
     for receiver in config["receivers"]:
         for hook in receiver.get("webhook_configs", []):
             hook["url"] = f"{webhook_url}/{receiver['name']}"
-    return yaml.safe_dump(config, sort_keys=False)
+    return str(yaml.safe_dump(config, sort_keys=False))
 
 
 def shipped_prometheus_config(target: str, alertmanager: str) -> str:
@@ -54,7 +54,7 @@ def shipped_prometheus_config(target: str, alertmanager: str) -> str:
     rendered = yaml.safe_load(text)
     # the point of this test: timing settings exactly as shipped
     assert rendered["global"] == shipped["global"]
-    return text
+    return str(text)
 
 
 def test_budget_breach_notifies_within_60s_with_shipped_settings(tmp_path: Path) -> None:
@@ -74,7 +74,7 @@ def test_budget_breach_notifies_within_60s_with_shipped_settings(tmp_path: Path)
         prom = ManagedProcess(
             "prometheus-shipped",
             [
-                backends.stack_binary("prometheus"),
+                str(backends.stack_binary("prometheus")),
                 f"--config.file={config}",
                 f"--storage.tsdb.path={tmp_path / 'data'}",
                 f"--web.listen-address=127.0.0.1:{port}",
