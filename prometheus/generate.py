@@ -7,8 +7,8 @@ rules join on those series. The same module renders the *test* copies (tiny budg
 
 Usage::
 
-    python prometheus/generate.py            # rewrite prometheus/rules/budgets.yml
-    python prometheus/generate.py --check    # exit 1 when the committed file is stale
+    python prometheus/generate.py            # rewrite rules/budgets.yml, prometheus-agent.yml
+    python prometheus/generate.py --check    # exit 1 when a committed file is stale
     python prometheus/generate.py --test-dir DIR --set daily_usd=0.001 --for 0s \\
         --target demo-app=127.0.0.1:8000 --alertmanager 127.0.0.1:9093 --interval 1s
 """
@@ -34,6 +34,8 @@ BUDGETS_FILE = HERE / "budgets.yaml"
 RULES_DIR = HERE / "rules"
 BUDGET_RULES_FILE = RULES_DIR / "budgets.yml"
 PROMETHEUS_CONFIG = HERE / "prometheus.yml"
+AGENT_CONFIG = HERE / "prometheus-agent.yml"
+CENTRAL_WRITE_URL = "http://prometheus-central:9090/api/v1/write"
 SHIPPED_RULE_FILES = ("recording.yml", "alerts.yml")
 
 BUDGET_METRIC = "otel_llm:budget_usd"
@@ -370,6 +372,53 @@ def write_test_copy(
     return config
 
 
+# --- remote write: Prometheus in agent mode -------------------------------------------
+
+
+def render_agent_config(
+    *,
+    remote_write_url: str = CENTRAL_WRITE_URL,
+    targets: Mapping[str, Sequence[str]] | None = None,
+    source: Path = PROMETHEUS_CONFIG,
+) -> str:
+    """prometheus.yml as a Prometheus *agent* (--enable-feature=agent): the same scrape
+    jobs, no rules and no Alertmanager (agent mode has neither), every sample and exemplar
+    remote-written to the central Prometheus that runs the rules. ``targets`` substitutes
+    scrape targets per job (tests); by default every shipped job is kept as is.
+    """
+    config = yaml.safe_load(source.read_text(encoding="utf-8"))
+    if targets is not None:
+        config = yaml.safe_load(
+            render_prometheus_config(targets=targets, rule_files=[], source=source)
+        )
+    config.pop("rule_files", None)
+    config.pop("alerting", None)
+    config.get("global", {}).pop("evaluation_interval", None)
+    config["remote_write"] = [
+        {
+            "url": remote_write_url,
+            "send_exemplars": True,
+            # Samples wait in the WAL while the central store is down (up to ~2 h of
+            # WAL) and are sent when it is back; these bound the memory of the queue.
+            "queue_config": {"capacity": 10000, "max_shards": 10, "max_samples_per_send": 2000},
+            "metadata_config": {"send": True},
+        }
+    ]
+    header = (
+        "# Generated from prometheus/prometheus.yml by prometheus/generate.py: do not edit by\n"
+        "# hand. Prometheus in agent mode: scrapes the same jobs and remote-writes every sample\n"
+        "# and exemplar to the central Prometheus, which runs prometheus/rules/*.yml and sends\n"
+        "# the alerts (prometheus/README.md, \"Metrics past one Prometheus\").\n"
+        "#\n"
+        "#   prometheus --enable-feature=agent,exemplar-storage \\\n"
+        "#     --config.file=prometheus-agent.yml --storage.agent.path=/prometheus-agent\n"
+        "#\n"
+        "# Set the url below to your central store (Prometheus started with\n"
+        "# --web.enable-remote-write-receiver --enable-feature=exemplar-storage).\n"
+    )
+    return header + dump_yaml(config)
+
+
 # --- command line --------------------------------------------------------------------
 
 
@@ -416,15 +465,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         print(config)
         return 0
-    text = render_budget_rules(budgets)
+    outputs = {args.out: render_budget_rules(budgets)}
+    if args.out == BUDGET_RULES_FILE:
+        outputs[AGENT_CONFIG] = render_agent_config()
     if args.check:
-        current = args.out.read_text(encoding="utf-8") if args.out.exists() else ""
-        if current != text:
-            print(f"{args.out} is stale: run python prometheus/generate.py", file=sys.stderr)
-            return 1
-        return 0
-    args.out.write_text(text, encoding="utf-8")
-    print(args.out)
+        stale = [
+            path
+            for path, text in outputs.items()
+            if (path.read_text(encoding="utf-8") if path.exists() else "") != text
+        ]
+        for path in stale:
+            print(f"{path} is stale: run python prometheus/generate.py", file=sys.stderr)
+        return 1 if stale else 0
+    for path, text in outputs.items():
+        path.write_text(text, encoding="utf-8")
+        print(path)
     return 0
 
 
