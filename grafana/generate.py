@@ -419,6 +419,33 @@ def cost() -> db.Dashboard:
         )
         .with_panel(
             ts(
+                "Spend anomaly: last hour against the same hour over 7 days",
+                "currencyUSD",
+                q(f"job:gen_ai_client_cost_usd:increase1h{{{J}}}", "{{job}} last hour"),
+                q(
+                    f"job:gen_ai_client_cost_usd:increase1h_baseline7d{{{J}}}",
+                    "{{job}} usual (7-day median)",
+                    ref="B",
+                ),
+                q(
+                    f"job:gen_ai_client_cost_usd:increase1h_baseline7d{{{J}}}"
+                    ' * on () group_left () otel_llm:threshold{threshold="spend_anomaly_ratio"}',
+                    "{{job}} alert above (x spend_anomaly_ratio)",
+                    ref="C",
+                ),
+                q(
+                    'otel_llm:threshold{threshold="spend_anomaly_floor_usd"}',
+                    "floor (spend_anomaly_floor_usd)",
+                    ref="D",
+                ),
+                desc="Per service: spend over the last hour, its baseline (median of the same "
+                "hour on each of the past 7 days) and the line LLMServiceSpendAnomaly fires "
+                "above: spend_anomaly_ratio times the baseline AND above the floor "
+                "(prometheus/budgets.yaml). Per model: LLMModelSpendAnomaly, same rule.",
+            )
+        )
+        .with_panel(
+            ts(
                 "Spend per hour by user (top 10)",
                 "currencyUSD",
                 q("topk(10, user:gen_ai_client_cost_usd:increase1h)", "{{user}}"),
