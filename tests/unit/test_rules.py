@@ -160,6 +160,43 @@ def test_committed_budget_rules_equal_generator_output() -> None:
     assert (RULES / "budgets.yml").read_text() == expected, "run: python prometheus/generate.py"
 
 
+def test_agent_config_is_generated_from_prometheus_yml() -> None:
+    """prometheus-agent.yml: the shipped scrape jobs, no rules, exemplars remote-written."""
+    assert (PROM_DIR / "prometheus-agent.yml").read_text() == gen.render_agent_config()
+    agent = yaml.safe_load((PROM_DIR / "prometheus-agent.yml").read_text())
+    shipped = yaml.safe_load((PROM_DIR / "prometheus.yml").read_text())
+    assert agent["scrape_configs"] == shipped["scrape_configs"]
+    assert "rule_files" not in agent and "alerting" not in agent
+    assert agent["remote_write"][0]["send_exemplars"] is True
+    proc = run(tool("promtool"), "check", "config", "--agent", PROM_DIR / "prometheus-agent.yml")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_shipped_timing_allows_a_60s_budget_notification() -> None:
+    """Scrape + evaluation + group_wait of the budget routes stay within 60 s."""
+    glob = yaml.safe_load((PROM_DIR / "prometheus.yml").read_text())["global"]
+    seconds = {"15s": 15, "10s": 10, "30s": 30, "1m": 60, "5s": 5}
+    am = yaml.safe_load(AM_CONFIG.read_text())
+    budget = next(r for r in am["route"]["routes"] if r["matchers"] == ['category="budget"'])
+    waits = [seconds[r.get("group_wait", am["route"]["group_wait"])] for r in budget["routes"]]
+    total = seconds[glob["scrape_interval"]] + seconds[glob["evaluation_interval"]] + max(waits)
+    assert total <= 50, total  # leaves 10 s for delivery
+    groups = yaml.safe_load((RULES / "alerts.yml").read_text())["groups"]
+    fast = next(g for g in groups if g["name"] == "otel_llm_budget_alerts")
+    assert "interval" not in fast  # the global 15 s
+    recorded = {r["record"] for r in fast["rules"] if "record" in r}
+    assert {
+        "global:gen_ai_client_cost_usd:daily_budget_ratio",
+        "global:gen_ai_client_cost_usd:weekly_budget_ratio",
+        "user:gen_ai_client_cost_usd:daily_budget_ratio",
+        "global:gen_ai_client_cost_usd:burn_rate5m",
+        "global:gen_ai_client_cost_usd:burn_rate1h",
+    } <= recorded  # in the alerts' own group: no extra evaluation interval
+    for rule in fast["rules"]:
+        if rule.get("alert", "").startswith(("LLMDaily", "LLMWeekly", "LLMUserDaily")):
+            assert "for" not in rule and rule["keep_firing_for"] == "10m", rule["alert"]
+
+
 def test_generator_check_mode(tmp_path: Path) -> None:
     assert gen.main(["--check"]) == 0
     stale = tmp_path / "budgets.yml"
@@ -192,6 +229,9 @@ def test_budget_defaults_match_the_documented_ones() -> None:
         ({"thresholds": {"budget_warning_ratio": 1.5}}, "budget_warning_ratio"),
         ({"budgets": {"user_daily_overrides_usd": {"bad\nuser": 1}}}, "bad user"),
         ({"extra": 1}, "unknown top-level"),
+        ({"thresholds": {"spend_anomaly_ratio": 1}}, "spend_anomaly_ratio"),
+        ({"thresholds": {"spend_anomaly_min_days": 8}}, "spend_anomaly_min_days"),
+        ({"thresholds": {"spend_anomaly_min_days": 2.5}}, "spend_anomaly_min_days"),
     ],
 )
 def test_bad_budget_files_are_rejected(data: dict[str, Any], message: str) -> None:
