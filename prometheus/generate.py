@@ -408,7 +408,7 @@ def render_agent_config(
         "# Generated from prometheus/prometheus.yml by prometheus/generate.py: do not edit by\n"
         "# hand. Prometheus in agent mode: scrapes the same jobs and remote-writes every sample\n"
         "# and exemplar to the central Prometheus, which runs prometheus/rules/*.yml and sends\n"
-        "# the alerts (prometheus/README.md, \"Metrics past one Prometheus\").\n"
+        '# the alerts (prometheus/README.md, "Metrics past one Prometheus").\n'
         "#\n"
         "#   prometheus --enable-feature=agent,exemplar-storage \\\n"
         "#     --config.file=prometheus-agent.yml --storage.agent.path=/prometheus-agent\n"
