@@ -204,8 +204,20 @@ def test_gateway_tier_keeps_whole_traces_by_error_latency_cost(tier: Tier) -> No
 
         # --- a gateway restarts ---------------------------------------------------------
         gw_b = tier.gateways[1]
-        # (1) traces sent just before gw-b stops (within the 3 s decision wait)
+        # (1) traces gw-b has received but not decided yet (3 s decision wait) when it stops
+        accepted_before = [g.metric_sum("otelcol_receiver_accepted_spans") for g in tier.gateways]
         pending = send(services, ["error"] * 20)
+        backends.wait_until(
+            lambda: (
+                sum(g.metric_sum("otelcol_receiver_accepted_spans") for g in tier.gateways)
+                >= sum(accepted_before) + 20 * SPANS_PER_TRACE
+            ),
+            10,
+            what="the 20 traces received by the gateways",
+            interval=0.05,
+        )
+        in_gw_b = gw_b.metric_sum("otelcol_receiver_accepted_spans") - accepted_before[1]
+        assert in_gw_b > 0
         gw_b.stop()
         # (2) traces sent while gw-b is down: its share waits in the agent's queue
         during = send(services, ["error"] * 20)
@@ -213,8 +225,8 @@ def test_gateway_tier_keeps_whole_traces_by_error_latency_cost(tier: Tier) -> No
         gw_b.start()
         wait_stored(tier.jaeger, [*pending, *during], timeout=60)
         print(
-            "gateway restart: 20 error traces pending in gw-b at shutdown and 20 sent while "
-            "it was down all stored whole"
+            f"gateway restart: 20 error traces received ({in_gw_b:.0f} spans in gw-b) but "
+            "undecided when gw-b stopped, and 20 sent while it was down: all stored whole"
         )
     finally:
         services.shutdown()
