@@ -47,6 +47,9 @@ def expand(expr: str, extra: dict[str, str] | None = None) -> str:
 
 
 DASH_JOB = "otel-llm-dashboards"
+# Series that need days of recorded history (the spend anomaly baseline: the same hour on
+# past days); a fresh Prometheus has none, so their panels are only checked to parse.
+NEEDS_HISTORY = ("_baseline7d",)
 
 
 @pytest.fixture(scope="module")
@@ -125,6 +128,9 @@ def test_promql_panel_returns_data(
         data: list[dict[str, Any]] = body["data"]["result"]
         return data
 
+    if any(series in expr for series in NEEDS_HISTORY):
+        result()  # valid PromQL and known series; empty until the rules ran a day
+        return
     rows = backends.wait_until(result, 20, what=f"data for {uid} / {title}: {expr}")
     assert rows
 
