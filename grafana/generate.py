@@ -8,8 +8,12 @@ grafana/provisioning/dashboards/). Edit here, then run::
 
 Panels read the recorded series of prometheus/rules/recording.yml wherever one exists, so
 a dashboard and an alert never disagree; only panels that show exemplars (links from a
-latency or cost point to its trace in Tempo) query the raw histograms and counters, since
-recorded series carry no exemplars.
+latency or cost point to its trace in the trace store) query the raw histograms and
+counters, since recorded series carry no exemplars.
+
+The request look-up works with either trace store compose can run: Tempo (TraceQL) and
+Jaeger (tag search within a service).  The foundation SDK has no Jaeger query builder, so
+:class:`JaegerSearch` writes the query model of Grafana's built-in Jaeger data source.
 """
 
 from __future__ import annotations
@@ -25,7 +29,10 @@ from grafana_foundation_sdk.builders import common as common_b
 from grafana_foundation_sdk.builders import dashboard as db
 from grafana_foundation_sdk.builders import prometheus as prom
 from grafana_foundation_sdk.builders import tempo as tempo_q
+from grafana_foundation_sdk.cog import builder as cogbuilder
+from grafana_foundation_sdk.cog import variants as cogvariants
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.cog.runtime import UnknownDataquery
 from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models import dashboard as dm
 from grafana_foundation_sdk.models import prometheus as prom_m
@@ -34,6 +41,7 @@ from grafana_foundation_sdk.models import text as text_m
 OUT_DIR = Path(__file__).resolve().parent / "dashboards"
 PROM = dm.DataSourceRef(type_val="prometheus", uid="prometheus")
 TEMPO = dm.DataSourceRef(type_val="tempo", uid="tempo")
+JAEGER = dm.DataSourceRef(type_val="jaeger", uid="jaeger")
 TAGS = ["otel-llm", "genai"]
 
 # Label filters from the dashboard variables, per level of the recorded series.
@@ -49,6 +57,27 @@ def q(expr: str, legend: str = "", *, ref: str = "A", exemplar: bool = False) ->
     if exemplar:
         query = query.exemplar(True)
     return query
+
+
+class JaegerSearch(cogbuilder.Builder[cogvariants.Dataquery]):
+    """A search query of Grafana's Jaeger data source: traces of ``service`` with ``tags``.
+
+    ``tags`` is logfmt (``key="value" ...``), as in the query editor; Grafana turns it
+    into the JSON ``tags`` parameter of Jaeger's ``/api/traces``.
+    """
+
+    def __init__(self, ref_id: str, service: str, tags: str, limit: int = 20) -> None:
+        self._query = {
+            "refId": ref_id,
+            "datasource": {"type": JAEGER.type_val, "uid": JAEGER.uid},
+            "queryType": "search",
+            "service": service,
+            "tags": tags,
+            "limit": limit,
+        }
+
+    def build(self) -> cogvariants.Dataquery:
+        return UnknownDataquery(dict(self._query))
 
 
 def instant(expr: str, legend: str = "", *, ref: str = "A") -> prom.Dataquery:
@@ -595,21 +624,34 @@ def tokens() -> db.Dashboard:
 
 
 def request_lookup() -> db.Dashboard:
-    dash = base(
-        "otel-llm-request",
-        "otel-llm / Request lookup",
-        "Find the trace of one request by its X-Request-ID (TraceQL in Tempo).",
-    ).with_variable(
-        db.TextBoxVariable("request_id")
-        .label("Request ID (X-Request-ID)")
-        .description(
-            "Every span of the request carries request.id; the response header X-Request-ID "
-            "and every log line (request_id) show it."
+    dash = (
+        base(
+            "otel-llm-request",
+            "otel-llm / Request lookup",
+            "Find the trace of one request by its X-Request-ID, in Tempo (TraceQL) "
+            "or in Jaeger (tag search).",
+        )
+        .with_variable(
+            db.TextBoxVariable("request_id")
+            .label("Request ID (X-Request-ID)")
+            .description(
+                "Every span of the request carries request.id; the response header "
+                "X-Request-ID and every log line (request_id) show it."
+            )
+        )
+        .with_variable(
+            db.TextBoxVariable("service")
+            .label("Service (Jaeger)")
+            .default_value("demo-app")
+            .description(
+                "Jaeger searches one service at a time; any service the request passed "
+                "through finds the whole trace (its entry service is a good choice)."
+            )
         )
     )
     search = (
         table.Panel()
-        .title("Spans of request $request_id")
+        .title("Tempo: spans of request $request_id")
         .datasource(TEMPO)
         .height(12)
         .span(24)
@@ -625,7 +667,7 @@ def request_lookup() -> db.Dashboard:
     )
     expensive = (
         table.Panel()
-        .title("Most expensive recent LLM calls")
+        .title("Tempo: most expensive recent LLM calls")
         .datasource(TEMPO)
         .height(10)
         .span(24)
@@ -641,19 +683,37 @@ def request_lookup() -> db.Dashboard:
             .limit(20)
         )
     )
+    jaeger_search = (
+        table.Panel()
+        .title("Jaeger: traces of request $request_id (service $service)")
+        .datasource(JAEGER)
+        .height(12)
+        .span(24)
+        .with_target(JaegerSearch("A", "$service", 'request.id="$request_id"'))
+        .description("For the compose profile `jaeger`. Click a trace ID to open the trace.")
+    )
     help_text = (
         text.Panel()
         .title("How to")
-        .height(4)
+        .height(5)
         .span(24)
         .mode(text_m.TextMode.MARKDOWN)
         .content(
             "Paste an `X-Request-ID` above. The same lookup from a shell: "
-            "`otel-llm trace <request-id>`. TraceQL: "
-            '`{ span.request.id = "<request-id>" }`.'
+            "`otel-llm trace <request-id>` (add `--tempo URL` or `--jaeger URL`). "
+            'Tempo TraceQL: `{ span.request.id = "<request-id>" }`. '
+            'Jaeger: service `<service>`, tags `request.id="<request-id>"`. '
+            "Only the panels of the running trace store show data "
+            "(Tempo by default; Jaeger with `OTEL_LLM_TRACE_STORE=jaeger` and the "
+            "compose profile `jaeger`)."
         )
     )
-    return dash.with_panel(help_text).with_panel(search).with_panel(expensive)
+    return (
+        dash.with_panel(help_text)
+        .with_panel(search)
+        .with_panel(expensive)
+        .with_panel(jaeger_search)
+    )
 
 
 DASHBOARDS = {

@@ -54,6 +54,7 @@ def _spans_files(args: argparse.Namespace) -> list[str]:
 def cmd_demo(args: argparse.Namespace) -> int:
     from otel_llm.demo.run import result_json, run_demo
     from otel_llm.render import console, usage_table
+    from otel_llm.store.base import SpanRecord
 
     out = console()
     if not args.json:
@@ -94,14 +95,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
         )
     out.print(f"Service logs (JSON lines with request_id, trace_id, span_id): {result.log_file}")
     if result.example_request_id:
+        from otel_llm.render import trace_tree
+        from otel_llm.report import build_tree
+
         rid = result.example_request_id
         out.print(f"\nExample request ID: [bold]{rid}[/]")
+        by_trace: dict[str, list[SpanRecord]] = {}
+        for span in result.example_spans:
+            by_trace.setdefault(span.trace_id, []).append(span)
+        for trace_id, spans in by_trace.items():
+            out.print(trace_tree(rid, trace_id, build_tree(spans)))
         files = " ".join(f"--file {f}" for f in result.spans_files)
         out.print(f"  otel-llm trace {rid} {files}")
         out.print(f"  otel-llm report {files} --by user")
         out.print(f"  otel-llm report {files} --by source --format csv --output usage.csv")
         out.print(f"  grep {rid} {result.log_file}")
         out.print(f'  Tempo (full stack): {{ span.request.id = "{rid}" }}')
+        out.print(f"  Jaeger (full stack): otel-llm trace {rid} --jaeger http://localhost:16686")
     return 0
 
 
@@ -127,13 +137,23 @@ def cmd_trace(args: argparse.Namespace) -> int:
 
     out = console()
     traces: list[tuple[str, list[SpanRecord]]] = []
-    if args.tempo:
-        from otel_llm.store.base import parse_otlp_json
-        from otel_llm.store.tempo import TempoStore
+    if args.tempo or args.jaeger:
+        from otel_llm.store.base import TraceStore, parse_otlp_json
 
-        tempo = TempoStore(args.tempo)
-        for trace_id in tempo.find_trace_ids(args.request_id):
-            traces.append((trace_id, parse_otlp_json(tempo.get_trace(trace_id))))
+        backend: TraceStore
+        if args.jaeger:
+            from otel_llm.store.jaeger import JaegerStore
+
+            backend = JaegerStore(args.jaeger)
+        else:
+            from otel_llm.store.tempo import TempoStore
+
+            backend = TempoStore(args.tempo)
+        try:
+            for trace_id in backend.find_trace_ids(args.request_id):
+                traces.append((trace_id, parse_otlp_json(backend.get_trace(trace_id))))
+        finally:
+            backend.close()
     else:
         from otel_llm.store import FileStore
 
@@ -356,6 +376,9 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument(
         "--tempo", metavar="URL", help="read from Tempo instead, e.g. http://localhost:3200"
     )
+    src.add_argument(
+        "--jaeger", metavar="URL", help="read from Jaeger instead, e.g. http://localhost:16686"
+    )
     trace.add_argument("--json", action="store_true")
     trace.set_defaults(func=cmd_trace)
 
@@ -433,15 +456,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 parse_duration(value)
             except argparse.ArgumentTypeError as exc:
                 parser.error(str(exc))
+    from otel_llm.store.base import TraceStoreError
     from otel_llm.store.prometheus import PrometheusError
-    from otel_llm.store.tempo import TempoError
 
     try:
         code: int = args.func(args)
     except FileNotFoundError as exc:
         print(f"otel-llm: {exc}", file=sys.stderr)
         return 2
-    except (TempoError, PrometheusError) as exc:
+    except (TraceStoreError, PrometheusError) as exc:
         print(f"otel-llm: {exc}", file=sys.stderr)
         return 3
     except KeyboardInterrupt:

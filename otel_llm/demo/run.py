@@ -22,9 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 from otel_llm import report
 from otel_llm.store import FileStore
+from otel_llm.store.base import SpanRecord
 
 NODE_DIR = Path(__file__).resolve().parents[2] / "node"
 GATEWAY = NODE_DIR / "examples" / "gateway" / "server.mjs"
@@ -42,6 +44,8 @@ class DemoResult:
     metrics_sample: str
     gateway: str | None = None
     notes: list[str] = field(default_factory=list)
+    # every span of the example request's trace(s), from all span files
+    example_spans: list[SpanRecord] = field(default_factory=list)
 
 
 def gateway_available() -> str | None:
@@ -69,7 +73,8 @@ def node_gateway(out: Path, service_url: str, llm_url: str) -> Iterator[str]:
     env |= {
         "OTEL_SERVICE_NAME": "node-gateway",
         "OTEL_LLM_EXPORTER": "file",
-        "OTEL_LLM_TRACES_FILE": str(out / "demo-spans-node.jsonl"),
+        # absolute: the gateway's working directory is node/, not the caller's
+        "OTEL_LLM_TRACES_FILE": str((out / "demo-spans-node.jsonl").resolve()),
         "OTEL_LLM_ATTRIBUTION_LABELS": "user",
         "OTEL_BSP_SCHEDULE_DELAY": "200",
         "PORT": str(port),
@@ -91,7 +96,7 @@ def node_gateway(out: Path, service_url: str, llm_url: str) -> Iterator[str]:
         while True:
             if proc.poll() is not None:
                 raise RuntimeError(f"the Node gateway exited ({proc.returncode}); see {log.name}")
-            with suppress(httpx.HTTPError):
+            with suppress(httpx.HTTPError), suppress_instrumentation():
                 if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
                     break
             if time.monotonic() > deadline:
@@ -139,7 +144,8 @@ def run_demo(
     if use_node is None and why_not:
         notes.append(f"Node gateway skipped: {why_not}")
 
-    out = Path(out_dir)
+    # Absolute: the Node gateway runs with its working directory in node/.
+    out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     spans_file = out / "demo-spans.jsonl"
     node_file = out / "demo-spans-node.jsonl"
@@ -176,11 +182,12 @@ def run_demo(
                 requests,
                 progress,
             )
-            metrics = httpx.get(
-                f"{service.base_url}/metrics",
-                headers={"Accept": "application/openmetrics-text; version=1.0.0"},
-                timeout=10,
-            ).text
+            with suppress_instrumentation():  # the harness is not part of the service
+                metrics = httpx.get(
+                    f"{service.base_url}/metrics",
+                    headers={"Accept": "application/openmetrics-text; version=1.0.0"},
+                    timeout=10,
+                ).text
             telemetry.force_flush()
     finally:
         service.close()
@@ -195,6 +202,7 @@ def run_demo(
     preferred = [s for s in sent if s.status == 200 and (s.via_gateway or not gateway_url)]
     ok_ids = {s.request_id for s in preferred}
     example = next((s.request_id for s in spans if s.request_id in ok_ids), None)
+    example_traces = {s.trace_id for s in spans if example and s.request_id == example}
     return DemoResult(
         spans_files=files,
         log_file=log_file,
@@ -205,6 +213,7 @@ def run_demo(
         metrics_sample=metrics,
         gateway=gateway_url,
         notes=notes,
+        example_spans=[s for s in spans if s.trace_id in example_traces],
     )
 
 

@@ -2,6 +2,12 @@
 
 Each request carries a fresh ``X-Request-ID`` chosen here, as an edge proxy would, so the
 caller can look any of them up afterwards with ``otel-llm trace <id>``.
+
+The driver plays the users' browsers, not a part of the service: when it runs inside an
+instrumented process (``otel-llm demo`` drives its in-process service), its own HTTP
+client is kept out of the tracing (OpenTelemetry's suppress-instrumentation context), so
+it neither records client spans nor sends ``traceparent``; each request's trace starts at
+the service's server span.
 """
 
 from __future__ import annotations
@@ -156,6 +162,10 @@ def drive(
     gateway_url: str | None = None,
 ) -> list[Sent]:
     """Send ``requests`` demo requests to ``base_url`` (some via ``gateway_url``); bounded."""
-    return asyncio.run(
-        _drive(base_url, plan(requests, seed), concurrency, on_done, timeout_s, gateway_url)
-    )
+    from opentelemetry.instrumentation.utils import suppress_instrumentation
+
+    # asyncio.run copies this context into every task of the driver
+    with suppress_instrumentation():
+        return asyncio.run(
+            _drive(base_url, plan(requests, seed), concurrency, on_done, timeout_s, gateway_url)
+        )

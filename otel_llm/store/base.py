@@ -11,7 +11,7 @@ import base64
 import binascii
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from otel_llm.semconv import REQUEST_ID
 
@@ -53,6 +53,24 @@ class SpanRecord:
     def request_id(self) -> str | None:
         value = self.attributes.get(REQUEST_ID)
         return value if isinstance(value, str) else None
+
+
+class TraceStoreError(RuntimeError):
+    """A trace store could not be reached or answered with an error."""
+
+
+class TraceStore(Protocol):
+    """What ``otel-llm trace`` needs from a trace backend (Tempo, Jaeger)."""
+
+    def find_trace_ids(self, request_id: str) -> list[str]:
+        """Hex IDs (32 chars) of the traces whose spans carry ``request.id == request_id``."""
+        ...
+
+    def get_trace(self, trace_id: str) -> dict[str, Any]:
+        """One whole trace as OTLP JSON ``{"resourceSpans": [...]}``; an error if absent."""
+        ...
+
+    def close(self) -> None: ...
 
 
 def normalize_id(raw: str | None, size: int) -> str | None:

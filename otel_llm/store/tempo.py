@@ -21,12 +21,12 @@ from typing import Any, cast
 import httpx
 
 from otel_llm.semconv import REQUEST_ID
-from otel_llm.store.base import normalize_id
+from otel_llm.store.base import TraceStoreError, normalize_id
 
 __all__ = ["TempoError", "TempoStore", "traceql_string"]
 
 
-class TempoError(RuntimeError):
+class TempoError(TraceStoreError):
     """Tempo could not be reached or answered with an error."""
 
 

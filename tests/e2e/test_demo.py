@@ -4,13 +4,59 @@ from __future__ import annotations
 
 import json
 import re
+from collections import defaultdict
 from pathlib import Path
 
 import pytest
 
 from otel_llm.store import FileStore
+from otel_llm.store.base import SpanRecord
 from tests.e2e.contract import check_genai_span, expected_cost
-from tests.integration.backends import run_cli
+from tests.integration.backends import REPO, run_cli
+
+
+def test_demo_with_its_defaults_from_the_repository_root() -> None:
+    """``uv run otel-llm demo`` as a new user types it: no arguments, from the repository
+    root.  The example printed at the end is one whole two-service trace: exactly one root
+    (the Node gateway's server span), every span carrying the request ID; the traffic
+    driver's own client spans are in no trace; the gateway's span file is filled."""
+    run = run_cli("demo", timeout=300, env={"COLUMNS": "200", "NO_COLOR": "1"})
+    assert run.returncode == 0, run.stderr + run.stdout
+    out = run.stdout
+    assert "requests entered through the Node gateway" in out, out
+    match = re.search(r"Example request ID: (\S+)", out)
+    assert match, out
+    rid = match.group(1)
+
+    files = [REPO / ".otel-llm" / "demo-spans.jsonl", REPO / ".otel-llm" / "demo-spans-node.jsonl"]
+    assert all(f.stat().st_size > 0 for f in files), [f.stat().st_size for f in files]
+    spans = list(FileStore(*files).spans())
+    traces: dict[str, list[SpanRecord]] = defaultdict(list)
+    for span in spans:
+        traces[span.trace_id].append(span)
+
+    def roots(trace: list[SpanRecord]) -> list[SpanRecord]:
+        ids = {s.span_id for s in trace}
+        return [s for s in trace if s.parent_span_id not in ids]
+
+    # the example: one trace, one root (the gateway's server span), both services
+    example_ids = {s.trace_id for s in spans if s.request_id == rid}
+    assert len(example_ids) == 1, example_ids
+    example = traces[example_ids.pop()]
+    assert [(r.service, r.kind) for r in roots(example)] == [("node-gateway", "SERVER")]
+    assert {s.service for s in example} == {"node-gateway", "otel-llm-demo"}
+    assert all(s.request_id == rid for s in example), [(s.name, s.request_id) for s in example]
+    # and the tree printed for it is that one trace, naming both services
+    headers = [line for line in out.splitlines() if line.startswith("trace ")]
+    assert headers == [f"trace {example[0].trace_id}  request.id={rid}"], out
+    assert "node-gateway" in out and "otel-llm-demo" in out
+
+    # every trace of the run: one root, a server span (never the driver's client span),
+    # one request ID on every span
+    for trace_id, trace in traces.items():
+        (root,) = roots(trace)
+        assert root.kind == "SERVER", (trace_id, root.name, root.service)
+        assert {s.request_id for s in trace} == {root.request_id} and root.request_id
 
 
 def test_demo_table_and_span_file(tmp_path: Path) -> None:

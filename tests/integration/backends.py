@@ -35,7 +35,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 BIN_SH = REPO / "stack" / "bin.sh"
 COLLECTOR_CONFIG = REPO / "collector" / "config.yaml"
-TEMPO_CONFIG = REPO / "tempo" / "tempo.yaml"
+JAEGER_CONFIG = REPO / "jaeger" / "jaeger.yaml"
 
 # Building the Go binaries on a fresh machine takes minutes; CI runs
 # `stack/bin.sh all` before pytest, so here this only bounds a cold local run.
@@ -265,18 +265,22 @@ class ManagedProcess:
         return data[-max_bytes:].decode(errors="replace")
 
 
-# ------------------------------------------------------------------- Tempo ---
+# ------------------------------------------------------------------ Jaeger ---
 
 
 @dataclass
-class TempoInstance:
-    """Tempo single binary; ``url`` is the HTTP API, ``otlp_grpc`` the OTLP/gRPC ingest."""
+class JaegerInstance:
+    """Jaeger v2 single binary (jaeger/jaeger.yaml, memory store).
+
+    ``url`` is the query API (HTTP), ``otlp_grpc`` / ``otlp_http`` the OTLP ingest.
+    The memory store starts empty after a restart: what the Collector delivers
+    afterwards is what a test can find.
+    """
 
     process: ManagedProcess
     url: str
     otlp_grpc: str  # host:port
     otlp_http: str  # http://host:port
-    data_dir: Path
 
     def stop(self) -> None:
         self.process.stop()
@@ -285,47 +289,37 @@ class TempoInstance:
         self.process.start()
 
     def store(self) -> Any:
-        from otel_llm.store.tempo import TempoStore
+        from otel_llm.store.jaeger import JaegerStore
 
-        return TempoStore(self.url)
+        return JaegerStore(self.url)
 
 
-def start_tempo(workdir: Path, *, binary: Path | None = None) -> TempoInstance:
-    """Tempo on free loopback ports with data under ``workdir``; short test-only flush times."""
-    binary = binary or stack_binary("tempo")
-    http_port, grpc_port, otlp_grpc_port, otlp_http_port = (free_port() for _ in range(4))
-    data_dir = workdir / "data"
+def start_jaeger(workdir: Path, *, binary: Path | None = None) -> JaegerInstance:
+    """Jaeger on free loopback ports, running the repository's jaeger/jaeger.yaml."""
+    binary = binary or stack_binary("jaeger")
+    query_http, query_grpc, health, otlp_grpc_port, otlp_http_port = (free_port() for _ in range(5))
     env = {
-        "TEMPO_HTTP_LISTEN_ADDRESS": "127.0.0.1",
-        "TEMPO_HTTP_PORT": str(http_port),
-        "TEMPO_GRPC_LISTEN_ADDRESS": "127.0.0.1",
-        "TEMPO_GRPC_PORT": str(grpc_port),
-        "TEMPO_OTLP_GRPC_ENDPOINT": f"127.0.0.1:{otlp_grpc_port}",
-        "TEMPO_OTLP_HTTP_ENDPOINT": f"127.0.0.1:{otlp_http_port}",
-        "TEMPO_DATA_DIR": str(data_dir),
-        # Test-only: ready at once, traces searchable about a second after their
-        # last span (see tempo/tempo.yaml).
-        "TEMPO_MIN_READY_DURATION": "0s",
-        "TEMPO_TRACE_IDLE_PERIOD": "1s",
-        "TEMPO_FLUSH_CHECK_PERIOD": "1s",
-        "TEMPO_GRACEFUL_SHUTDOWN_TIMEOUT": "5s",
+        "JAEGER_QUERY_HTTP_ENDPOINT": f"127.0.0.1:{query_http}",
+        "JAEGER_QUERY_GRPC_ENDPOINT": f"127.0.0.1:{query_grpc}",
+        "JAEGER_HEALTH_ENDPOINT": f"127.0.0.1:{health}",
+        "JAEGER_OTLP_GRPC_ENDPOINT": f"127.0.0.1:{otlp_grpc_port}",
+        "JAEGER_OTLP_HTTP_ENDPOINT": f"127.0.0.1:{otlp_http_port}",
     }
-    url = f"http://127.0.0.1:{http_port}"
+    url = f"http://127.0.0.1:{query_http}"
     process = ManagedProcess(
-        "tempo",
-        [binary, f"-config.file={TEMPO_CONFIG}", "-config.expand-env=true"],
-        log_path=workdir / "tempo.log",
+        "jaeger",
+        [binary, f"--config={JAEGER_CONFIG}"],
+        log_path=workdir / "jaeger.log",
         env=env,
-        ready=lambda: http_ok(f"{url}/ready"),
-        start_timeout=90,
+        ready=lambda: http_ok(f"{url}/api/services"),
+        start_timeout=60,
     )
     process.start()
-    return TempoInstance(
+    return JaegerInstance(
         process=process,
         url=url,
         otlp_grpc=f"127.0.0.1:{otlp_grpc_port}",
         otlp_http=f"http://127.0.0.1:{otlp_http_port}",
-        data_dir=data_dir,
     )
 
 
@@ -369,8 +363,9 @@ class CollectorInstance:
 
 
 def start_collector(
-    workdir: Path, tempo_otlp_grpc: str, *, binary: Path | None = None
+    workdir: Path, traces_otlp_grpc: str, *, binary: Path | None = None
 ) -> CollectorInstance:
+    """The Collector exporting traces over OTLP/gRPC to ``traces_otlp_grpc`` (host:port)."""
     binary = binary or stack_binary("otelcol")
     grpc_port, http_port, health_port, metrics_port, exporter_port = (free_port() for _ in range(5))
     storage = workdir / "queue"
@@ -381,10 +376,10 @@ def start_collector(
         "OTELCOL_METRICS_HOST": "127.0.0.1",
         "OTELCOL_METRICS_PORT": str(metrics_port),
         "OTELCOL_PROMETHEUS_ENDPOINT": f"127.0.0.1:{exporter_port}",
-        "OTELCOL_TEMPO_ENDPOINT": tempo_otlp_grpc,
+        "OTELCOL_TRACES_ENDPOINT": traces_otlp_grpc,
         "OTELCOL_STORAGE_DIR": str(storage),
         # Test-only: retry a failed export at least every 2 s, so delivery resumes
-        # quickly once Tempo is back.
+        # quickly once the trace store is back.
         "OTELCOL_RETRY_MAX_INTERVAL": "2s",
     }
     health_url = f"http://127.0.0.1:{health_port}/"

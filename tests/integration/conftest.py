@@ -1,8 +1,8 @@
 """Session fixtures running the real backends (see backends.py).
 
 Fixtures (all session-scoped, all on 127.0.0.1 with free ports and temp dirs):
-  tempo          TempoInstance: .url, .otlp_grpc, .store(), .stop()/.start()
-  otelcol        CollectorInstance exporting to ``tempo``: .otlp_grpc, .otlp_http,
+  jaeger         JaegerInstance (the trace store): .url, .otlp_grpc, .store(), .stop()/.start()
+  otelcol        CollectorInstance exporting traces to ``jaeger``: .otlp_grpc, .otlp_http,
                  .metrics_url (its own telemetry), .metric_sum(name), .stop()/.start()
   prometheus     PrometheusInstance scraping the collector's telemetry (job "otelcol")
                  and whatever ``add_target`` registers; .url, .store(), .configure()
@@ -28,9 +28,9 @@ from tests.integration import backends
 from tests.integration.backends import (
     AlertmanagerInstance,
     CollectorInstance,
+    JaegerInstance,
     PrometheusInstance,
     ServiceProcess,
-    TempoInstance,
     WebhookReceiver,
 )
 
@@ -50,7 +50,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     count against a test's timeout.  Failures are left for the fixtures to report."""
     if not any(item.get_closest_marker("integration") for item in session.items):
         return
-    for name in ("tempo", "otelcol", "prometheus", "alertmanager"):
+    for name in ("jaeger", "otelcol", "prometheus", "alertmanager"):
         with contextlib.suppress(backends.BackendError):
             backends.stack_binary(name)
 
@@ -70,8 +70,8 @@ def stack_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tempo(stack_dir: Path) -> Iterator[TempoInstance]:
-    inst = backends.start_tempo(stack_dir / "tempo")
+def jaeger(stack_dir: Path) -> Iterator[JaegerInstance]:
+    inst = backends.start_jaeger(stack_dir / "jaeger")
     try:
         yield inst
     finally:
@@ -79,8 +79,8 @@ def tempo(stack_dir: Path) -> Iterator[TempoInstance]:
 
 
 @pytest.fixture(scope="session")
-def otelcol(stack_dir: Path, tempo: TempoInstance) -> Iterator[CollectorInstance]:
-    inst = backends.start_collector(stack_dir / "otelcol", tempo.otlp_grpc)
+def otelcol(stack_dir: Path, jaeger: JaegerInstance) -> Iterator[CollectorInstance]:
+    inst = backends.start_collector(stack_dir / "otelcol", jaeger.otlp_grpc)
     try:
         yield inst
     finally:

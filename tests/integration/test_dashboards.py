@@ -2,13 +2,15 @@
 
 The demo service (``otel-llm demo-app``, real SDKs against ``otel-llm mock-llm``) is scraped
 by the real Prometheus running the shipped recording rules (test copy: 1 s evaluation);
-its traces go through the real Collector to Tempo, where the request-lookup panel's
-TraceQL must find a request by its X-Request-ID.
+its traces go through the real Collector to Jaeger, where the request-lookup dashboard's
+Jaeger search must find a request by its X-Request-ID.  (Its Tempo panels run TraceQL,
+checked for their shape in tests/unit/test_dashboards_schema.py: the suite runs no Tempo.)
 """
 
 from __future__ import annotations
 
 import json
+import shlex
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,7 +22,7 @@ import pytest
 
 from otel_llm.demo.traffic import drive
 from tests.integration import backends
-from tests.integration.backends import CollectorInstance, PrometheusInstance, TempoInstance
+from tests.integration.backends import CollectorInstance, JaegerInstance, PrometheusInstance
 from tests.integration.test_alerts import gen
 
 REPO = Path(__file__).resolve().parents[2]
@@ -152,21 +154,41 @@ def test_latency_and_cost_exemplars_carry_trace_ids(
         assert all(len(e["labels"]["trace_id"]) == 32 for e in exemplars)
 
 
-def test_request_lookup_traceql_finds_the_request(
-    loaded: dict[str, Any], tempo: TempoInstance
+def _jaeger_search_params(target: dict[str, Any], variables: dict[str, str]) -> dict[str, str]:
+    """The ``/api/traces`` parameters Grafana's Jaeger data source sends for a search
+    query: the service, and the logfmt ``tags`` turned into a JSON object."""
+    tags = {}
+    for pair in shlex.split(expand(target["tags"], variables)):
+        key, _, value = pair.partition("=")
+        tags[key] = value
+    return {
+        "service": expand(target["service"], variables),
+        "tags": json.dumps(tags),
+        "limit": str(target.get("limit", 20)),
+        "lookback": "1h",
+    }
+
+
+def test_request_lookup_jaeger_search_finds_the_request(
+    loaded: dict[str, Any], jaeger: JaegerInstance
 ) -> None:
-    queries = [t for _, _, t in panel_queries() if t.get("queryType") == "traceql"]
+    queries = [t for _, _, t in panel_queries() if t["datasource"]["type"] == "jaeger"]
     assert queries
+    variables = {"$request_id": loaded["request_id"], "$service": DASH_JOB}
     for target in queries:
-        q = target["query"].replace("$request_id", loaded["request_id"])
-        resp = httpx.get(f"{tempo.url}/api/search", params={"q": q, "limit": 20}, timeout=10)
-        assert resp.status_code == 200, (q, resp.text)
-    lookup = next(t["query"] for t in queries if "$request_id" in t["query"])
-    q = lookup.replace("$request_id", loaded["request_id"])
+        params = _jaeger_search_params(target, variables)
+        assert json.loads(params["tags"]) == {"request.id": loaded["request_id"]}
 
-    def traces() -> list[dict[str, Any]]:
-        resp = httpx.get(f"{tempo.url}/api/search", params={"q": q}, timeout=10)
-        found: list[dict[str, Any]] = resp.json().get("traces", [])
-        return found
+        def traces(params: dict[str, str] = params) -> list[dict[str, Any]]:
+            resp = httpx.get(f"{jaeger.url}/api/traces", params=params, timeout=10)
+            assert resp.status_code == 200, (params, resp.text)
+            found: list[dict[str, Any]] = resp.json().get("data") or []
+            return found
 
-    assert len(backends.wait_until(traces, 60, what=f"Tempo search {q}")) == 1
+        (trace,) = backends.wait_until(traces, 60, what=f"Jaeger search {params}")
+        tags = {tag["key"]: tag["value"] for span in trace["spans"] for tag in span.get("tags", [])}
+        assert tags["request.id"] == loaded["request_id"]
+    # and a request ID nobody sent finds nothing
+    params = _jaeger_search_params(queries[0], {**variables, "$request_id": "never-sent"})
+    resp = httpx.get(f"{jaeger.url}/api/traces", params=params, timeout=10)
+    assert resp.json().get("data") in (None, [])

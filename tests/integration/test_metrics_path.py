@@ -1,9 +1,9 @@
 """The metrics path end to end: demo service /metrics -> Prometheus (scrape, OpenMetrics
 with exemplars) -> PromQL / PrometheusStore / ``otel-llm report --prometheus``.
 
-Also: exemplar trace IDs resolve in Tempo, the queried p95 lands in the same bucket as
-the exact p95 of the latencies sent, the collector's own telemetry is scraped, and OTLP
-metrics pushed to the collector come out of its prometheus exporter.
+Also: exemplar trace IDs resolve in the trace store (Jaeger), the queried p95 lands in the
+same bucket as the exact p95 of the latencies sent, the collector's own telemetry is
+scraped, and OTLP metrics pushed to the collector come out of its prometheus exporter.
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ import pytest
 
 from otel_llm import semconv
 from otel_llm.store.base import SpanRecord, parse_otlp_json
+from otel_llm.store.jaeger import JaegerStore
 from otel_llm.store.prometheus import PrometheusError, PrometheusStore
-from otel_llm.store.tempo import TempoStore
 from tests.integration.backends import (
     CollectorInstance,
+    JaegerInstance,
     PrometheusInstance,
     ServiceProcess,
-    TempoInstance,
     chat,
     run_cli,
     wait_until,
@@ -42,15 +42,15 @@ DURATION = semconv.METRIC_DURATION
 
 @pytest.fixture(scope="module")
 def p95_traffic(
-    demo_app: ServiceProcess, prometheus: PrometheusInstance, tempo: TempoInstance
+    demo_app: ServiceProcess, prometheus: PrometheusInstance, jaeger: JaegerInstance
 ) -> dict[str, Any]:
-    """P95_CALLS calls of P95_MODEL; their GenAI spans read back from Tempo."""
+    """P95_CALLS calls of P95_MODEL; their GenAI spans read back from Jaeger."""
     prometheus.wait_for_target(DEMO_JOB)
     request_ids = [f"it-p95-{i}-{uuid.uuid4().hex[:8]}" for i in range(P95_CALLS)]
     users = ["alice", "bob"]
     for i, rid in enumerate(request_ids):
         chat(demo_app.url, rid, model=P95_MODEL, prompt=f"Count to {i % 7}.", user=users[i % 2])
-    store = TempoStore(tempo.url)
+    store = JaegerStore(jaeger.url)
     spans: list[SpanRecord] = []
     for rid in request_ids:
         ids = wait_until(lambda rid=rid: store.find_trace_ids(rid), 30, what=f"trace of {rid}")
@@ -176,8 +176,8 @@ def test_queried_p95_is_in_the_bucket_of_the_exact_p95(
     assert abs(_bucket_index(row["p95_latency_s"]) - _bucket_index(exact)) <= 1
 
 
-def test_exemplar_trace_ids_are_found_in_tempo(
-    p95_traffic: dict[str, Any], prometheus: PrometheusInstance, tempo: TempoInstance
+def test_exemplar_trace_ids_are_found_in_the_trace_store(
+    p95_traffic: dict[str, Any], prometheus: PrometheusInstance, jaeger: JaegerInstance
 ) -> None:
     store = prometheus.store()
     now = time.time()
@@ -196,9 +196,9 @@ def test_exemplar_trace_ids_are_found_in_tempo(
     trace_ids = {e["labels"]["trace_id"] for e in found}
     known = {s.trace_id for s in p95_traffic["spans"]}
     assert trace_ids and trace_ids <= known, trace_ids - known
-    tempo_store = TempoStore(tempo.url)
+    trace_store = JaegerStore(jaeger.url)
     for trace_id in sorted(trace_ids)[:5]:
-        spans = parse_otlp_json(tempo_store.get_trace(trace_id))
+        spans = parse_otlp_json(trace_store.get_trace(trace_id))
         assert any(semconv.is_genai_span(s.attributes) for s in spans)
 
 
@@ -243,7 +243,7 @@ def test_collector_self_telemetry_is_scraped(
     store = prometheus.store()
     sent = wait_until(
         lambda: store.query(
-            '{__name__=~"otelcol_exporter_sent_spans(_total)?",exporter="otlp_grpc/tempo"}'
+            '{__name__=~"otelcol_exporter_sent_spans(_total)?",exporter="otlp_grpc/traces"}'
         ),
         30,
         what="collector exporter metrics in Prometheus",
@@ -251,9 +251,9 @@ def test_collector_self_telemetry_is_scraped(
     print("collector sent-spans series:", sorted({s["metric"]["__name__"] for s in sent}))
     assert float(sent[0]["value"][1]) >= P95_CALLS
     for name in ("otelcol_exporter_queue_size", "otelcol_exporter_queue_capacity"):
-        (item,) = store.query(f'{name}{{exporter="otlp_grpc/tempo"}}')
+        (item,) = store.query(f'{name}{{exporter="otlp_grpc/traces"}}')
         assert item["metric"]["job"] == "otelcol"
-    (cap,) = store.query('otelcol_exporter_queue_capacity{exporter="otlp_grpc/tempo"}')
+    (cap,) = store.query('otelcol_exporter_queue_capacity{exporter="otlp_grpc/traces"}')
     assert float(cap["value"][1]) == 5000
 
 

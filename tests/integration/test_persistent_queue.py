@@ -1,10 +1,11 @@
-"""The collector's persistent sending queue: a Tempo outage, and a collector restart in
-the middle of it, lose no spans.
+"""The collector's persistent sending queue: a trace-store outage, and a collector
+restart in the middle of it, lose no spans.
 
-Traffic keeps flowing while Tempo is down for 20 s; halfway through, the collector is
+Traffic keeps flowing while Jaeger is down for 20 s; halfway through, the collector is
 restarted, so whatever it held must come back from its file_storage queue (an
-in-memory queue would lose it).  When Tempo is back, every trace sent in the window
-must be found, complete, by its request ID.
+in-memory queue would lose it).  When Jaeger is back (empty: it keeps traces in memory),
+every trace sent in the window must be found, complete, by its request ID: all of them
+came from the queue.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ import pytest
 
 from otel_llm import semconv
 from otel_llm.store.base import parse_otlp_json
-from otel_llm.store.tempo import TempoStore
+from otel_llm.store.jaeger import JaegerStore
 from tests.integration.backends import (
     CollectorInstance,
+    JaegerInstance,
     ServiceProcess,
-    TempoInstance,
     chat,
     wait_until,
 )
@@ -32,10 +33,10 @@ QUEUE_SIZE = "otelcol_exporter_queue_size"
 
 
 @pytest.mark.timeout(300)
-def test_tempo_outage_and_collector_restart_lose_no_spans(
-    demo_app: ServiceProcess, otelcol: CollectorInstance, tempo: TempoInstance
+def test_store_outage_and_collector_restart_lose_no_spans(
+    demo_app: ServiceProcess, otelcol: CollectorInstance, jaeger: JaegerInstance
 ) -> None:
-    store = TempoStore(tempo.url)
+    store = JaegerStore(jaeger.url)
     # the path works before the outage
     warm = f"it-pq-warm-{uuid.uuid4().hex[:8]}"
     chat(demo_app.url, warm)
@@ -45,7 +46,7 @@ def test_tempo_outage_and_collector_restart_lose_no_spans(
     queue_before_restart = 0.0
     queue_after_restart = 0.0
     restarted = False
-    tempo.stop()
+    jaeger.stop()
     try:
         start = time.monotonic()
         while time.monotonic() - start < OUTAGE_S:
@@ -66,10 +67,10 @@ def test_tempo_outage_and_collector_restart_lose_no_spans(
         time.sleep(1.0)  # last spans into the collector
         assert otelcol.metric_sum(QUEUE_SIZE) > 0, "nothing waited in the sending queue"
     finally:
-        tempo.start()
+        jaeger.start()
     recovered_at = time.monotonic()
     print(
-        f"persistent queue: {len(sent)} requests during a {OUTAGE_S:.0f}s Tempo outage; "
+        f"persistent queue: {len(sent)} requests during a {OUTAGE_S:.0f}s Jaeger outage; "
         f"queue {queue_before_restart:.0f} batches before the collector restart, "
         f"{queue_after_restart:.0f} after"
     )
@@ -90,7 +91,7 @@ def test_tempo_outage_and_collector_restart_lose_no_spans(
     except TimeoutError:
         pytest.fail(f"{len(missing)} of {len(sent)} traces lost: {sorted(missing)[:10]}")
     recovery_s = time.monotonic() - recovered_at
-    print(f"persistent queue: all traces searchable {recovery_s:.1f}s after Tempo restart")
+    print(f"persistent queue: all traces searchable {recovery_s:.1f}s after Jaeger restart")
 
     # and each trace is whole: server span plus the priced GenAI span
     for rid in sent:

@@ -71,5 +71,7 @@ def test_bad_duration_is_rejected(spans_file: Path) -> None:
 def test_unreachable_backends_are_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["trace", "abc", "--tempo", "http://127.0.0.1:9"]) == 3
     assert "cannot reach Tempo" in capsys.readouterr().err
+    assert main(["trace", "abc", "--jaeger", "http://127.0.0.1:9"]) == 3
+    assert "cannot reach Jaeger" in capsys.readouterr().err
     assert main(["report", "--prometheus", "http://127.0.0.1:9"]) == 3
     assert "cannot reach Prometheus" in capsys.readouterr().err

@@ -30,6 +30,7 @@ def test_every_expected_service_is_there() -> None:
     assert set(services()) >= {
         "otel-collector",
         "tempo",
+        "jaeger",
         "prometheus",
         "alertmanager",
         "grafana",
@@ -123,7 +124,39 @@ def test_grafana_datasources_point_at_compose_services() -> None:
         (REPO / "grafana" / "provisioning" / "datasources" / "datasources.yaml").read_text()
     )
     urls = {d["uid"]: d["url"] for d in ds["datasources"]}
-    assert urls == {"prometheus": "http://prometheus:9090", "tempo": "http://tempo:3200"}
+    assert urls == {
+        "prometheus": "http://prometheus:9090",
+        "tempo": "http://tempo:3200",
+        "jaeger": "http://jaeger:16686",
+    }
+    assert "16686:16686" in services()["jaeger"]["ports"]
+
+
+def test_one_variable_picks_the_trace_store() -> None:
+    """OTEL_LLM_TRACE_STORE (default tempo) names the compose service the Collector
+    exports traces to and the Grafana data source uid exemplar links open."""
+    svcs = services()
+    assert "profiles" not in svcs["tempo"]
+    assert svcs["jaeger"]["profiles"] == ["jaeger"]
+    assert svcs["jaeger"]["image"].startswith("jaegertracing/jaeger:")
+    assert "./jaeger/jaeger.yaml:/etc/jaeger/jaeger.yaml:ro" in svcs["jaeger"]["volumes"]
+    endpoint = svcs["otel-collector"]["environment"]["OTELCOL_TRACES_ENDPOINT"]
+    assert endpoint == "${OTEL_LLM_TRACE_STORE:-tempo}:4317"
+    assert (
+        "${env:OTELCOL_TRACES_ENDPOINT:-tempo:4317}"
+        in (REPO / "collector" / "config.yaml").read_text()
+    )
+    grafana_env = svcs["grafana"]["environment"]
+    assert grafana_env["OTEL_LLM_TRACE_STORE"] == "${OTEL_LLM_TRACE_STORE:-tempo}"
+    ds = yaml.safe_load(
+        (REPO / "grafana" / "provisioning" / "datasources" / "datasources.yaml").read_text()
+    )
+    prom = next(d for d in ds["datasources"] if d["type"] == "prometheus")
+    (dest,) = prom["jsonData"]["exemplarTraceIdDestinations"]
+    assert dest == {"name": "trace_id", "datasourceUid": "${OTEL_LLM_TRACE_STORE}"}
+    uids = {d["uid"] for d in ds["datasources"]}
+    for store in ("tempo", "jaeger"):
+        assert store in svcs and store in uids
 
 
 def test_alertmanager_webhooks_point_at_the_alert_log_service() -> None:

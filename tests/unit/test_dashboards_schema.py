@@ -71,17 +71,21 @@ def test_datasources_are_the_provisioned_ones() -> None:
             assert (ref["type"], ref["uid"]) in provisioned, panel["title"]
 
 
-def test_prometheus_exemplars_link_to_tempo_by_trace_id() -> None:
+def test_prometheus_exemplars_link_to_the_chosen_trace_store_by_trace_id() -> None:
     ds = yaml.safe_load(
         (REPO / "grafana" / "provisioning" / "datasources" / "datasources.yaml").read_text()
     )
     prom = next(d for d in ds["datasources"] if d["type"] == "prometheus")
+    # one destination, the data source OTEL_LLM_TRACE_STORE names (tempo or jaeger)
     assert prom["jsonData"]["exemplarTraceIdDestinations"] == [
-        {"name": "trace_id", "datasourceUid": "tempo"}
+        {"name": "trace_id", "datasourceUid": "${OTEL_LLM_TRACE_STORE}"}
     ]
     tempo = next(d for d in ds["datasources"] if d["type"] == "tempo")
-    assert tempo["jsonData"]["tracesToMetrics"]["datasourceUid"] == "prometheus"
+    jaeger = next(d for d in ds["datasources"] if d["type"] == "jaeger")
+    assert (tempo["uid"], jaeger["uid"]) == ("tempo", "jaeger")
     assert tempo["jsonData"]["serviceMap"]["datasourceUid"] == "prometheus"
+    for store in (tempo, jaeger):
+        assert store["jsonData"]["tracesToMetrics"]["datasourceUid"] == "prometheus"
 
 
 def test_panels_use_recorded_series_or_say_why_not() -> None:
@@ -126,9 +130,17 @@ def test_variables_used_are_defined() -> None:
         assert used <= defined, f"{dash['uid']}: undefined {used - defined}"
 
 
-def test_request_lookup_runs_traceql_on_the_request_id() -> None:
+def test_request_lookup_searches_tempo_and_jaeger_for_the_request_id() -> None:
     dash = dashboards()["request-lookup"]
-    (var,) = dash["templating"]["list"]
-    assert var["type"] == "textbox" and var["name"] == "request_id"
-    queries = [t for _, t in targets(dash) if t.get("queryType") == "traceql"]
-    assert any(t["query"] == '{ span.request.id = "$request_id" }' for t in queries)
+    variables = {v["name"]: v for v in dash["templating"]["list"]}
+    assert set(variables) == {"request_id", "service"}
+    assert {v["type"] for v in variables.values()} == {"textbox"}
+    by_store: dict[str, list[dict[str, Any]]] = {}
+    for _, t in targets(dash):
+        by_store.setdefault(t["datasource"]["type"], []).append(t)
+    tempo = [t for t in by_store["tempo"] if t.get("queryType") == "traceql"]
+    assert any(t["query"] == '{ span.request.id = "$request_id" }' for t in tempo)
+    (jaeger,) = by_store["jaeger"]
+    assert jaeger["queryType"] == "search"
+    assert jaeger["service"] == "$service"
+    assert jaeger["tags"] == 'request.id="$request_id"'

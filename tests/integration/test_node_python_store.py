@@ -1,11 +1,11 @@
-"""Cross-language trace through the real backends: Node gateway -> Python demo -> Tempo.
+"""Cross-language trace through the real backends: Node gateway -> Python demo -> Jaeger.
 
 The example Node gateway (``node --import @otel-llm/node/register``) calls the Python demo
 service; both call the mock LLM and both export OTLP to the session's Collector (Node over
-OTLP/HTTP protobuf, Python over OTLP/gRPC), which forwards to Tempo.  One request with a
-chosen ``X-Request-ID`` must then be one Tempo trace holding both services' spans, each
+OTLP/HTTP protobuf, Python over OTLP/gRPC), which forwards to Jaeger.  One request with a
+chosen ``X-Request-ID`` must then be one stored trace holding both services' spans, each
 carrying that ``request.id``, with a priced GenAI span from each side, and
-``otel-llm trace --tempo`` must print it as one tree naming both services.
+``otel-llm trace --jaeger`` must print it as one tree naming both services.
 
 Fails (never skips) when Node or ``node/node_modules`` is missing, like
 ``test_node_python.py``.
@@ -26,13 +26,13 @@ import pytest
 
 from otel_llm import semconv
 from otel_llm.store.base import SpanRecord, parse_otlp_json
-from otel_llm.store.tempo import TempoStore
+from otel_llm.store.jaeger import JaegerStore
 from tests.integration import backends
 from tests.integration.backends import (
     CollectorInstance,
+    JaegerInstance,
     ManagedProcess,
     ServiceProcess,
-    TempoInstance,
     free_port,
     http_ok,
     run_cli,
@@ -43,8 +43,8 @@ pytestmark = pytest.mark.integration
 
 NODE_DIR = Path(__file__).resolve().parents[2] / "node"
 GATEWAY = NODE_DIR / "examples" / "gateway" / "server.mjs"
-NODE_SERVICE = "gateway-node-tempo"
-PYTHON_SERVICE = "demo-python-tempo"
+NODE_SERVICE = "gateway-node-store"
+PYTHON_SERVICE = "demo-python-store"
 # request served -> trace searchable and complete (see test_traces.py), with CI headroom
 SEARCH_DEADLINE_S = 30.0
 
@@ -125,13 +125,13 @@ def _priced_genai(spans: list[SpanRecord], service: str) -> list[SpanRecord]:
     ]
 
 
-def test_gateway_and_demo_form_one_tempo_trace(gateway: str, tempo: TempoInstance) -> None:
+def test_gateway_and_demo_form_one_stored_trace(gateway: str, jaeger: JaegerInstance) -> None:
     request_id = f"it-node-py-{uuid.uuid4().hex[:12]}"
     answer = _ask(gateway, request_id)
     assert answer["answer"] and answer["summary"]
     served = time.monotonic()
 
-    store = TempoStore(tempo.url)
+    store = JaegerStore(jaeger.url)
 
     # Search may see the trace before the last spans of the other service arrived.
     def complete() -> tuple[str, list[SpanRecord]] | None:
@@ -147,7 +147,7 @@ def test_gateway_and_demo_form_one_tempo_trace(gateway: str, tempo: TempoInstanc
         complete, SEARCH_DEADLINE_S, interval=0.2, what=f"complete trace of {request_id}"
     )
     print(
-        f"request served -> two-service trace complete in Tempo: {time.monotonic() - served:.2f} s"
+        f"request served -> two-service trace complete in Jaeger: {time.monotonic() - served:.3f} s"
     )
     assert store.find_trace_ids(request_id) == [trace_id]
     assert {s.trace_id for s in spans} == {trace_id}
@@ -181,7 +181,7 @@ def test_gateway_and_demo_form_one_tempo_trace(gateway: str, tempo: TempoInstanc
             assert tokens is not None and tokens > 0
 
     proc = run_cli(
-        "trace", request_id, "--tempo", tempo.url, env={"COLUMNS": "200", "NO_COLOR": "1"}
+        "trace", request_id, "--jaeger", jaeger.url, env={"COLUMNS": "200", "NO_COLOR": "1"}
     )
     assert proc.returncode == 0, proc.stderr
     headers = [line for line in proc.stdout.splitlines() if line.startswith("trace ")]

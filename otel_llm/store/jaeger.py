@@ -1,0 +1,117 @@
+"""Reading traces back from Jaeger (v2, or v1.x with the same query API).
+
+``find_trace_ids`` looks the request up by its ``request.id`` span attribute.  Jaeger's
+HTTP search (``/api/traces``) needs a service name, and any service of a trace returns the
+whole trace, so the reader asks ``/api/services`` and then searches each service for the
+tag; a request that crossed services is found in each of them and reported once.
+``get_trace`` fetches one trace from the API v3 (``/api/v3/traces/{id}``), which answers in
+OTLP JSON, so :func:`otel_llm.store.base.parse_otlp_json` reads it unchanged.
+
+Freshness: Jaeger writes spans to its store before it acknowledges the OTLP export, so a
+trace is searchable as soon as the Collector delivered it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from otel_llm.semconv import REQUEST_ID
+from otel_llm.store.base import TraceStoreError, normalize_id
+
+__all__ = ["JaegerError", "JaegerStore"]
+
+
+class JaegerError(TraceStoreError):
+    """Jaeger could not be reached or answered with an error."""
+
+
+class JaegerStore:
+    """Query one Jaeger query service (``base_url`` like ``http://localhost:16686``)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float = 10.0,
+        lookback_s: int = 24 * 3600,
+        limit: int = 50,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.lookback_s = lookback_s
+        self.limit = limit
+        self._client = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> JaegerStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _get(self, path: str, params: Mapping[str, str | int] | None = None) -> httpx.Response:
+        try:
+            return self._client.get(path, params=params, headers={"Accept": "application/json"})
+        except httpx.HTTPError as exc:
+            raise JaegerError(f"cannot reach Jaeger at {self.base_url}: {exc}") from exc
+
+    def _json(self, resp: httpx.Response, what: str) -> Any:
+        if resp.status_code != 200:
+            raise JaegerError(f"Jaeger {what} failed ({resp.status_code}): {resp.text[:500]}")
+        try:
+            return resp.json()
+        except ValueError as exc:
+            raise JaegerError(f"Jaeger {what} answered without JSON: {resp.text[:300]}") from exc
+
+    def services(self) -> list[str]:
+        """Every service name Jaeger holds spans of."""
+        body = self._json(self._get("/api/services"), "service list")
+        return sorted(str(s) for s in body.get("data") or ())
+
+    def search(self, service: str, tags: Mapping[str, str]) -> list[dict[str, Any]]:
+        """Raw search hits (``data`` of ``/api/traces``): traces of ``service`` with ``tags``."""
+        now_us = int(time.time() * 1_000_000)
+        params: dict[str, str | int] = {
+            "service": service,
+            "tags": json.dumps(dict(tags)),
+            # microseconds; the end is padded for clock skew
+            "start": now_us - self.lookback_s * 1_000_000,
+            "end": now_us + 60_000_000,
+            "limit": self.limit,
+        }
+        body = self._json(self._get("/api/traces", params), "search")
+        return list(body.get("data") or ())
+
+    def find_trace_ids(self, request_id: str) -> list[str]:
+        """Hex IDs (32 chars) of the traces whose spans carry ``request.id == request_id``."""
+        ids: list[str] = []
+        for service in self.services():
+            for hit in self.search(service, {REQUEST_ID: request_id}):
+                raw = str(hit.get("traceID") or "")
+                # Jaeger prints a trace ID whose high half is zero in 16 hex digits.
+                trace_id = normalize_id(raw.rjust(32, "0"), 16) if raw else None
+                if trace_id and trace_id not in ids:
+                    ids.append(trace_id)
+        return ids
+
+    def get_trace(self, trace_id: str) -> dict[str, Any]:
+        """The whole trace as OTLP JSON ``{"resourceSpans": [...]}``; JaegerError if absent."""
+        tid = normalize_id(trace_id.rjust(32, "0"), 16)
+        if tid is None:
+            raise ValueError(f"not a trace ID: {trace_id!r}")
+        resp = self._get(f"/api/v3/traces/{tid}")
+        if resp.status_code == 404:
+            raise JaegerError(f"trace {tid} not found in Jaeger")
+        body = self._json(resp, "trace lookup")
+        doc = body.get("result", body) if isinstance(body, dict) else {}
+        spans = doc.get("resourceSpans") if isinstance(doc, dict) else None
+        if not spans:
+            raise JaegerError(f"trace {tid} not found in Jaeger")
+        return {"resourceSpans": spans}
