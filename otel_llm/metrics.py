@@ -197,7 +197,8 @@ INSTRUMENTS: Final[tuple[Instrument, ...]] = (
         "spans_dropped",
         METRIC_SPANS_DROPPED,
         "counter",
-        "Spans the export queue dropped (full queue or after shutdown).",
+        "Spans lost before export: queue_full, shutdown, or export_failed (the exporter "
+        "could not write them).",
         ("reason",),
     ),
 )

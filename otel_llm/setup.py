@@ -6,6 +6,9 @@ Order matters and is shown here once:
 2. a ``TracerProvider`` with the service resource, whose first processor is the GenAI
    span processor (request-ID stamping, pricing, Prometheus metrics) wrapping a bounded
    ``BatchSpanProcessor`` for the chosen exporter (OTLP, OTLP-JSON file, console, none);
+   a batch the exporter cannot write is counted in
+   ``otel_llm_spans_dropped_total{reason="export_failed"}`` and logged once with the
+   reason (:class:`ReportingExporter`);
 3. the global propagator: W3C tracecontext + baggage + ``X-Request-ID``;
 4. structlog (JSON or console) with correlation and redaction;
 5. ``/metrics``: inside every FastAPI app and, if ``OTEL_LLM_METRICS_PORT`` is set, on a
@@ -21,18 +24,20 @@ import atexit
 import logging
 import os
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import propagate, trace
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     ConsoleSpanExporter,
     SpanExporter,
+    SpanExportResult,
 )
 from opentelemetry.sdk.trace.sampling import _get_from_env_or_default
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
@@ -40,7 +45,116 @@ from prometheus_client import CollectorRegistry
 
 from otel_llm.config import Settings, load_settings
 
+if TYPE_CHECKING:
+    from otel_llm.metrics import GenAIMetrics
+
 log = logging.getLogger("otel_llm")
+
+# The SDK's exporters say why an export failed only in their own log records (under
+# this logger); ReportingExporter keeps what they logged to name the reason.
+_EXPORTER_LOGGER = "opentelemetry.exporter"
+EXPORT_FAILED = "export_failed"
+
+
+class _ExporterRecords(logging.Handler):
+    """Keeps, per thread, the first and the last warning an exporter logged since the
+    last ``take()``: the cause (say, connection refused) and the verdict (gave up)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self._local = threading.local()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+        except Exception:  # pragma: no cover - a bad format string in someone's record
+            message = str(record.msg)
+        first = getattr(self._local, "first", None)
+        if first is None:
+            self._local.first = message
+        self._local.last = message
+
+    def take(self) -> str | None:
+        first: str | None = getattr(self._local, "first", None)
+        last: str | None = getattr(self._local, "last", None)
+        self._local.first = self._local.last = None
+        if first is None or first == last:
+            return last
+        return f"{last} (first: {first})"
+
+
+_exporter_records = _ExporterRecords()
+
+
+class ReportingExporter(SpanExporter):
+    """The chosen exporter, made loud when it cannot write.
+
+    Every span of a batch that fails (an error result or an exception) is counted in
+    ``otel_llm_spans_dropped_total{reason="export_failed"}``; the first failure is logged
+    at ERROR with the target and the reason, and the next one only after an export
+    succeeded again, so an outage is one log line, not one per batch.  Nothing escapes.
+    """
+
+    def __init__(self, inner: SpanExporter, metrics: GenAIMetrics, target: str) -> None:
+        self.inner = inner
+        self.metrics = metrics
+        self.target = target
+        self._failing = False
+        logger = logging.getLogger(_EXPORTER_LOGGER)
+        if _exporter_records not in logger.handlers:
+            logger.addHandler(_exporter_records)
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        _exporter_records.take()
+        reason: str | None = None
+        try:
+            result = self.inner.export(spans)
+        except Exception as exc:
+            result, reason = SpanExportResult.FAILURE, f"{type(exc).__name__}: {exc}"
+        if result is SpanExportResult.SUCCESS:
+            if self._failing:
+                log.warning("span export to %s works again", self.target)
+            self._failing = False
+            return result
+        reason = reason or _exporter_records.take() or "the exporter reported a failure"
+        self.metrics.record_dropped(EXPORT_FAILED, len(spans))
+        if not self._failing:
+            self._failing = True
+            log.error(
+                "span export to %s failed, %d spans dropped: %s (every dropped span is "
+                'counted in otel_llm_spans_dropped_total{reason="export_failed"}; '
+                "logged again only after an export succeeds)",
+                self.target,
+                len(spans),
+                reason,
+            )
+        return result
+
+    def shutdown(self) -> None:
+        try:
+            self.inner.shutdown()
+        except Exception as exc:
+            log.warning("span exporter shutdown failed: %s", exc)
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        try:
+            return bool(self.inner.force_flush(timeout_millis))
+        except Exception:
+            return False
+
+
+class _UnopenableFile(SpanExporter):
+    """The file exporter's stand-in when its file cannot be opened: every export fails
+    with the reason, so ReportingExporter counts and reports it."""
+
+    def __init__(self, error: OSError) -> None:
+        self.error = error
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        raise self.error
+
+    def shutdown(self) -> None:
+        return None
 
 
 @dataclass
@@ -97,8 +211,11 @@ def _exporter(settings: Settings) -> SpanExporter | None:
         from opentelemetry.exporter.otlp.json.file import FileSpanExporter
 
         directory = os.path.dirname(os.path.abspath(settings.traces_file))
-        os.makedirs(directory, exist_ok=True)
-        return FileSpanExporter(settings.traces_file)  # type: ignore[no-any-return]
+        try:
+            os.makedirs(directory, exist_ok=True)
+            return FileSpanExporter(settings.traces_file)  # type: ignore[no-any-return]
+        except OSError as exc:
+            return _UnopenableFile(exc)
     protocol = (
         os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
         or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
@@ -113,6 +230,20 @@ def _exporter(settings: Settings) -> SpanExporter | None:
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
     return OTLPSpanExporter()
+
+
+def _export_target(settings: Settings) -> str:
+    """Where the configured exporter writes, for the failure report."""
+    if settings.exporter == "file":
+        return f"file {os.path.abspath(settings.traces_file)}"
+    if settings.exporter == "otlp":
+        endpoint = (
+            os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+            or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+            or "the default OTLP endpoint"
+        )
+        return f"OTLP {endpoint}"
+    return settings.exporter
 
 
 def _propagator(settings: Settings) -> CompositePropagator:
@@ -177,8 +308,11 @@ def configure(
             )
             tracer_provider = existing
             chosen = None
+        elif span_exporter is not None:
+            chosen = ReportingExporter(span_exporter, metrics, type(span_exporter).__name__)
         else:
-            chosen = span_exporter if span_exporter is not None else _exporter(settings)
+            own = _exporter(settings)
+            chosen = ReportingExporter(own, metrics, _export_target(settings)) if own else None
         downstream = (
             BatchSpanProcessor(chosen, max_queue_size=settings.max_queue_size)
             if chosen is not None

@@ -143,7 +143,7 @@ export class LlmMetrics {
     });
     this.spansDropped = new Counter({
       name: METRIC_SPANS_DROPPED,
-      help: 'Spans the export queue dropped (full queue or after shutdown)',
+      help: 'Spans lost before export: queue_full, shutdown, or export_failed (the exporter could not write them)',
       labelNames: ['reason'],
       registers,
     });

@@ -34,6 +34,7 @@ pytestmark = pytest.mark.integration
 # Upper bound for "request served -> trace searchable": 0.2 s SDK batch delay + 0.2 s
 # collector batch (Jaeger stores before it acknowledges), with room for a loaded CI machine.
 SEARCH_DEADLINE_S = 30.0
+FRESHNESS_RUNS = 20
 
 
 def _genai_span(spans: list[SpanRecord]) -> SpanRecord:
@@ -109,6 +110,36 @@ def test_request_id_finds_its_trace_with_server_and_genai_spans(
         ancestors.append(by_id[parent])
         parent = by_id[parent].parent_span_id
     assert any(a.kind == "SERVER" for a in ancestors)
+
+
+def test_freshness_request_served_to_searchable(
+    demo_app: ServiceProcess, jaeger: JaegerInstance
+) -> None:
+    """Request served -> its trace found by request ID in Jaeger, over FRESHNESS_RUNS
+    sequential requests (printed with ``-s``).  The path: the SDK's batch delay (200 ms
+    here, OTEL_BSP_SCHEDULE_DELAY), the Collector's batch timeout (200 ms), then Jaeger
+    stores before it acknowledges; polled every 10 ms."""
+    store = JaegerStore(jaeger.url)
+    seconds: list[float] = []
+    for i in range(FRESHNESS_RUNS):
+        request_id = f"it-fresh-{i}-{uuid.uuid4().hex[:8]}"
+        chat(demo_app.url, request_id, user="erin")
+        served = time.monotonic()
+        wait_until(
+            lambda rid=request_id: store.find_trace_ids(rid),
+            SEARCH_DEADLINE_S,
+            interval=0.01,
+            what=f"trace of {request_id} searchable",
+        )
+        seconds.append(time.monotonic() - served)
+    seconds.sort()
+    p50 = seconds[len(seconds) // 2]
+    p95 = seconds[min(len(seconds) - 1, round(0.95 * (len(seconds) - 1)))]
+    print(
+        f"freshness over {len(seconds)} requests, served -> searchable in Jaeger: "
+        f"min {seconds[0]:.3f} s, p50 {p50:.3f} s, p95 {p95:.3f} s, max {seconds[-1]:.3f} s"
+    )
+    assert len(seconds) == FRESHNESS_RUNS
 
 
 def test_unknown_request_id_finds_nothing(jaeger: JaegerInstance) -> None:
