@@ -4,10 +4,12 @@
  * languages from one file (OTEL_LLM_EXPORTER=file, OTEL_LLM_TRACES_FILE).
  *
  * Lines are appended with one `write` each (O_APPEND), so several processes can share the
- * file without interleaving within a line. Errors are reported to the SDK as a failed
- * export, never thrown.
+ * file without interleaving within a line. The file's directory is created when missing
+ * (as the Python exporter does). Errors are reported to the SDK as a failed export, never
+ * thrown; register() wraps this exporter so they are counted and logged (setup.ts).
  */
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { JsonTraceSerializer } from '@opentelemetry/otlp-transformer';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
@@ -20,7 +22,10 @@ export class FileSpanExporter implements SpanExporter {
 
   export(spans: ReadableSpan[], resultCallback: (result: ExportResult) => void): void {
     try {
-      if (this.fd === undefined) this.fd = openSync(this.path, 'a');
+      if (this.fd === undefined) {
+        mkdirSync(dirname(this.path), { recursive: true });
+        this.fd = openSync(this.path, 'a');
+      }
       const body = JsonTraceSerializer.serializeRequest(spans);
       if (body && spans.length) writeSync(this.fd, `${this.decoder.decode(body)}\n`);
       resultCallback({ code: ExportResultCode.SUCCESS });

@@ -7,6 +7,8 @@
  * - spans: our LlmSpanProcessor (request ID, attribution, cost, Prometheus metrics), then a
  *   BatchSpanProcessor exporting OTLP (OTEL_EXPORTER_OTLP_* ; http/protobuf by default,
  *   http/json or grpc by OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL) or OTLP JSON lines to a file;
+ *   a batch the exporter cannot write is counted in
+ *   otel_llm_spans_dropped_total{reason="export_failed"} and logged once (ReportingExporter);
  * - propagators: W3C tracecontext, W3C baggage, X-Request-ID (last, so the validated ID wins);
  * - instrumentations: http, undici (fetch), Express, Fastify (@fastify/otel), OpenAI (the
  *   official one plus our extras), and the Anthropic SDK's own tracing (built in);
@@ -15,8 +17,15 @@
  * OTEL_LOGS_EXPORTER ask for them: the contract's metrics are Prometheus, from spans.
  */
 import type { Server } from 'node:http';
+import { resolve } from 'node:path';
 import { diag, trace, type TextMapPropagator } from '@opentelemetry/api';
-import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
+import {
+  CompositePropagator,
+  ExportResultCode,
+  W3CBaggagePropagator,
+  W3CTraceContextPropagator,
+  type ExportResult,
+} from '@opentelemetry/core';
 import { FastifyOtelInstrumentation } from '@fastify/otel';
 import type { Instrumentation } from '@opentelemetry/instrumentation';
 import { ExpressInstrumentation } from '@opentelemetry/instrumentation-express';
@@ -27,6 +36,7 @@ import { OTLPTraceExporter as GrpcExporter } from '@opentelemetry/exporter-trace
 import { OTLPTraceExporter as JsonExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { OTLPTraceExporter as ProtoExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { NodeSDK } from '@opentelemetry/sdk-node';
+import pino, { type Logger } from 'pino';
 import {
   BatchSpanProcessor,
   ConsoleSpanExporter,
@@ -37,6 +47,7 @@ import {
 } from '@opentelemetry/sdk-trace-base';
 import { loadSettings, type Settings } from './config.js';
 import { FileSpanExporter } from './exporter-file.js';
+import { consoleDestination, createLogger } from './logs.js';
 import { OpenAIExtrasInstrumentation } from './genai/openai.js';
 import { LlmMetrics, metricsMiddleware, startMetricsServer } from './metrics.js';
 import { PriceBook } from './pricing.js';
@@ -58,7 +69,10 @@ export interface Telemetry {
   metrics: LlmMetrics;
   processor: LlmSpanProcessor;
   metricsServer?: Promise<Server | undefined>;
-  /** Export every finished span now (tests, before a short-lived process exits). */
+  /**
+   * Export every finished span now (tests, before a short-lived process exits). Never
+   * rejects: what could not be exported is counted and logged (ReportingExporter).
+   */
   forceFlush(): Promise<void>;
   shutdown(): Promise<void>;
 }
@@ -103,6 +117,82 @@ class CountingBatchSpanProcessor extends BatchSpanProcessor {
     }
     super.onEnd(span);
   }
+}
+
+export const EXPORT_FAILED = 'export_failed';
+
+/**
+ * The chosen exporter, made loud when it cannot write: every span of a failed batch is
+ * counted in otel_llm_spans_dropped_total{reason="export_failed"}; the first failure is
+ * logged (stderr, the contract's JSON fields) with the target and the reason, the next one
+ * only after an export succeeded again. Nothing is thrown.
+ */
+export class ReportingExporter implements SpanExporter {
+  private failing = false;
+  private logger?: Logger;
+
+  constructor(
+    readonly inner: SpanExporter,
+    private readonly metrics: LlmMetrics,
+    readonly target: string,
+    private readonly settings: Settings,
+  ) {}
+
+  export(spans: ReadableSpan[], resultCallback: (result: ExportResult) => void): void {
+    const done = (result: ExportResult): void => {
+      try {
+        this.observe(result, spans.length);
+      } finally {
+        resultCallback(result);
+      }
+    };
+    try {
+      this.inner.export(spans, done);
+    } catch (error) {
+      done({ code: ExportResultCode.FAILED, error: error as Error });
+    }
+  }
+
+  private observe(result: ExportResult, count: number): void {
+    if (result.code === ExportResultCode.SUCCESS) {
+      if (this.failing) this.log().warn(`span export to ${this.target} works again`);
+      this.failing = false;
+      return;
+    }
+    this.metrics.spansDropped.inc({ reason: EXPORT_FAILED }, count);
+    if (this.failing) return;
+    this.failing = true;
+    const reason = result.error ? `${result.error.name}: ${result.error.message}` : 'the exporter reported a failure';
+    this.log().error(
+      `span export to ${this.target} failed, ${count} spans dropped: ${reason} (every dropped span is counted in ` +
+        'otel_llm_spans_dropped_total{reason="export_failed"}; logged again only after an export succeeds)',
+    );
+  }
+
+  private log(): Logger {
+    const destination =
+      this.settings.logFormat === 'console' ? consoleDestination(process.stderr) : pino.destination({ dest: 2, sync: true });
+    return (this.logger ??= createLogger({ name: 'otel-llm', service: this.settings.serviceName, destination }));
+  }
+
+  shutdown(): Promise<void> {
+    return this.inner.shutdown();
+  }
+
+  forceFlush(): Promise<void> {
+    return this.inner.forceFlush?.() ?? Promise.resolve();
+  }
+}
+
+/** Where the configured exporter writes, for the failure report. */
+function exportTarget(settings: Settings): string {
+  if (settings.exporter === 'file') return `file ${resolve(settings.tracesFile)}`;
+  if (settings.exporter === 'otlp') {
+    const endpoint =
+      process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || process.env.OTEL_EXPORTER_OTLP_ENDPOINT || 'the default OTLP endpoint';
+    return `OTLP ${endpoint}`;
+  }
+  return settings.exporter;
 }
 
 function traceExporter(settings: Settings): SpanExporter | undefined {
@@ -162,7 +252,10 @@ export function register(options: RegisterOptions = {}): Telemetry {
     userHashKey: settings.userHashKey,
   });
   const spanProcessors: SpanProcessor[] = [processor];
-  const exporter = spanExporter ?? traceExporter(settings);
+  const chosen = spanExporter ?? traceExporter(settings);
+  const exporter =
+    chosen &&
+    new ReportingExporter(chosen, metrics, spanExporter ? chosen.constructor.name : exportTarget(settings), settings);
   if (exporter) {
     if (simpleExport) {
       spanProcessors.push(new SimpleSpanProcessor(exporter));
@@ -205,7 +298,11 @@ export function register(options: RegisterOptions = {}): Telemetry {
     metricsServer,
     async forceFlush() {
       const provider = trace.getTracerProvider() as { getDelegate?: () => { forceFlush?: () => Promise<void> } };
-      await provider.getDelegate?.().forceFlush?.();
+      try {
+        await provider.getDelegate?.().forceFlush?.();
+      } catch {
+        // a batch that could not be exported was counted and logged by ReportingExporter
+      }
     },
     async shutdown() {
       removeEdgeHook();
