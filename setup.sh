@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One-time set-up on a fresh machine: uv, the Python environment, the Node package,
-# and the backend binaries the integration tests run (Collector, Tempo, Prometheus,
+# and the backend binaries the integration tests run (Collector, Jaeger, Prometheus,
 # Alertmanager; cached under ~/.cache/otel-llm, built once).
 # OTEL_LLM_SKIP_STACK=1 skips the backend binaries (enough for the demo and unit tests).
 set -euo pipefail
