@@ -22,6 +22,7 @@ import httpx
 
 from otel_llm.semconv import REQUEST_ID
 from otel_llm.store.base import TraceStoreError, normalize_id
+from otel_llm.store.http import HTTPTraceStore
 
 __all__ = ["JaegerError", "JaegerStore"]
 
@@ -30,37 +31,11 @@ class JaegerError(TraceStoreError):
     """Jaeger could not be reached or answered with an error."""
 
 
-class JaegerStore:
+class JaegerStore(HTTPTraceStore):
     """Query one Jaeger query service (``base_url`` like ``http://localhost:16686``)."""
 
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        timeout: float = 10.0,
-        lookback_s: int = 24 * 3600,
-        limit: int = 50,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.lookback_s = lookback_s
-        self.limit = limit
-        self._client = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
-
-    def close(self) -> None:
-        self._client.close()
-
-    def __enter__(self) -> JaegerStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _get(self, path: str, params: Mapping[str, str | int] | None = None) -> httpx.Response:
-        try:
-            return self._client.get(path, params=params, headers={"Accept": "application/json"})
-        except httpx.HTTPError as exc:
-            raise JaegerError(f"cannot reach Jaeger at {self.base_url}: {exc}") from exc
+    name = "Jaeger"
+    error = JaegerError
 
     def _json(self, resp: httpx.Response, what: str) -> Any:
         if resp.status_code != 200:

@@ -18,10 +18,9 @@ import time
 from collections.abc import Mapping
 from typing import Any, cast
 
-import httpx
-
 from otel_llm.semconv import REQUEST_ID
 from otel_llm.store.base import TraceStoreError, normalize_id
+from otel_llm.store.http import HTTPTraceStore
 
 __all__ = ["TempoError", "TempoStore", "traceql_string"]
 
@@ -36,37 +35,11 @@ def traceql_string(value: str) -> str:
     return f'"{escaped}"'
 
 
-class TempoStore:
+class TempoStore(HTTPTraceStore):
     """Query one Tempo instance (``base_url`` like ``http://localhost:3200``)."""
 
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        timeout: float = 10.0,
-        lookback_s: int = 24 * 3600,
-        limit: int = 50,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.lookback_s = lookback_s
-        self.limit = limit
-        self._client = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
-
-    def close(self) -> None:
-        self._client.close()
-
-    def __enter__(self) -> TempoStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _get(self, path: str, params: Mapping[str, str | int] | None = None) -> httpx.Response:
-        try:
-            return self._client.get(path, params=params, headers={"Accept": "application/json"})
-        except httpx.HTTPError as exc:
-            raise TempoError(f"cannot reach Tempo at {self.base_url}: {exc}") from exc
+    name = "Tempo"
+    error = TempoError
 
     def search(self, traceql: str) -> list[dict[str, Any]]:
         """Raw search hits (``traces`` of ``/api/search``) for a TraceQL query."""

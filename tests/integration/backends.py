@@ -16,6 +16,7 @@ import contextlib
 import importlib.util
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -672,6 +673,24 @@ def start_alertmanager(
     )
     process.start()
     return AlertmanagerInstance(process=process, url=url, config_path=config_path)
+
+
+# ------------------------------------------------------------ Node gateway ---
+
+NODE_DIR = REPO / "node"
+GATEWAY = NODE_DIR / "examples" / "gateway" / "server.mjs"
+
+
+def node_package_ready() -> None:
+    """Fail (never skip) without Node or the installed package; build dist/ if missing."""
+    import pytest
+
+    if shutil.which("node") is None:
+        pytest.fail("node is not installed: ./setup.sh needs Node 20+ for the Node package")
+    if not (NODE_DIR / "node_modules").is_dir():
+        pytest.fail("node/node_modules missing: run ./setup.sh (or cd node && npm ci)")
+    if not (NODE_DIR / "dist" / "esm" / "register-esm.js").exists():
+        subprocess.run(["npm", "run", "build"], cwd=NODE_DIR, check=True, timeout=300)
 
 
 # ------------------------------------------------- demo service and mock LLM ---

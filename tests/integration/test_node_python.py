@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -26,11 +25,17 @@ from typing import Any
 
 import pytest
 
-from tests.integration.backends import free_port, http_ok, stop_process, wait_ready
+from tests.integration.backends import (
+    GATEWAY,
+    NODE_DIR,
+    free_port,
+    http_ok,
+    node_package_ready,
+    stop_process,
+    wait_ready,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
-NODE_DIR = ROOT / "node"
-GATEWAY = NODE_DIR / "examples" / "gateway" / "server.mjs"
 OTEL_LLM = Path(sys.executable).parent / "otel-llm"
 REQUEST_ID = "itest-node-python-0001"
 
@@ -65,19 +70,9 @@ def _spans(path: Path) -> list[dict[str, Any]]:
     return out
 
 
-def _node_ready() -> None:
-    node = shutil.which("node")
-    if node is None:
-        pytest.fail("node is not installed: ./setup.sh needs Node 20+ for the Node package")
-    if not (NODE_DIR / "node_modules").is_dir():
-        pytest.fail("node/node_modules missing: run ./setup.sh (or cd node && npm ci)")
-    if not (NODE_DIR / "dist" / "esm" / "register-esm.js").exists():
-        subprocess.run(["npm", "run", "build"], cwd=NODE_DIR, check=True, timeout=300)
-
-
 @pytest.fixture
 def services(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    _node_ready()
+    node_package_ready()
     if not OTEL_LLM.exists():
         pytest.fail("the otel-llm command is not installed: run ./setup.sh")
     mock_port, demo_port, gateway_port = free_port(), free_port(), free_port()

@@ -14,8 +14,6 @@ Fails (never skips) when Node or ``node/node_modules`` is missing, like
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import time
 import urllib.request
 import uuid
@@ -29,34 +27,25 @@ from otel_llm.store.base import SpanRecord, parse_otlp_json
 from otel_llm.store.jaeger import JaegerStore
 from tests.integration import backends
 from tests.integration.backends import (
+    GATEWAY,
+    NODE_DIR,
     CollectorInstance,
     JaegerInstance,
     ManagedProcess,
     ServiceProcess,
     free_port,
     http_ok,
+    node_package_ready,
     run_cli,
     wait_until,
 )
 
 pytestmark = pytest.mark.integration
 
-NODE_DIR = Path(__file__).resolve().parents[2] / "node"
-GATEWAY = NODE_DIR / "examples" / "gateway" / "server.mjs"
 NODE_SERVICE = "gateway-node-store"
 PYTHON_SERVICE = "demo-python-store"
 # request served -> trace searchable and complete (see test_traces.py), with CI headroom
 SEARCH_DEADLINE_S = 30.0
-
-
-def _node_ready() -> None:
-    """Fail (never skip) without Node or the installed package; build dist/ if missing."""
-    if shutil.which("node") is None:
-        pytest.fail("node is not installed: ./setup.sh needs Node 20+ for the Node package")
-    if not (NODE_DIR / "node_modules").is_dir():
-        pytest.fail("node/node_modules missing: run ./setup.sh (or cd node && npm ci)")
-    if not (NODE_DIR / "dist" / "esm" / "register-esm.js").exists():
-        subprocess.run(["npm", "run", "build"], cwd=NODE_DIR, check=True, timeout=300)
 
 
 @pytest.fixture
@@ -67,7 +56,7 @@ def gateway(
 ) -> Iterator[str]:
     """The Python demo service and the Node gateway in front of it, both exporting to
     ``otelcol``; yields the gateway's URL and stops both afterwards."""
-    _node_ready()
+    node_package_ready()
     demo = backends.start_demo_app(
         tmp_path, llm_url=mock_llm_service.url, collector=otelcol, service_name=PYTHON_SERVICE
     )
