@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import ClassVar, Self
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar, Self
 
 import httpx
 
-from otel_llm.store.base import TraceStoreError
+from otel_llm.store.base import TraceStoreError, normalize_id
+
+
+def hex_trace_id(trace_id: str) -> str:
+    """32 hex digits for a trace ID given in hex (leading zeros may be missing: Tempo and
+    Jaeger both print a trace ID whose high half is zero in 16 digits) or base64."""
+    tid = normalize_id(trace_id.rjust(32, "0"), 16)
+    if tid is None:
+        raise ValueError(f"not a trace ID: {trace_id!r}")
+    return tid
+
+
+def trace_ids_of(hits: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The distinct ``traceID`` values of search hits, as 32 hex digits, in order."""
+    ids: list[str] = []
+    for hit in hits:
+        raw = str(hit.get("traceID") or "")
+        trace_id = normalize_id(raw.rjust(32, "0"), 16) if raw else None
+        if trace_id and trace_id not in ids:
+            ids.append(trace_id)
+    return ids
 
 
 class HTTPTraceStore:

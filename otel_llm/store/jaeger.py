@@ -21,8 +21,8 @@ from typing import Any
 import httpx
 
 from otel_llm.semconv import REQUEST_ID
-from otel_llm.store.base import TraceStoreError, normalize_id
-from otel_llm.store.http import HTTPTraceStore
+from otel_llm.store.base import TraceStoreError
+from otel_llm.store.http import HTTPTraceStore, hex_trace_id, trace_ids_of
 
 __all__ = ["JaegerError", "JaegerStore"]
 
@@ -66,21 +66,16 @@ class JaegerStore(HTTPTraceStore):
 
     def find_trace_ids(self, request_id: str) -> list[str]:
         """Hex IDs (32 chars) of the traces whose spans carry ``request.id == request_id``."""
-        ids: list[str] = []
-        for service in self.services():
-            for hit in self.search(service, {REQUEST_ID: request_id}):
-                raw = str(hit.get("traceID") or "")
-                # Jaeger prints a trace ID whose high half is zero in 16 hex digits.
-                trace_id = normalize_id(raw.rjust(32, "0"), 16) if raw else None
-                if trace_id and trace_id not in ids:
-                    ids.append(trace_id)
-        return ids
+        hits = (
+            hit
+            for service in self.services()
+            for hit in self.search(service, {REQUEST_ID: request_id})
+        )
+        return trace_ids_of(hits)
 
     def get_trace(self, trace_id: str) -> dict[str, Any]:
         """The whole trace as OTLP JSON ``{"resourceSpans": [...]}``; JaegerError if absent."""
-        tid = normalize_id(trace_id.rjust(32, "0"), 16)
-        if tid is None:
-            raise ValueError(f"not a trace ID: {trace_id!r}")
+        tid = hex_trace_id(trace_id)
         resp = self._get(f"/api/v3/traces/{tid}")
         if resp.status_code == 404:
             raise JaegerError(f"trace {tid} not found in Jaeger")

@@ -20,7 +20,7 @@ from typing import Any, cast
 
 from otel_llm.semconv import REQUEST_ID
 from otel_llm.store.base import TraceStoreError, normalize_id
-from otel_llm.store.http import HTTPTraceStore
+from otel_llm.store.http import HTTPTraceStore, hex_trace_id, trace_ids_of
 
 __all__ = ["TempoError", "TempoStore", "traceql_string"]
 
@@ -60,21 +60,11 @@ class TempoStore(HTTPTraceStore):
 
     def find_trace_ids(self, request_id: str) -> list[str]:
         """Hex IDs (32 chars) of the traces whose spans carry ``request.id == request_id``."""
-        hits = self.search(f"{{ span.{REQUEST_ID} = {traceql_string(request_id)} }}")
-        ids: list[str] = []
-        for hit in hits:
-            raw = str(hit.get("traceID") or "")
-            # Tempo drops leading zeros from the hex trace ID in search results.
-            trace_id = normalize_id(raw.rjust(32, "0"), 16) if raw else None
-            if trace_id and trace_id not in ids:
-                ids.append(trace_id)
-        return ids
+        return trace_ids_of(self.search(f"{{ span.{REQUEST_ID} = {traceql_string(request_id)} }}"))
 
     def get_trace(self, trace_id: str) -> dict[str, Any]:
         """The whole trace as OTLP JSON ``{"resourceSpans": [...]}``; TempoError if absent."""
-        tid = normalize_id(trace_id.rjust(32, "0"), 16)
-        if tid is None:
-            raise ValueError(f"not a trace ID: {trace_id!r}")
+        tid = hex_trace_id(trace_id)
         resp = self._get(f"/api/v2/traces/{tid}")
         if resp.status_code == 404 and "page not found" in resp.text:
             resp = self._get(f"/api/traces/{tid}")  # Tempo before the v2 API
