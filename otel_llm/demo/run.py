@@ -128,6 +128,7 @@ def run_demo(
 
     ``use_node``: None uses the Node gateway when available, True requires it, False skips it.
     """
+    from otel_llm.config import load_settings
     from otel_llm.demo.app import DEMO_PRICING_FILE, create_app
     from otel_llm.demo.mock_llm import MockLLMConfig
     from otel_llm.demo.mock_llm import serve_in_thread as serve_mock
@@ -159,12 +160,17 @@ def run_demo(
         traces_file=str(spans_file),
         attribution_labels=("user", "source"),
         pricing_file=DEMO_PRICING_FILE,
+        # its start-up line would land between the header and the progress bar; the
+        # service's own level is set with its log file below
+        log_level="WARNING",
     )
     # The service's own log lines (JSON, with request_id/trace_id/span_id) go to a file so
     # the terminal shows the progress bar and the table.
     log_stream = log_file.open("w", encoding="utf-8")
     configure_logging(
-        telemetry.settings.with_(log_format="json"), service_name="otel-llm-demo", stream=log_stream
+        telemetry.settings.with_(log_format="json", log_level=load_settings().log_level),
+        service_name="otel-llm-demo",
+        stream=log_stream,
     )
     service = serve_in_thread(create_app(mock.base_url))
     gateway_url: str | None = None
