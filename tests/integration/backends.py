@@ -295,8 +295,11 @@ class JaegerInstance:
         return JaegerStore(self.url)
 
 
-def start_jaeger(workdir: Path, *, binary: Path | None = None) -> JaegerInstance:
-    """Jaeger on free loopback ports, running the repository's jaeger/jaeger.yaml."""
+def start_jaeger(
+    workdir: Path, *, binary: Path | None = None, max_traces: int | None = None
+) -> JaegerInstance:
+    """Jaeger on free loopback ports, running the repository's jaeger/jaeger.yaml
+    (``max_traces`` overrides the memory store's bound, JAEGER_MAX_TRACES)."""
     binary = binary or stack_binary("jaeger")
     query_http, query_grpc, health, otlp_grpc_port, otlp_http_port = (free_port() for _ in range(5))
     env = {
@@ -306,6 +309,8 @@ def start_jaeger(workdir: Path, *, binary: Path | None = None) -> JaegerInstance
         "JAEGER_OTLP_GRPC_ENDPOINT": f"127.0.0.1:{otlp_grpc_port}",
         "JAEGER_OTLP_HTTP_ENDPOINT": f"127.0.0.1:{otlp_http_port}",
     }
+    if max_traces is not None:
+        env["JAEGER_MAX_TRACES"] = str(max_traces)
     url = f"http://127.0.0.1:{query_http}"
     process = ManagedProcess(
         "jaeger",

@@ -26,8 +26,8 @@ GATEWAY_CONFIG = REPO / "collector" / "gateway.yaml"
 
 
 # ------------------------------------------------------------------ Jaeger ---
-# A local start function until tests/integration/backends.py has a shared Jaeger helper:
-# swap start_jaeger_for_scaleout() for it then.
+# backends.start_jaeger (the repository's jaeger/jaeger.yaml), with a larger store and a
+# span view keyed by resource for the tier checks.
 
 
 @dataclass
@@ -60,54 +60,9 @@ class JaegerLocal:
 
 
 def start_jaeger_for_scaleout(workdir: Path) -> JaegerLocal:
-    """Jaeger v2 (memory store) on free loopback ports; config as trace-store notes give."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    http, grpc_q, otlp_grpc, otlp_http, health = (backends.free_port() for _ in range(5))
-    config = {
-        "service": {
-            "extensions": ["jaeger_storage", "jaeger_query", "healthcheckv2"],
-            "pipelines": {
-                "traces": {
-                    "receivers": ["otlp"],
-                    "processors": [],
-                    "exporters": ["jaeger_storage_exporter"],
-                }
-            },
-            "telemetry": {"metrics": {"level": "none"}},
-        },
-        "extensions": {
-            "healthcheckv2": {"use_v2": True, "http": {"endpoint": f"127.0.0.1:{health}"}},
-            "jaeger_query": {
-                "enable_tracing": False,
-                "storage": {"traces": "mem_store"},
-                "http": {"endpoint": f"127.0.0.1:{http}"},
-                "grpc": {"endpoint": f"127.0.0.1:{grpc_q}"},
-            },
-            "jaeger_storage": {"backends": {"mem_store": {"memory": {"max_traces": 200000}}}},
-        },
-        "receivers": {
-            "otlp": {
-                "protocols": {
-                    "grpc": {"endpoint": f"127.0.0.1:{otlp_grpc}"},
-                    "http": {"endpoint": f"127.0.0.1:{otlp_http}"},
-                }
-            }
-        },
-        "exporters": {"jaeger_storage_exporter": {"trace_storage": "mem_store"}},
-    }
-    path = workdir / "jaeger.yaml"
-    path.write_text(json.dumps(config))  # JSON is YAML
-    process = ManagedProcess(
-        "jaeger",
-        [str(backends.stack_binary("jaeger")), f"--config={path}"],
-        log_path=workdir / "jaeger.log",
-        ready=lambda: backends.http_ok(f"http://127.0.0.1:{health}/status"),
-        start_timeout=60,
-    )
-    process.start()
-    return JaegerLocal(
-        process=process, query_url=f"http://127.0.0.1:{http}", otlp_grpc=f"127.0.0.1:{otlp_grpc}"
-    )
+    """Jaeger v2 (memory store, jaeger/jaeger.yaml) on free loopback ports."""
+    inst = backends.start_jaeger(workdir, max_traces=200_000)
+    return JaegerLocal(process=inst.process, query_url=inst.url, otlp_grpc=inst.otlp_grpc)
 
 
 # --------------------------------------------------------------- Collectors ---
