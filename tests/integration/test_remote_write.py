@@ -177,7 +177,12 @@ def test_agent_remote_write_keeps_names_exemplars_and_rules(tmp_path: Path) -> N
         recorded = query(central.url, "global:gen_ai_client_cost_usd:increase24h")
         assert len(recorded) == 1  # recorded centrally only; the agent has no rules
         assert float(recorded[0]["value"][1]) >= 20.5
-        assert query(central.url, 'job_model:gen_ai_client_cost_usd:rate5m{job="demo-app"}')
+        # the per-model rate lives in another rule group, evaluated on its own tick
+        backends.wait_until(
+            lambda: query(central.url, 'job_model:gen_ai_client_cost_usd:rate5m{job="demo-app"}'),
+            30,
+            what="the recorded per-model spend rate at the central store",
+        )
         print(
             f"\nremote write: names, labels and exemplars (trace_id {TRACE_ID}) arrived; "
             f"breach -> alert firing at the central store {seconds:.1f} s "
