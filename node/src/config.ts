@@ -26,8 +26,13 @@ export interface Settings {
   userHashKey?: string;
   /** OTEL_LLM_PRICING_FILE: local price overrides and custom models (JSON in Node). */
   pricingFile?: string;
-  /** OTEL_LLM_STREAM_INCLUDE_USAGE: ask streaming calls for a usage chunk. */
-  streamIncludeUsage: boolean;
+  /**
+   * OTEL_LLM_STREAM_INCLUDE_USAGE: ask streaming calls for a usage chunk: `auto` (default:
+   * only providers known to accept `stream_options.include_usage`), `true`, `false`.
+   */
+  streamIncludeUsage: 'auto' | 'true' | 'false';
+  /** OTEL_LLM_PROVIDER_HOSTS: `host[:port]=provider` pairs for gateways and self-hosted servers. */
+  providerHosts?: string;
   /** OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: record prompts/completions. */
   captureContent: boolean;
   /** OTEL_LLM_LOG_FORMAT: json (default when stdout is not a TTY) or console. */
@@ -66,6 +71,14 @@ function list(env: Env, name: string): string[] {
   return [...new Set(parts)];
 }
 
+function includeUsage(env: Env): 'auto' | 'true' | 'false' {
+  const raw = (env.OTEL_LLM_STREAM_INCLUDE_USAGE ?? '').trim().toLowerCase();
+  if (!raw || raw === 'auto') return 'auto';
+  if (TRUE.has(raw)) return 'true';
+  if (FALSE.has(raw)) return 'false';
+  throw new Error(`OTEL_LLM_STREAM_INCLUDE_USAGE must be auto, true or false, got ${JSON.stringify(raw)}`);
+}
+
 /** Read OTEL_LLM_* (and the few OTel variables we act on) once; throw on bad values. */
 export function loadSettings(env: Env = process.env, overrides: Partial<Settings> = {}): Settings {
   const exporter = ((env.OTEL_LLM_EXPORTER ?? '').trim().toLowerCase() || 'otlp') as ExporterKind;
@@ -95,7 +108,8 @@ export function loadSettings(env: Env = process.env, overrides: Partial<Settings
     attributionLimit: limit,
     userHashKey: env.OTEL_LLM_USER_HASH_KEY || undefined,
     pricingFile: env.OTEL_LLM_PRICING_FILE || undefined,
-    streamIncludeUsage: bool(env, 'OTEL_LLM_STREAM_INCLUDE_USAGE', true),
+    streamIncludeUsage: includeUsage(env),
+    providerHosts: env.OTEL_LLM_PROVIDER_HOSTS || undefined,
     captureContent: bool(env, 'OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT', false),
     logFormat: logFormat as LogFormat,
     logLevel: (env.OTEL_LLM_LOG_LEVEL || 'INFO').toUpperCase(),

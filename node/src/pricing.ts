@@ -375,6 +375,29 @@ export class PriceBook {
     return [cost, missing === undefined ? undefined : `no_price_for:${missing}`];
   }
 
+  /**
+   * USD for `u` of `model` priced at genai-prices provider `pricingId` as the endpoint decided
+   * it (providers.ts); with no `pricingId` only the local pricing file prices it (entries for
+   * `providerName` or for any provider), never genai-prices under another provider.
+   */
+  costAt(
+    pricingId: string | undefined,
+    providerName: string | undefined,
+    model: string,
+    u: Usage,
+    timestampMs?: number,
+  ): number | undefined {
+    let resolved: Resolved | undefined;
+    if (pricingId) resolved = this.resolve(pricingId, model);
+    else {
+      const ref = model.trim().toLowerCase();
+      const named = providerName?.trim().toLowerCase();
+      resolved = (named ? this.custom.get(joinKey(named, ref)) : undefined) ?? this.custom.get(joinKey(undefined, ref));
+    }
+    if (!resolved) return undefined;
+    return resolved.ratesAt(timestampMs).cost(normalizeUsage(u));
+  }
+
   /** The compiled prices of `model` (cached, misses included), or undefined. */
   resolve(provider: string | undefined, model: string | undefined): Resolved | undefined {
     if (!model) return undefined;

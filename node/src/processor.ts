@@ -52,6 +52,7 @@ import {
   METRIC_TTFC,
   METRIC_UNPRICED,
   OTEL_LLM_ATTRIBUTION_PREFIX,
+  OTEL_LLM_PRICING_PROVIDER,
   OTEL_LLM_TENANT,
   OTEL_LLM_UNPRICED,
   OUTPUT_TOKEN_KEYS,
@@ -252,9 +253,14 @@ export function analyzeSpan(facts: SpanFacts, prices: PriceBook): Analysis {
     return out;
   }
   let cost: number | undefined;
+  // where the endpoint decided the pricing provider (providers.ts): '' = local pricing file only
+  const pricedAt = attrs[OTEL_LLM_PRICING_PROVIDER];
   for (const model of [responseModel, requestModel]) {
     if (typeof model === 'string' && model) {
-      cost = prices.cost(providerName, model, u, facts.startTimeMs);
+      cost =
+        typeof pricedAt === 'string'
+          ? prices.costAt(pricedAt || undefined, providerName, model, u, facts.startTimeMs)
+          : prices.cost(providerName, model, u, facts.startTimeMs);
       if (cost !== undefined) break;
     }
   }

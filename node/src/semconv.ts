@@ -41,6 +41,14 @@ export const BAGGAGE_REQUEST_ID = 'request.id';
 export const OTEL_LLM_TENANT = 'otel_llm.tenant';
 /** True when a token count was estimated rather than reported by the provider. */
 export const OTEL_LLM_TOKENS_ESTIMATED = 'otel_llm.usage.estimated';
+/**
+ * The genai-prices provider id a GenAI span is priced at, set where the endpoint decided it
+ * (src/providers.ts); an empty string means the endpoint matched no known provider: the span
+ * is priced by the local pricing file only, never by genai-prices under another provider.
+ */
+export const OTEL_LLM_PRICING_PROVIDER = 'otel_llm.pricing.provider';
+/** Why the wire layer could not read a call fully (`response_body`, `usage`, `stream_truncated`...). */
+export const OTEL_LLM_WIRE_MISSING = 'otel_llm.wire.missing';
 /** True on a GenAI span whose model has no known price (no cost amount is set). */
 export const OTEL_LLM_UNPRICED = 'otel_llm.cost.unpriced';
 

@@ -31,7 +31,6 @@ import type { Instrumentation } from '@opentelemetry/instrumentation';
 import { ExpressInstrumentation } from '@opentelemetry/instrumentation-express';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { OpenAIInstrumentation } from '@opentelemetry/instrumentation-openai';
-import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici';
 import { OTLPTraceExporter as GrpcExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { OTLPTraceExporter as JsonExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { OTLPTraceExporter as ProtoExporter } from '@opentelemetry/exporter-trace-otlp-proto';
@@ -53,6 +52,10 @@ import { LlmMetrics, metricsMiddleware, startMetricsServer } from './metrics.js'
 import { PriceBook } from './pricing.js';
 import { LlmSpanProcessor } from './processor.js';
 import { RequestIdPropagator, installEdgeHook } from './requestid.js';
+import { ProviderResolver, parseProviderHosts } from './providers.js';
+import { logUnsupportedClients } from './genai/versions.js';
+import { WireLayer } from './wire/index.js';
+import { SinglePropagationUndiciInstrumentation } from './wire/undici.js';
 
 export interface RegisterOptions extends Partial<Settings> {
   /** Extra instrumentations to enable beside ours. */
@@ -216,18 +219,19 @@ function otlpExporter(): SpanExporter {
   return new ProtoExporter();
 }
 
-function instrumentations(settings: Settings, extra: Instrumentation[]): Instrumentation[] {
+function instrumentations(settings: Settings, extra: Instrumentation[], resolver: ProviderResolver): Instrumentation[] {
   const metricsPort = settings.metricsPort;
   return [
     // first: it must patch inside the official OpenAI wrapper (see genai/openai.ts)
-    new OpenAIExtrasInstrumentation({ streamIncludeUsage: settings.streamIncludeUsage }),
+    new OpenAIExtrasInstrumentation({ streamIncludeUsage: settings.streamIncludeUsage, resolver }),
     new HttpInstrumentation({
       ignoreIncomingRequestHook: req => {
         const path = (req.url ?? '').split('?')[0];
         return path === '/metrics' || (metricsPort !== undefined && req.socket?.localPort === metricsPort);
       },
     }),
-    new UndiciInstrumentation(),
+    // one traceparent/baggage/X-Request-ID per request, even when an SDK injects its own
+    new SinglePropagationUndiciInstrumentation(),
     new ExpressInstrumentation(),
     new FastifyOtelInstrumentation({ registerOnInitialization: true }),
     new OpenAIInstrumentation({ captureMessageContent: settings.captureContent }),
@@ -270,15 +274,25 @@ export function register(options: RegisterOptions = {}): Telemetry {
       new RequestIdPropagator({ header: settings.requestIdHeader, trustIncoming: settings.trustIncomingRequestId }),
     ],
   });
+  const resolver = new ProviderResolver(
+    parseProviderHosts(settings.providerHosts, msg => diag.warn(`otel-llm: ${msg}`)),
+  );
   const sdk = new NodeSDK({
     serviceName: settings.serviceName,
     spanProcessors,
     textMapPropagator: propagator,
-    instrumentations: instrumentations(settings, extra),
+    instrumentations: instrumentations(settings, extra, resolver),
     ...(process.env.OTEL_METRICS_EXPORTER ? {} : { metricReaders: [] }),
     ...(process.env.OTEL_LOGS_EXPORTER ? {} : { logRecordProcessors: [] }),
   });
   sdk.start();
+  // LLM calls at fetch, whatever SDK makes them (see wire/index.ts)
+  const removeWireLayer = new WireLayer({
+    resolver,
+    includeUsage: settings.streamIncludeUsage,
+    onFailure: kind => metrics.processorErrors.inc({ hook: 'wire', error_type: kind }),
+  }).install();
+  logUnsupportedClients();
   const removeEdgeHook = installEdgeHook({
     header: settings.requestIdHeader,
     trustIncoming: settings.trustIncomingRequestId,
@@ -306,6 +320,7 @@ export function register(options: RegisterOptions = {}): Telemetry {
     },
     async shutdown() {
       removeEdgeHook();
+      removeWireLayer();
       const server = await metricsServer;
       server?.close();
       try {

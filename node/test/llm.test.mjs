@@ -13,18 +13,24 @@ const require = createRequire(import.meta.url);
 const exporter = new InMemorySpanExporter();
 let telemetry;
 let stub;
+let claudeStub;
 let OpenAI;
 let Anthropic;
 
 before(async () => {
   await bundledReady;
-  telemetry = register({ spanExporter: exporter, simpleExport: true, serviceName: 'llm-test' });
   stub = await startStub();
+  claudeStub = await startStub();
+  // loopback stubs stand for the real APIs: the documented host -> provider setting
+  process.env.OTEL_LLM_PROVIDER_HOSTS = `127.0.0.1:${stub.port}=openai,127.0.0.1:${claudeStub.port}=anthropic`;
+  telemetry = register({ spanExporter: exporter, simpleExport: true, serviceName: 'llm-test' });
   OpenAI = require('openai').OpenAI;
   Anthropic = require('@anthropic-ai/sdk').Anthropic;
 });
 after(async () => {
   stub.server.close();
+  claudeStub.server.close();
+  delete process.env.OTEL_LLM_PROVIDER_HOSTS;
   await shutdown();
 });
 
@@ -169,7 +175,7 @@ describe('openai chat', () => {
 });
 
 describe('anthropic messages (the SDK\'s own tracing, normalised)', () => {
-  const claude = () => new Anthropic({ baseURL: stub.url, apiKey: 'sk-ant-test', maxRetries: 0 });
+  const claude = () => new Anthropic({ baseURL: claudeStub.url, apiKey: 'sk-ant-test', maxRetries: 0 });
 
   it('non-streaming: contract name, input includes cache, cache creation, finish reasons, cost', async () => {
     exporter.reset();

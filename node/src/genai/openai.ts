@@ -34,14 +34,20 @@ import {
   OTEL_LLM_TOKENS_ESTIMATED,
 } from '../semconv.js';
 import { openaiUsageAttributes } from '../pricing-units.js';
+import { INCLUDE_USAGE_PROVIDERS, ProviderResolver } from '../providers.js';
 
 export const OFFICIAL_SCOPE = '@opentelemetry/instrumentation-openai';
 const SUPPORTED = ['>=4.19.0 <7'];
 const CHARS_PER_TOKEN = 4;
 
 export interface OpenAIExtrasConfig extends InstrumentationConfig {
-  /** Ask streaming calls for a usage chunk (OTEL_LLM_STREAM_INCLUDE_USAGE, default true). */
-  streamIncludeUsage?: boolean;
+  /**
+   * Ask streaming calls for a usage chunk (OTEL_LLM_STREAM_INCLUDE_USAGE): `auto` (default)
+   * only when the client's base URL is a provider known to accept it, `true`, `false`.
+   */
+  streamIncludeUsage?: 'auto' | 'true' | 'false' | boolean;
+  /** Resolves the client's base URL to its provider (auto mode). */
+  resolver?: ProviderResolver;
 }
 
 type Any = any; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -174,7 +180,7 @@ export class OpenAIExtrasInstrumentation extends InstrumentationBase<OpenAIExtra
         span = self.isEnabled() ? officialSpan() : undefined;
         if (span && params.stream === true) {
           span.setAttribute(GEN_AI_REQUEST_STREAM, true);
-          const wantUsage = self.getConfig().streamIncludeUsage ?? true;
+          const wantUsage = self.wantsUsage((this as Any)?._client?.baseURL);
           if (api === 'chat' && wantUsage && params.stream_options?.include_usage !== true) {
             args = [{ ...params, stream_options: { ...(params.stream_options ?? {}), include_usage: true } }, ...args.slice(1)];
             hideUsage = true;
@@ -203,6 +209,19 @@ export class OpenAIExtrasInstrumentation extends InstrumentationBase<OpenAIExtra
       return result;
     };
   }
+
+  /** Whether to inject include_usage for a client whose base URL is `baseURL`. */
+  wantsUsage(baseURL: unknown): boolean {
+    const mode = this.getConfig().streamIncludeUsage ?? 'auto';
+    if (mode === true || mode === 'true') return true;
+    if (mode === false || mode === 'false') return false;
+    if (typeof baseURL !== 'string') return false;
+    const resolver = (this.resolver ??= this.getConfig().resolver ?? ProviderResolver.fromEnv());
+    const found = resolver.endpoint(baseURL);
+    return !!found?.name && INCLUDE_USAGE_PROVIDERS.has(found.name);
+  }
+
+  private resolver?: ProviderResolver;
 
   private onResult(span: Span, params: Any, result: Any): void {
     try {
@@ -266,7 +285,8 @@ async function* observeStream(
     throw err;
   } finally {
     try {
-      if (!sawUsage) setEstimate(span, params, outputChars);
+      const known = (span as Span & { attributes?: Record<string, unknown> }).attributes?.[GEN_AI_USAGE_INPUT_TOKENS];
+      if (!sawUsage && known === undefined) setEstimate(span, params, outputChars);
       // The official wrapper ends the span only after a stream it read to the end.
       if (!completed && span.isRecording()) {
         if (failure !== undefined) {

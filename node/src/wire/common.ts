@@ -1,0 +1,206 @@
+/**
+ * What the API-format modules share: the per-call state they fill from request and
+ * response bodies, and usage extraction through genai-prices' `extractUsage` (the
+ * provider's own extractor for the API flavor, else the format's reference provider's).
+ */
+import type { AttributeValue } from '@opentelemetry/api';
+import { extractUsage, findProvider, type Provider } from '@pydantic/genai-prices';
+import {
+  GEN_AI_RESPONSE_FINISH_REASONS,
+  GEN_AI_RESPONSE_ID,
+  GEN_AI_RESPONSE_MODEL,
+  GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
+  GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+  GEN_AI_USAGE_COST_AMOUNT,
+  GEN_AI_USAGE_COST_CURRENCY,
+  GEN_AI_USAGE_COST_SOURCE,
+  GEN_AI_USAGE_INPUT_TOKENS,
+  GEN_AI_USAGE_OUTPUT_TOKENS,
+  GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
+} from '../semconv.js';
+
+export type Any = any; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** What one call's bodies told so far; `attrs` go onto the GenAI span as they arrive. */
+export class CallState {
+  readonly attrs: Record<string, AttributeValue> = {};
+  requestModel?: string;
+  stream = false;
+  /** The usage object(s) seen, merged (streams report usage in parts). */
+  usage?: Record<string, unknown>;
+  finishReasons: string[] = [];
+  outputChars = 0;
+  events = 0;
+  /** Set by a format when the stream's own end marker arrived ([DONE], message_stop, ...). */
+  completed = false;
+  /** Set when a terminal error event arrived in the stream. */
+  errorType?: string;
+  /** The attributes set since the last flush to the span. */
+  dirty = false;
+
+  constructor(
+    /** The genai-prices provider whose extractors read usage. */
+    readonly extractor: Provider | undefined,
+    readonly flavor: string,
+  ) {}
+
+  set(key: string, value: AttributeValue | undefined | null): void {
+    if (value === undefined || value === null || value === '') return;
+    this.attrs[key] = value;
+    this.dirty = true;
+  }
+
+  responseId(id: unknown): void {
+    if (typeof id === 'string') this.set(GEN_AI_RESPONSE_ID, id);
+  }
+
+  responseModel(model: unknown): void {
+    if (typeof model === 'string') this.set(GEN_AI_RESPONSE_MODEL, model);
+  }
+
+  finish(reason: unknown): void {
+    if (typeof reason !== 'string' || !reason) return;
+    this.finishReasons.push(reason);
+    this.set(GEN_AI_RESPONSE_FINISH_REASONS, [...this.finishReasons]);
+  }
+
+  /** Set the finish reasons at once (one per choice/candidate). */
+  finishAll(reasons: unknown[]): void {
+    const list = reasons.filter((r): r is string => typeof r === 'string' && r !== '');
+    if (!list.length) return;
+    this.finishReasons = list;
+    this.set(GEN_AI_RESPONSE_FINISH_REASONS, [...list]);
+  }
+
+  /** Merge a usage object (later parts win) and re-derive the token attributes. */
+  addUsage(part: unknown, root = 'usage'): void {
+    if (!part || typeof part !== 'object' || Array.isArray(part)) return;
+    this.usage = { ...(this.usage ?? {}), ...(part as Record<string, unknown>) };
+    const tokens = extractTokens(this.extractor, this.flavor, { [root]: this.usage });
+    if (tokens) for (const [k, v] of Object.entries(tokens)) this.set(k, v);
+    const cost = (this.usage as Any).cost;
+    if (typeof cost === 'number' && Number.isFinite(cost) && cost >= 0) {
+      // the provider's own figure (OpenRouter's usage.cost, USD)
+      this.set(GEN_AI_USAGE_COST_AMOUNT, cost);
+      this.set(GEN_AI_USAGE_COST_CURRENCY, 'USD');
+      this.set(GEN_AI_USAGE_COST_SOURCE, 'provider');
+    }
+  }
+
+  get hasUsage(): boolean {
+    return this.attrs[GEN_AI_USAGE_INPUT_TOKENS] !== undefined || this.attrs[GEN_AI_USAGE_OUTPUT_TOKENS] !== undefined;
+  }
+}
+
+const DEST: Readonly<Record<string, string>> = {
+  input_tokens: GEN_AI_USAGE_INPUT_TOKENS,
+  output_tokens: GEN_AI_USAGE_OUTPUT_TOKENS,
+  cache_read_tokens: GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+  cache_write_tokens: GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
+  output_reasoning_tokens: GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
+};
+
+/**
+ * Token attributes of `container` ({usage: ...} or {usageMetadata: ...}) read by the
+ * provider's extractor for `flavor` (input includes cached tokens, output includes
+ * reasoning tokens, as genai-prices reports them); undefined when it cannot be read.
+ */
+export function extractTokens(provider: Provider | undefined, flavor: string, container: unknown): Record<string, number> | undefined {
+  if (!provider) return undefined;
+  const flavors = provider.extractors?.map(e => e.api_flavor) ?? [];
+  const use = flavors.includes(flavor) ? flavor : flavors.includes('default') ? 'default' : undefined;
+  if (!use) return undefined;
+  let usage: Record<string, number | undefined>;
+  try {
+    usage = extractUsage(provider, container, use).usage;
+  } catch {
+    return undefined;
+  }
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(usage)) {
+    const dest = DEST[k];
+    if (dest && typeof v === 'number' && Number.isFinite(v)) out[dest] = v;
+  }
+  return Object.keys(out).length ? out : undefined;
+}
+
+const providerCache = new Map<string, Provider | undefined>();
+
+/** A genai-prices provider by id (cached). */
+export function providerById(id: string | null | undefined): Provider | undefined {
+  if (!id) return undefined;
+  if (providerCache.has(id)) return providerCache.get(id);
+  let found: Provider | undefined;
+  try {
+    found = findProvider({ providerId: id });
+    if (found && found.id !== id) found = undefined;
+  } catch {
+    found = undefined;
+  }
+  providerCache.set(id, found);
+  return found;
+}
+
+/**
+ * The usage extractor for a call: the pricing provider's own for the format's flavor (an
+ * OpenAI-compatible provider's `default` for chat), else the format's reference provider's.
+ */
+export function extractorFor(
+  pricingId: string | null,
+  format: Pick<WireFormat, 'flavor' | 'reference' | 'referenceFlavor'>,
+): { provider: Provider | undefined; flavor: string } {
+  const own = providerById(pricingId);
+  const flavors = own?.extractors?.map(e => e.api_flavor) ?? [];
+  if (own && own.id === format.reference) return { provider: own, flavor: format.referenceFlavor };
+  if (own && flavors.includes(format.flavor)) return { provider: own, flavor: format.flavor };
+  if (own && format.flavor === 'chat' && flavors.includes('default') && !NOT_CHAT_DEFAULT.has(own.id)) {
+    return { provider: own, flavor: 'default' };
+  }
+  return { provider: providerById(format.reference), flavor: format.referenceFlavor };
+}
+
+/** Providers whose `default` extractor reads their own (not OpenAI-shaped) API. */
+const NOT_CHAT_DEFAULT = new Set(['anthropic', 'google', 'cohere', 'aws', 'cloudflare', 'minimax', 'typesafe', 'cursor']);
+
+export function textLength(content: unknown): number {
+  if (typeof content === 'string') return content.length;
+  if (Array.isArray(content)) {
+    return content.reduce((n: number, part: Any) => n + (typeof part?.text === 'string' ? part.text.length : 0), 0);
+  }
+  return 0;
+}
+
+/** One API format (one module each, named like the Python modules). */
+export interface WireFormat {
+  /** Module name, e.g. `openai_chat`. */
+  readonly name: string;
+  /** Provider family the format implies when the endpoint names none. */
+  readonly family: string;
+  readonly operation: string;
+  /** genai-prices api flavor of the usage object. */
+  readonly flavor: string;
+  /** genai-prices provider whose extractor reads the format when the real provider has none. */
+  readonly reference: string;
+  /** The reference provider's flavor name for this format. */
+  readonly referenceFlavor: string;
+  /** Whether a POST to this path is a call of this format. */
+  match(path: string): boolean;
+  /** The request model (from the body or the path) and whether it streams. */
+  request(body: Any, url: URL): { model?: string; stream: boolean; attrs?: Record<string, AttributeValue> };
+  /** A whole JSON response. */
+  json(body: Any, st: CallState): void;
+  /** One SSE event's parsed data (or `undefined` for `[DONE]`). */
+  event(data: Any, event: string | undefined, st: CallState): void;
+  /** Whether a parsed event only carries the usage that we asked for (hidden from the caller). */
+  usageOnly?(data: Any): boolean;
+}
+
+/** Common request attributes of OpenAI-style bodies. */
+export function requestAttrs(body: Any): Record<string, AttributeValue> {
+  const out: Record<string, AttributeValue> = {};
+  const maxTokens = body?.max_tokens ?? body?.max_completion_tokens ?? body?.max_output_tokens;
+  if (typeof maxTokens === 'number') out['gen_ai.request.max_tokens'] = maxTokens;
+  if (typeof body?.temperature === 'number') out['gen_ai.request.temperature'] = body.temperature;
+  if (typeof body?.top_p === 'number') out['gen_ai.request.top_p'] = body.top_p;
+  return out;
+}

@@ -1,0 +1,579 @@
+/**
+ * The wire-format layer: LLM API calls recognised at `fetch` by host and path, whatever SDK
+ * (or none) makes them: openai 5+, LangChain JS, @google/genai, the AI SDK's providers.
+ *
+ * For each call whose path one of the API-format modules knows (openai_chat,
+ * openai_responses, openai_embeddings, anthropic_messages, gemini):
+ * - the request body gives the model, the stream flag and request parameters; for OpenAI
+ *   Chat streams to providers known to accept it (OTEL_LLM_STREAM_INCLUDE_USAGE=auto) the
+ *   body gets `stream_options.include_usage`, and the usage-only chunk it adds is hidden
+ *   from a caller that did not ask for it;
+ * - the response body is read as it passes (JSON: a bounded copy parsed at the end; SSE:
+ *   event by event), through a pull-based stream: the caller reads exactly the bytes the
+ *   server sent (less a hidden usage chunk), at its own pace;
+ * - when an SDK-level GenAI span is active (official OpenAI instrumentation, the Anthropic
+ *   SDK's own, the AI SDK's telemetry), that span is enriched: the provider from the
+ *   endpoint, usage, response id/model, finish reasons; otherwise the layer makes the
+ *   GenAI client span itself (`{operation} {model}`, CLIENT), parent of the HTTP span.
+ * Nothing here throws into the caller: a body it cannot read leaves the call as it was,
+ * the span says what is missing (`otel_llm.wire.missing`), the failure is counted in
+ * `otel_llm_processor_errors_total{hook="wire"}`.
+ */
+import { performance } from 'node:perf_hooks';
+import {
+  context,
+  diag,
+  propagation,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type AttributeValue,
+  type Span,
+  type Tracer,
+} from '@opentelemetry/api';
+import { INCLUDE_USAGE_PROVIDERS, ProviderResolver, type ResolvedProvider } from '../providers.js';
+import {
+  ERROR_TYPE,
+  GEN_AI_OPERATION_NAME,
+  GEN_AI_PROVIDER_NAME,
+  GEN_AI_REQUEST_MODEL,
+  GEN_AI_REQUEST_STREAM,
+  GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK,
+  GEN_AI_SYSTEM,
+  OTEL_LLM_PRICING_PROVIDER,
+  OTEL_LLM_WIRE_MISSING,
+  SERVER_ADDRESS,
+  SERVER_PORT,
+} from '../semconv.js';
+import { anthropicMessages } from './anthropic_messages.js';
+import { CallState, extractorFor, type Any, type WireFormat } from './common.js';
+import { gemini } from './gemini.js';
+import { openaiChat } from './openai_chat.js';
+import { openaiEmbeddings } from './openai_embeddings.js';
+import { openaiResponses } from './openai_responses.js';
+import { SseReader } from './sse.js';
+
+export const FORMATS: readonly WireFormat[] = [openaiChat, openaiResponses, openaiEmbeddings, anthropicMessages, gemini];
+type FetchInput = Parameters<typeof fetch>[0];
+export type IncludeUsage = 'auto' | 'true' | 'false';
+
+/** Largest JSON response body copied for parsing; larger ones pass unread (counted). */
+const MAX_JSON_BYTES = 8 * 1024 * 1024;
+/** Largest request body parsed. */
+const MAX_REQUEST_BYTES = 8 * 1024 * 1024;
+const WRAPPED = Symbol.for('otel-llm.wire.fetch');
+const SCOPE = '@otel-llm/node/wire';
+
+export interface WireOptions {
+  resolver?: ProviderResolver;
+  includeUsage?: IncludeUsage;
+  tracer?: Tracer;
+  /** Called once per failure to read a call (`request_body`, `response_body`, `stream_truncated`...). */
+  onFailure?: (kind: string) => void;
+}
+
+/** The API format of a POST to `url`, if any. */
+export function formatFor(url: URL): WireFormat | undefined {
+  const path = url.pathname.replace(/\/+$/, '');
+  for (const f of FORMATS) if (f.match(path)) return f;
+  return undefined;
+}
+
+type SdkSpan = Span & { attributes?: Record<string, unknown>; ended?: boolean; instrumentationScope?: { name?: string } };
+
+/** The active span when it is an SDK-level GenAI span we should enrich instead of making our own. */
+function sdkGenAiSpan(): SdkSpan | undefined {
+  const span = trace.getActiveSpan() as SdkSpan | undefined;
+  if (!span || !span.isRecording() || span.ended) return undefined;
+  const a = span.attributes;
+  if (!a || typeof a !== 'object') return undefined;
+  if (a[GEN_AI_OPERATION_NAME] === undefined && a[GEN_AI_PROVIDER_NAME] === undefined && a[GEN_AI_SYSTEM] === undefined) {
+    return undefined;
+  }
+  return span;
+}
+
+function urlOf(input: unknown): URL | undefined {
+  try {
+    if (typeof input === 'string') return new URL(input);
+    if (input instanceof URL) return input;
+    if (input && typeof (input as Request).url === 'string') return new URL((input as Request).url);
+  } catch {
+    return undefined;
+  }
+  return undefined;
+}
+
+function bodyText(body: unknown): string | undefined {
+  if (typeof body === 'string') return body.length <= MAX_REQUEST_BYTES ? body : undefined;
+  if (body instanceof Uint8Array || body instanceof ArrayBuffer) {
+    const bytes = body instanceof ArrayBuffer ? new Uint8Array(body) : body;
+    return bytes.byteLength <= MAX_REQUEST_BYTES ? new TextDecoder().decode(bytes) : undefined;
+  }
+  return undefined;
+}
+
+function hasHeader(headers: unknown, name: string): boolean {
+  if (!headers) return false;
+  if (typeof (headers as Headers).has === 'function') return (headers as Headers).has(name);
+  if (Array.isArray(headers)) return headers.some(h => Array.isArray(h) && String(h[0]).toLowerCase() === name);
+  return Object.keys(headers as object).some(k => k.toLowerCase() === name);
+}
+
+/** One LLM call seen at the wire. */
+class WireCall {
+  readonly st: CallState;
+  readonly started = performance.now();
+  span: Span;
+  own: boolean;
+  hideUsage = false;
+  missing: string[] = [];
+  private ended = false;
+  private firstChunk = false;
+
+  constructor(
+    readonly layer: WireLayer,
+    readonly format: WireFormat,
+    readonly provider: ResolvedProvider,
+    readonly url: URL,
+    sdkSpan: SdkSpan | undefined,
+    readonly model: string | undefined,
+    stream: boolean,
+    requestAttrs: Record<string, AttributeValue>,
+  ) {
+    const { provider: extractor, flavor } = extractorFor(provider.pricingId, format);
+    this.st = new CallState(extractor, flavor);
+    this.st.stream = stream;
+    this.st.requestModel = model;
+    const port = url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80;
+    if (sdkSpan) {
+      this.own = false;
+      this.span = sdkSpan;
+      const a = sdkSpan.attributes ?? {};
+      const set: Record<string, AttributeValue> = {};
+      if (provider.source !== 'sdk' && provider.name) set[GEN_AI_PROVIDER_NAME] = provider.name;
+      set[OTEL_LLM_PRICING_PROVIDER] = provider.source === 'sdk' ? '' : (provider.pricingId ?? '');
+      if (a[GEN_AI_REQUEST_MODEL] === undefined && model) set[GEN_AI_REQUEST_MODEL] = model;
+      if (stream && a[GEN_AI_REQUEST_STREAM] === undefined) set[GEN_AI_REQUEST_STREAM] = true;
+      if (a[SERVER_ADDRESS] === undefined) set[SERVER_ADDRESS] = url.hostname;
+      if (a[SERVER_PORT] === undefined) set[SERVER_PORT] = port;
+      sdkSpan.setAttributes(set);
+      // an SDK span that keeps the older spelling gets the endpoint's provider there too
+      if (a[GEN_AI_PROVIDER_NAME] === undefined && a[GEN_AI_SYSTEM] !== undefined && set[GEN_AI_PROVIDER_NAME]) {
+        sdkSpan.setAttribute(GEN_AI_SYSTEM, set[GEN_AI_PROVIDER_NAME]!);
+      }
+    } else {
+      this.own = true;
+      const attributes: Record<string, AttributeValue> = {
+        [GEN_AI_OPERATION_NAME]: format.operation,
+        [SERVER_ADDRESS]: url.hostname,
+        [SERVER_PORT]: port,
+        [OTEL_LLM_PRICING_PROVIDER]: provider.pricingId ?? '',
+        ...requestAttrs,
+      };
+      const providerName = provider.name ?? format.family;
+      attributes[GEN_AI_PROVIDER_NAME] = providerName;
+      if (model) attributes[GEN_AI_REQUEST_MODEL] = model;
+      if (stream) attributes[GEN_AI_REQUEST_STREAM] = true;
+      const name = model ? `${format.operation} ${model}` : format.operation;
+      this.span = layer.tracer.startSpan(name, { kind: SpanKind.CLIENT, attributes });
+    }
+  }
+
+  /** Flush the attributes gathered since the last flush onto the span. */
+  sync(): void {
+    if (!this.st.dirty) return;
+    this.st.dirty = false;
+    try {
+      this.span.setAttributes(this.st.attrs);
+    } catch {
+      // telemetry only
+    }
+  }
+
+  fail(what: string): void {
+    if (!this.missing.includes(what)) this.missing.push(what);
+    this.layer.failure(what);
+  }
+
+  chunkSeen(): void {
+    if (this.firstChunk || !this.st.stream) return;
+    this.firstChunk = true;
+    const a = (this.span as SdkSpan).attributes;
+    if (this.own || a?.[GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] === undefined) {
+      this.st.set(GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, (performance.now() - this.started) / 1000);
+    }
+  }
+
+  /** The call failed before a response (network error) or the stream broke. */
+  error(err: unknown): void {
+    if (this.ended) return;
+    if (this.own) {
+      const type = (err as Error)?.name && (err as Error).name !== 'Error' ? (err as Error).name : (err as Error)?.constructor?.name || 'Error';
+      this.span.setAttribute(ERROR_TYPE, type);
+      this.span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error)?.message });
+    }
+    this.end();
+  }
+
+  end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    try {
+      if (this.st.errorType && this.own) {
+        this.st.set(ERROR_TYPE, this.st.errorType);
+        this.span.setStatus({ code: SpanStatusCode.ERROR });
+      }
+      if (!this.st.hasUsage && !this.missing.includes('usage') && !this.errored) this.missing.push('usage');
+      if (this.missing.length) this.st.set(OTEL_LLM_WIRE_MISSING, [...this.missing]);
+      this.sync();
+      if (this.own) this.span.end();
+    } catch {
+      // telemetry only
+    }
+  }
+
+  errored = false;
+
+  /** Watch the response; returns the Response the caller gets (the same, or one over a watched body). */
+  response(res: Response): Response {
+    if (res.status >= 400) {
+      this.errored = true;
+      if (this.own) {
+        this.span.setAttribute(ERROR_TYPE, String(res.status));
+        this.span.setStatus({ code: SpanStatusCode.ERROR, message: `HTTP ${res.status}` });
+      }
+      this.end();
+      return res;
+    }
+    if (!res.body) {
+      this.fail('response_body');
+      this.end();
+      return res;
+    }
+    const type = (res.headers.get('content-type') ?? '').toLowerCase();
+    const sse = type.includes('text/event-stream');
+    const body = this.watch(res.body, sse);
+    const out = new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
+    for (const key of ['url', 'redirected', 'type'] as const) {
+      try {
+        Object.defineProperty(out, key, { value: res[key], configurable: true });
+      } catch {
+        // keep the default
+      }
+    }
+    return out;
+  }
+
+  private watch(source: ReadableStream<Uint8Array>, sse: boolean): ReadableStream<Uint8Array> {
+    const reader = source.getReader();
+    const call = this;
+    const sseReader = sse ? new SseReader() : undefined;
+    const framer = sse && this.hideUsage ? new EventFramer() : undefined;
+    let json: Uint8Array[] | undefined = sse ? undefined : [];
+    let jsonBytes = 0;
+    const encoder = new TextEncoder();
+    const onEvents = (events: { event?: string; data: string }[]): void => {
+      for (const ev of events) call.event(ev.event, ev.data);
+    };
+    const finish = (): void => {
+      try {
+        if (sseReader) {
+          onEvents(sseReader.end());
+          if (sseReader.oversized) call.fail('sse_event_too_large');
+        } else if (framer) {
+          // unreachable: a framer always comes with an SSE reader
+        } else if (json) {
+          const text = new TextDecoder().decode(concat(json, jsonBytes));
+          json = undefined;
+          let parsed: unknown;
+          try {
+            parsed = JSON.parse(text);
+          } catch {
+            call.fail('response_body');
+          }
+          if (parsed !== undefined) call.format.json(parsed, call.st);
+        }
+      } catch {
+        call.fail('response_body');
+      }
+      call.end();
+    };
+    return new ReadableStream<Uint8Array>(
+      {
+        async pull(controller) {
+          let result: { done: boolean; value?: Uint8Array };
+          try {
+            result = await reader.read();
+          } catch (err) {
+            call.fail(call.st.stream ? 'stream_truncated' : 'response_body');
+            call.error(err);
+            controller.error(err);
+            return;
+          }
+          if (result.done) {
+            if (framer) {
+              const rest = framer.end();
+              if (rest) controller.enqueue(encoder.encode(rest));
+            }
+            finish();
+            controller.close();
+            return;
+          }
+          const chunk = result.value ?? new Uint8Array(0);
+          try {
+            call.chunkSeen();
+            if (framer) {
+              // hold bytes until an event is complete, drop the usage-only event we asked for
+              let out = '';
+              for (const raw of framer.push(chunk)) {
+                const events = sseReader!.push(encoder.encode(raw));
+                let hide = false;
+                for (const ev of events) hide = call.event(ev.event, ev.data) || hide;
+                if (!hide) out += raw;
+              }
+              call.sync();
+              if (out) controller.enqueue(encoder.encode(out));
+              return;
+            }
+            if (sseReader) onEvents(sseReader.push(chunk));
+            else if (json) {
+              jsonBytes += chunk.byteLength;
+              if (jsonBytes > MAX_JSON_BYTES) {
+                json = undefined;
+                call.fail('response_body_too_large');
+              } else json.push(chunk);
+            }
+            call.sync();
+          } catch {
+            call.fail('response_body');
+          }
+          controller.enqueue(chunk);
+        },
+        async cancel(reason) {
+          // the caller stopped reading: end the span with what was seen
+          call.end();
+          await reader.cancel(reason);
+        },
+      },
+      { highWaterMark: 0 },
+    );
+  }
+
+  /** One SSE event; returns whether it is the usage-only chunk to hide from the caller. */
+  event(name: string | undefined, data: string): boolean {
+    this.st.events++;
+    if (data === '[DONE]') {
+      this.format.event(undefined, name, this.st);
+      return false;
+    }
+    let parsed: Any;
+    try {
+      parsed = JSON.parse(data);
+    } catch {
+      this.fail('sse_event');
+      return false;
+    }
+    try {
+      this.format.event(parsed, name, this.st);
+    } catch {
+      this.fail('sse_event');
+    }
+    return this.hideUsage && !!this.format.usageOnly?.(parsed);
+  }
+}
+
+function concat(parts: Uint8Array[], total: number): Uint8Array {
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  return out;
+}
+
+/** Splits SSE text into whole events (each with its blank-line terminator), holding a partial one. */
+class EventFramer {
+  private readonly decoder = new TextDecoder('utf-8');
+  private buf = '';
+
+  push(chunk: Uint8Array): string[] {
+    this.buf += this.decoder.decode(chunk, { stream: true });
+    const out: string[] = [];
+    const re = /\r\n\r\n|\n\n|\r\r/g;
+    let start = 0;
+    let m: RegExpExecArray | null;
+    while ((m = re.exec(this.buf))) {
+      out.push(this.buf.slice(start, m.index + m[0].length));
+      start = m.index + m[0].length;
+    }
+    this.buf = this.buf.slice(start);
+    return out;
+  }
+
+  end(): string {
+    const rest = this.buf + this.decoder.decode();
+    this.buf = '';
+    return rest;
+  }
+}
+
+/** Installs and removes the `fetch` wrapper; one per process. */
+export class WireLayer {
+  readonly resolver: ProviderResolver;
+  readonly includeUsage: IncludeUsage;
+  readonly tracer: Tracer;
+  private readonly onFailure?: (kind: string) => void;
+
+  constructor(options: WireOptions = {}) {
+    this.resolver = options.resolver ?? ProviderResolver.fromEnv();
+    this.includeUsage = options.includeUsage ?? 'auto';
+    this.tracer = options.tracer ?? trace.getTracer(SCOPE, '0.1.0');
+    this.onFailure = options.onFailure;
+  }
+
+  failure(kind: string): void {
+    try {
+      this.onFailure?.(kind);
+    } catch {
+      // counting is best effort
+    }
+  }
+
+  /** Wrap `globalThis.fetch` (idempotent); returns the function that removes the wrapper. */
+  install(): () => void {
+    const current = globalThis.fetch as (typeof fetch & { [WRAPPED]?: typeof fetch }) | undefined;
+    if (typeof current !== 'function' || current[WRAPPED]) return () => undefined;
+    const wrapped = this.wrap(current);
+    globalThis.fetch = wrapped;
+    return () => {
+      if (globalThis.fetch === wrapped) globalThis.fetch = current;
+    };
+  }
+
+  /** A fetch that watches LLM calls and passes every other call through. */
+  wrap(original: typeof fetch): typeof fetch {
+    const layer = this;
+    const wrapped = function fetch(this: unknown, input: FetchInput, init?: RequestInit): Promise<Response> {
+      let call: WireCall | undefined;
+      let args: [FetchInput, RequestInit | undefined] = [input, init];
+      try {
+        const begun = layer.begin(input, init);
+        if (begun) [call, args] = begun;
+      } catch {
+        call = undefined;
+        args = [input, init];
+        layer.failure('request');
+      }
+      if (!call) return original.call(this as never, input, init);
+      const c = call;
+      let pending: Promise<Response>;
+      try {
+        pending = context.with(trace.setSpan(context.active(), c.span), () => original.call(this as never, args[0], args[1]));
+      } catch (err) {
+        c.error(err);
+        throw err;
+      }
+      return pending.then(
+        res => {
+          try {
+            return c.response(res);
+          } catch {
+            layer.failure('response');
+            c.end();
+            return res;
+          }
+        },
+        err => {
+          c.error(err);
+          throw err;
+        },
+      );
+    } as typeof fetch & { [WRAPPED]?: typeof fetch };
+    Object.defineProperty(wrapped, WRAPPED, { value: original });
+    return wrapped;
+  }
+
+  /** Recognise an LLM call; returns it with the (possibly rewritten) fetch arguments. */
+  begin(input: FetchInput, init?: RequestInit): [WireCall, [FetchInput, RequestInit | undefined]] | undefined {
+    const method = (init?.method ?? (input instanceof Request ? input.method : 'GET')).toUpperCase();
+    if (method !== 'POST') return undefined;
+    const url = urlOf(input);
+    if (!url) return undefined;
+    const format = formatFor(url);
+    if (!format) return undefined;
+    const sdkSpan = sdkGenAiSpan();
+    const provider = this.resolver.resolve(url, sdkSpan ? undefined : format.family);
+    let body: Any;
+    let unreadable = false;
+    const text = bodyText(init?.body);
+    if (text !== undefined) {
+      try {
+        body = JSON.parse(text);
+      } catch {
+        unreadable = true;
+      }
+    } else {
+      unreadable = true;
+    }
+    let req: ReturnType<WireFormat['request']> = { stream: false };
+    try {
+      req = format.request(body, url);
+    } catch {
+      unreadable = true;
+    }
+    const call = new WireCall(this, format, provider, url, sdkSpan, req.model, req.stream, req.attrs ?? {});
+    if (unreadable) call.fail('request_body');
+    let args: [FetchInput, RequestInit | undefined] = [input, init];
+    if (format === openaiChat && req.stream && body && typeof text === 'string' && this.wantsUsage(provider, sdkSpan)) {
+      const opts = body.stream_options;
+      if (opts?.include_usage !== true && !hasHeader(init?.headers, 'content-length')) {
+        const rewritten = JSON.stringify({ ...body, stream_options: { ...(opts ?? {}), include_usage: true } });
+        args = [input, { ...init, body: rewritten }];
+        call.hideUsage = true;
+      }
+    }
+    return [call, args];
+  }
+
+  private wantsUsage(provider: ResolvedProvider, sdkSpan: SdkSpan | undefined): boolean {
+    if (this.includeUsage === 'false') return false;
+    if (this.includeUsage === 'true') return true;
+    const name = provider.name ?? (sdkSpan?.attributes?.[GEN_AI_PROVIDER_NAME] as string | undefined);
+    return provider.source !== 'sdk' && name !== undefined && INCLUDE_USAGE_PROVIDERS.has(name);
+  }
+}
+
+// --- one propagation per outgoing request ----------------------------------------------
+
+/**
+ * Remove, from an undici request about to be instrumented, the propagation headers
+ * (`traceparent`, `tracestate`, `baggage`, `X-Request-ID`) that an SDK injected itself
+ * (the Anthropic SDK does), so that the undici instrumentation's own injection is the only
+ * one. Returns a function that puts back any removed header the instrumentation did not
+ * inject again.
+ */
+export function dedupePropagationHeaders(request: { headers?: unknown }): () => void {
+  const headers = request?.headers;
+  if (!Array.isArray(headers)) return () => undefined;
+  const fields = new Set(propagation.fields().map(f => f.toLowerCase()));
+  const removed: [unknown, unknown][] = [];
+  for (let i = headers.length - 2; i >= 0; i -= 2) {
+    const key = String(headers[i]).toLowerCase();
+    if (fields.has(key)) {
+      removed.unshift([headers[i], headers[i + 1]]);
+      headers.splice(i, 2);
+    }
+  }
+  if (!removed.length) return () => undefined;
+  return () => {
+    const present = new Set<string>();
+    for (let i = 0; i < headers.length; i += 2) present.add(String(headers[i]).toLowerCase());
+    for (const [k, v] of removed) if (!present.has(String(k).toLowerCase())) headers.push(k, v);
+  };
+}
+
+export function logOnce(message: string): void {
+  diag.warn(message);
+}

@@ -1,0 +1,97 @@
+/**
+ * An incremental Server-Sent Events reader: bytes in as they pass, events out, nothing
+ * buffered beyond the event being read (bounded: an event longer than `maxEventBytes` is
+ * skipped and reported, the stream itself still passes untouched).
+ */
+
+export interface SseEvent {
+  event?: string;
+  data: string;
+}
+
+const DEFAULT_MAX_EVENT = 4 * 1024 * 1024;
+
+export class SseReader {
+  private readonly decoder = new TextDecoder('utf-8');
+  private line = '';
+  private data: string[] = [];
+  private dataChars = 0;
+  private event: string | undefined;
+  private skipping = false;
+  /** Events dropped for being larger than the bound. */
+  oversized = 0;
+
+  constructor(private readonly maxEventBytes = DEFAULT_MAX_EVENT) {}
+
+  /** Feed bytes; returns the events completed by them. */
+  push(chunk: Uint8Array): SseEvent[] {
+    return this.text(this.decoder.decode(chunk, { stream: true }));
+  }
+
+  /** End of stream: the last event if the stream ended without its blank line. */
+  end(): SseEvent[] {
+    const out = this.text(this.decoder.decode() + '\n\n');
+    return out;
+  }
+
+  /** Whether bytes of an unfinished event are pending. */
+  get pending(): boolean {
+    return this.line.length > 0 || this.data.length > 0;
+  }
+
+  private text(text: string): SseEvent[] {
+    const out: SseEvent[] = [];
+    let start = 0;
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if (c !== 10 && c !== 13) continue;
+      const line = this.line + text.slice(start, i);
+      this.line = '';
+      // \r\n: skip the \n
+      if (c === 13 && text.charCodeAt(i + 1) === 10) i++;
+      start = i + 1;
+      this.onLine(line, out);
+    }
+    const rest = text.slice(start);
+    if (rest) {
+      if (this.line.length + rest.length > this.maxEventBytes) {
+        this.skipping = true;
+        this.line = '';
+      } else {
+        this.line += rest;
+      }
+    }
+    return out;
+  }
+
+  private onLine(line: string, out: SseEvent[]): void {
+    if (line === '') {
+      if (this.skipping) {
+        this.oversized++;
+      } else if (this.data.length > 0) {
+        out.push({ event: this.event, data: this.data.join('\n') });
+      }
+      this.data = [];
+      this.dataChars = 0;
+      this.event = undefined;
+      this.skipping = false;
+      return;
+    }
+    if (this.skipping || line.charCodeAt(0) === 58 /* : comment */) return;
+    const colon = line.indexOf(':');
+    const field = colon < 0 ? line : line.slice(0, colon);
+    let value = colon < 0 ? '' : line.slice(colon + 1);
+    if (value.charCodeAt(0) === 32) value = value.slice(1);
+    if (field === 'data') {
+      this.dataChars += value.length;
+      if (this.dataChars > this.maxEventBytes) {
+        this.skipping = true;
+        this.data = [];
+        return;
+      }
+      this.data.push(value);
+    } else if (field === 'event') {
+      this.event = value;
+    }
+  }
+}
