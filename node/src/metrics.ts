@@ -17,6 +17,7 @@ import {
   METRIC_OPERATION_COST,
   METRIC_PROCESSOR_ERRORS,
   METRIC_SPANS_DROPPED,
+  METRIC_WIRE_PARSE_ERRORS,
   METRIC_TOKEN_USAGE,
   METRIC_TTFC,
   METRIC_UNPRICED,
@@ -82,6 +83,8 @@ export class LlmMetrics {
   readonly unpriced: Counter<string>;
   readonly processorErrors: Counter<string>;
   readonly spansDropped: Counter<string>;
+  /** LLM responses the wire layer could not read (src/wire/). */
+  readonly wireParseErrors: Counter<string>;
   private readonly exemplars: boolean;
 
   constructor(options: MetricsOptions = {}) {
@@ -145,6 +148,12 @@ export class LlmMetrics {
       name: METRIC_SPANS_DROPPED,
       help: 'Spans lost before export: queue_full, shutdown, or export_failed (the exporter could not write them)',
       labelNames: ['reason'],
+      registers,
+    });
+    this.wireParseErrors = new Counter({
+      name: METRIC_WIRE_PARSE_ERRORS,
+      help: 'LLM API responses the wire layer could not read, by API format and reason',
+      labelNames: ['format', 'reason'],
       registers,
     });
   }

@@ -376,24 +376,16 @@ export class PriceBook {
   }
 
   /**
-   * USD for `u` of `model` priced at genai-prices provider `pricingId` as the endpoint decided
-   * it (providers.ts); with no `pricingId` only the local pricing file prices it (entries for
-   * `providerName` or for any provider), never genai-prices under another provider.
+   * USD for `u` of `model` from the local pricing file only (entries for `providerName` or
+   * for any provider): the call went to an endpoint that matched no known provider, so it
+   * is never priced by genai-prices under a provider it may not be.
    */
-  costAt(
-    pricingId: string | undefined,
-    providerName: string | undefined,
-    model: string,
-    u: Usage,
-    timestampMs?: number,
-  ): number | undefined {
-    let resolved: Resolved | undefined;
-    if (pricingId) resolved = this.resolve(pricingId, model);
-    else {
-      const ref = model.trim().toLowerCase();
-      const named = providerName?.trim().toLowerCase();
-      resolved = (named ? this.custom.get(joinKey(named, ref)) : undefined) ?? this.custom.get(joinKey(undefined, ref));
-    }
+  costLocal(providerName: string | undefined, model: string, u: Usage, timestampMs?: number): number | undefined {
+    const ref = model.trim().toLowerCase();
+    const named = providerName?.trim().toLowerCase();
+    const resolved =
+      (named ? (this.custom.get(joinKey(PROVIDER_IDS[named] ?? named, ref)) ?? this.custom.get(joinKey(named, ref))) : undefined) ??
+      this.custom.get(joinKey(undefined, ref));
     if (!resolved) return undefined;
     return resolved.ratesAt(timestampMs).cost(normalizeUsage(u));
   }

@@ -52,7 +52,7 @@ import {
   METRIC_TTFC,
   METRIC_UNPRICED,
   OTEL_LLM_ATTRIBUTION_PREFIX,
-  OTEL_LLM_PRICING_PROVIDER,
+  OTEL_LLM_PROVIDER_UNRESOLVED,
   OTEL_LLM_TENANT,
   OTEL_LLM_UNPRICED,
   OUTPUT_TOKEN_KEYS,
@@ -253,14 +253,13 @@ export function analyzeSpan(facts: SpanFacts, prices: PriceBook): Analysis {
     return out;
   }
   let cost: number | undefined;
-  // where the endpoint decided the pricing provider (providers.ts): '' = local pricing file only
-  const pricedAt = attrs[OTEL_LLM_PRICING_PROVIDER];
+  // an endpoint that matched no known provider (providers.ts): only the pricing file prices it
+  const unresolved = attrs[OTEL_LLM_PROVIDER_UNRESOLVED] === true;
   for (const model of [responseModel, requestModel]) {
     if (typeof model === 'string' && model) {
-      cost =
-        typeof pricedAt === 'string'
-          ? prices.costAt(pricedAt || undefined, providerName, model, u, facts.startTimeMs)
-          : prices.cost(providerName, model, u, facts.startTimeMs);
+      cost = unresolved
+        ? prices.costLocal(providerName, model, u, facts.startTimeMs)
+        : prices.cost(providerName, model, u, facts.startTimeMs);
       if (cost !== undefined) break;
     }
   }

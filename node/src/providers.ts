@@ -1,17 +1,17 @@
 /**
- * The provider of an LLM call, from the endpoint it is sent to (mirrors otel_llm/providers.py).
- *
- * The rule, the same in both languages:
- * 1. the request URL matches a genai-prices provider's API URL pattern (`findProvider`):
- *    that provider, named by its semconv well-known value ({@link SEMCONV_NAMES}; Google is
- *    `gcp.vertex_ai` on `aiplatform.googleapis.com` / `*-aiplatform.googleapis.com`, else
- *    `gcp.gemini`); any other genai-prices provider keeps its id (`openrouter`, ...);
- * 2. else `OTEL_LLM_PROVIDER_HOSTS` (`host[:port]=provider,...`) names it: a semconv value or
- *    a genai-prices id, priced at that provider when genai-prices knows it;
- * 3. else the SDK's (or API format's) provider family name is kept, and the call is priced
- *    only by the local pricing file, never by genai-prices under another provider.
- *
- * Resolutions are cached per (host, port, first path segment) and bounded.
+ * The provider of an LLM call, from the endpoint it is sent to (mirrors otel_llm/providers.py;
+ * the shared wire vectors hold both to the same result). Resolution order for a URL:
+ * 1. `OTEL_LLM_PROVIDER_HOSTS` (`host[:port]=provider,...`; a semconv name or a genai-prices
+ *    id; `host:port` before `host`): a gateway, vLLM, Ollama. A provider genai-prices knows
+ *    is priced as that provider; any other name only by the pricing file.
+ * 2. genai-prices' provider URL patterns (`findProvider`), named by their semconv well-known
+ *    value ({@link SEMCONV_NAMES}; Google is `gcp.vertex_ai` on `aiplatform.googleapis.com` /
+ *    `*-aiplatform.googleapis.com`, else `gcp.gemini`); other providers keep their id.
+ * 3. A loopback host keeps the client's provider and is priced as it (a local stand-in).
+ * 4. The client library's own default host keeps its provider.
+ * 5. Anything else keeps the client's provider name, marked `otel_llm.provider.unresolved`:
+ *    priced only by the pricing file, never by genai-prices under another provider.
+ * Results are cached per (host, port, first path segment), bounded.
  */
 import { findProvider } from '@pydantic/genai-prices';
 
@@ -65,13 +65,19 @@ export const INCLUDE_USAGE_PROVIDERS: ReadonlySet<string> = new Set([
 const VERTEX_HOST = /^(?:.+-)?aiplatform\.googleapis\.com$/;
 const CACHE_LIMIT = 1024;
 
+/** The host each client family uses when no base URL is given. */
+export const SDK_DEFAULT_HOSTS: Readonly<Record<string, string>> = Object.freeze({
+  openai: 'api.openai.com',
+  anthropic: 'api.anthropic.com',
+});
+
 export interface ResolvedProvider {
-  /** `gen_ai.provider.name`; undefined only when nothing names it (no SDK family given). */
-  name: string | undefined;
-  /** genai-prices provider id to price at, or null: local pricing file only. */
+  /** `gen_ai.provider.name`. */
+  name: string;
+  /** genai-prices provider id it is priced at, or null (pricing file only). */
   pricingId: string | null;
-  /** How it was found: `endpoint` (genai-prices URL pattern), `setting`, or `sdk`. */
-  source: 'endpoint' | 'setting' | 'sdk';
+  /** The endpoint matched no known provider (`otel_llm.provider.unresolved`). */
+  unresolved: boolean;
 }
 
 /** Parse `OTEL_LLM_PROVIDER_HOSTS`; bad pairs are reported through `onError` and skipped. */
@@ -81,10 +87,17 @@ export function parseProviderHosts(raw: string | undefined, onError?: (msg: stri
     const item = part.trim();
     if (!item) continue;
     const eq = item.indexOf('=');
-    const host = eq > 0 ? item.slice(0, eq).trim().toLowerCase() : '';
+    let host = eq > 0 ? item.slice(0, eq).trim().toLowerCase() : '';
     const provider = eq > 0 ? item.slice(eq + 1).trim() : '';
-    if (!host || !provider || /[\s/]/.test(host)) {
-      onError?.(`OTEL_LLM_PROVIDER_HOSTS: ignoring ${JSON.stringify(item)} (expected host[:port]=provider)`);
+    if (host.includes('://')) {
+      try {
+        host = new URL(host).host;
+      } catch {
+        host = '';
+      }
+    }
+    if (!host || !provider || /\s/.test(host)) {
+      onError?.(`OTEL_LLM_PROVIDER_HOSTS: ignoring ${JSON.stringify(item)} (want host[:port]=provider)`);
       continue;
     }
     out.set(host, provider);
@@ -92,25 +105,41 @@ export function parseProviderHosts(raw: string | undefined, onError?: (msg: stri
   return out;
 }
 
-/** The semconv name and genai-prices id for a provider named in the setting. */
-function fromSetting(provider: string): ResolvedProvider {
-  const key = provider.trim();
-  const lower = key.toLowerCase();
-  if (SEMCONV_NAMES[lower] !== undefined) return { name: SEMCONV_NAMES[lower], pricingId: lower, source: 'setting' };
-  if (PRICING_IDS[lower] !== undefined) return { name: lower, pricingId: PRICING_IDS[lower]!, source: 'setting' };
-  const known = findProvider({ providerId: lower });
-  if (known && known.id === lower) return { name: lower, pricingId: lower, source: 'setting' };
-  return { name: key, pricingId: null, source: 'setting' };
+/** The genai-prices id of a semconv name or id, or null when genai-prices has none. */
+export function priceId(provider: string | undefined): string | null {
+  if (!provider) return null;
+  const key = provider.trim().toLowerCase();
+  const mapped = PRICING_IDS[key] ?? key;
+  try {
+    const found = findProvider({ providerId: mapped });
+    return found && found.id === mapped ? mapped : null;
+  } catch {
+    return null;
+  }
 }
 
-function semconvName(id: string, host: string): string {
+export function semconvName(id: string, host = ''): string {
   if (id === 'google') return VERTEX_HOST.test(host) ? 'gcp.vertex_ai' : 'gcp.gemini';
   return SEMCONV_NAMES[id] ?? id;
 }
 
-/** Resolves request URLs to providers; one per process (settings read once). */
+function mapped(value: string): ResolvedProvider {
+  const key = value.trim().toLowerCase();
+  const pid = priceId(key);
+  if (pid === null) return { name: key, pricingId: null, unresolved: false };
+  if (PRICING_IDS[key] !== undefined) return { name: key, pricingId: pid, unresolved: false };
+  return { name: semconvName(pid), pricingId: pid, unresolved: false };
+}
+
+function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '');
+  if (h === 'localhost' || h.endsWith('.localhost') || h === '::1') return true;
+  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
+
+/** Resolves request URLs to providers; one per process (the setting read once). */
 export class ProviderResolver {
-  private readonly cache = new Map<string, ResolvedProvider | null>();
+  private readonly cache = new Map<string, ResolvedProvider>();
 
   constructor(readonly hosts: ReadonlyMap<string, string> = new Map()) {}
 
@@ -118,52 +147,46 @@ export class ProviderResolver {
     return new ProviderResolver(parseProviderHosts(env.OTEL_LLM_PROVIDER_HOSTS, onError));
   }
 
-  /**
-   * The provider of a call to `url`. `sdkProvider` is the family name the SDK (or the API
-   * format) would give; it is kept when no pattern and no setting names the host.
-   */
-  resolve(url: URL | string, sdkProvider?: string): ResolvedProvider {
-    const found = this.endpoint(url);
-    if (found) return found;
-    return { name: sdkProvider, pricingId: null, source: 'sdk' };
-  }
-
-  /** What the endpoint alone says (pattern or setting), cached; null when it says nothing. */
-  endpoint(url: URL | string): ResolvedProvider | null {
-    let u: URL;
+  /** The provider of a call to `url` made by a client of family `sdkProvider`; never throws. */
+  resolve(url: URL | string, sdkProvider: string): ResolvedProvider {
+    let host = '';
+    let port = '';
+    let path = '';
     try {
-      u = typeof url === 'string' ? new URL(url) : url;
+      const u = typeof url === 'string' ? new URL(url) : url;
+      host = u.hostname.toLowerCase();
+      port = u.port;
+      path = u.pathname;
     } catch {
-      return null;
+      // resolves like an unknown host
     }
-    const host = u.hostname.toLowerCase();
-    const segment = u.pathname.split('/', 2)[1] ?? '';
-    const key = `${u.protocol}//${u.host}/${segment}`;
+    const head = path.split('/', 2);
+    const first = head.length > 1 ? `/${head[1]}` : '';
+    const probePath = host === 'api.cloudflare.com' ? path : first;
+    const key = `${host}\u0000${port}\u0000${probePath}\u0000${sdkProvider}`;
     const hit = this.cache.get(key);
-    if (hit !== undefined) return hit;
-    let resolved: ResolvedProvider | null = null;
+    if (hit) return hit;
+    let found: ResolvedProvider;
     try {
-      // genai-prices' patterns are anchored at `https://`; an http proxy on the same host is the same API.
-      const probe = `https://${u.host}${u.pathname}`;
-      const provider = findProvider({ providerApiUrl: probe });
-      if (provider) resolved = { name: semconvName(provider.id, host), pricingId: provider.id, source: 'endpoint' };
+      found = this.lookup(host, port, probePath, sdkProvider);
     } catch {
-      resolved = null;
-    }
-    if (!resolved) {
-      const port = u.port || (u.protocol === 'https:' ? '443' : u.protocol === 'http:' ? '80' : '');
-      const named = this.hosts.get(`${host}:${port}`) ?? this.hosts.get(host);
-      if (named) resolved = fromSetting(named);
+      found = { name: sdkProvider, pricingId: null, unresolved: true };
     }
     if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
-    this.cache.set(key, resolved);
-    return resolved;
+    this.cache.set(key, found);
+    return found;
   }
-}
 
-/** The pricing id for a semconv provider name (or a genai-prices id), else undefined. */
-export function pricingIdOf(name: string | undefined): string | undefined {
-  if (!name) return undefined;
-  const lower = name.trim().toLowerCase();
-  return PRICING_IDS[lower] ?? lower;
+  private lookup(host: string, port: string, path: string, sdkProvider: string): ResolvedProvider {
+    if (this.hosts.size) {
+      const value = (port ? this.hosts.get(`${host}:${port}`) : undefined) ?? this.hosts.get(host);
+      if (value !== undefined) return mapped(value);
+    }
+    const provider = host ? findProvider({ providerApiUrl: `https://${host}${path}` }) : undefined;
+    if (provider) return { name: semconvName(provider.id, host), pricingId: provider.id, unresolved: false };
+    if (isLoopback(host) || SDK_DEFAULT_HOSTS[sdkProvider] === host) {
+      return { name: sdkProvider, pricingId: priceId(sdkProvider), unresolved: false };
+    }
+    return { name: sdkProvider, pricingId: null, unresolved: true };
+  }
 }

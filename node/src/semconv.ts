@@ -42,13 +42,18 @@ export const OTEL_LLM_TENANT = 'otel_llm.tenant';
 /** True when a token count was estimated rather than reported by the provider. */
 export const OTEL_LLM_TOKENS_ESTIMATED = 'otel_llm.usage.estimated';
 /**
- * The genai-prices provider id a GenAI span is priced at, set where the endpoint decided it
- * (src/providers.ts); an empty string means the endpoint matched no known provider: the span
- * is priced by the local pricing file only, never by genai-prices under another provider.
+ * True when the endpoint of a GenAI call matched no known provider (src/providers.ts): the
+ * span keeps the client's provider name and is priced only by the local pricing file.
  */
-export const OTEL_LLM_PRICING_PROVIDER = 'otel_llm.pricing.provider';
-/** Why the wire layer could not read a call fully (`response_body`, `usage`, `stream_truncated`...). */
-export const OTEL_LLM_WIRE_MISSING = 'otel_llm.wire.missing';
+export const OTEL_LLM_PROVIDER_UNRESOLVED = 'otel_llm.provider.unresolved';
+/** The provider's own request ID (`x-request-id` / `request-id` response header). */
+export const OTEL_LLM_PROVIDER_REQUEST_ID = 'otel_llm.provider.request_id';
+/** Why the wire layer could not read a response: not_json, empty, unknown_shape, truncated, too_large. */
+export const OTEL_LLM_WIRE_ERROR = 'otel_llm.wire.error';
+/** True when the response carried no usage we could read (and none was estimated). */
+export const OTEL_LLM_USAGE_MISSING = 'otel_llm.usage.missing';
+/** The Azure OpenAI deployment named by the URL (not a model name). */
+export const OTEL_LLM_AZURE_DEPLOYMENT = 'otel_llm.azure.deployment';
 /** True on a GenAI span whose model has no known price (no cost amount is set). */
 export const OTEL_LLM_UNPRICED = 'otel_llm.cost.unpriced';
 
@@ -80,6 +85,8 @@ export const METRIC_OPERATION_COST = 'otel_llm_operation_cost_usd';
 export const METRIC_UNPRICED = 'otel_llm_unpriced_operations_total';
 export const METRIC_PROCESSOR_ERRORS = 'otel_llm_processor_errors_total';
 export const METRIC_SPANS_DROPPED = 'otel_llm_spans_dropped_total';
+/** LLM responses the wire layer could not read, by API format and reason (not_json, truncated...). */
+export const METRIC_WIRE_PARSE_ERRORS = 'otel_llm_wire_parse_errors_total';
 export const OTEL_LLM_ATTRIBUTION_PREFIX = 'otel_llm.attribution.';
 
 /** Semconv advice: 0.01 doubling to 81.92 seconds. */

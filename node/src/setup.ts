@@ -290,7 +290,7 @@ export function register(options: RegisterOptions = {}): Telemetry {
   const removeWireLayer = new WireLayer({
     resolver,
     includeUsage: settings.streamIncludeUsage,
-    onFailure: kind => metrics.processorErrors.inc({ hook: 'wire', error_type: kind }),
+    onFailure: (format, reason) => metrics.wireParseErrors.inc({ format, reason }),
   }).install();
   logUnsupportedClients();
   const removeEdgeHook = installEdgeHook({

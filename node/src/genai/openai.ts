@@ -217,8 +217,8 @@ export class OpenAIExtrasInstrumentation extends InstrumentationBase<OpenAIExtra
     if (mode === false || mode === 'false') return false;
     if (typeof baseURL !== 'string') return false;
     const resolver = (this.resolver ??= this.getConfig().resolver ?? ProviderResolver.fromEnv());
-    const found = resolver.endpoint(baseURL);
-    return !!found?.name && INCLUDE_USAGE_PROVIDERS.has(found.name);
+    const found = resolver.resolve(baseURL, 'openai');
+    return !found.unresolved && INCLUDE_USAGE_PROVIDERS.has(found.name);
   }
 
   private resolver?: ProviderResolver;

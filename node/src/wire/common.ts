@@ -204,3 +204,44 @@ export function requestAttrs(body: Any): Record<string, AttributeValue> {
   if (typeof body?.top_p === 'number') out['gen_ai.request.top_p'] = body.top_p;
   return out;
 }
+
+const CHARS_PER_TOKEN = 4;
+const TOKENS_PER_MESSAGE = 3;
+
+export function tokensForChars(chars: number): number {
+  return chars > 0 ? Math.ceil(chars / CHARS_PER_TOKEN) : 0;
+}
+
+/** Characters of text in a prompt structure (strings, message objects, content parts). */
+export function textChars(value: unknown, depth = 0): number {
+  if (depth > 8 || value === null || value === undefined) return 0;
+  if (typeof value === 'string') return value.length;
+  if (Array.isArray(value)) return value.reduce((n: number, v) => n + textChars(v, depth + 1), 0);
+  if (typeof value === 'object') {
+    let total = 0;
+    for (const key of ['content', 'text', 'input', 'instructions', 'system', 'arguments']) {
+      const item = (value as Record<string, unknown>)[key];
+      if (item !== undefined && item !== null) total += textChars(item, depth + 1);
+    }
+    return total;
+  }
+  return 0;
+}
+
+/**
+ * Estimated prompt tokens of a request body (the same rule as otel_llm/genai/_common.py):
+ * ceil(characters / 4) plus 3 per message and 3 for the reply.
+ */
+export function estimateInputTokens(body: Any): number {
+  const messages = body?.messages ?? body?.contents ?? body?.input;
+  let chars = textChars(body?.system) + textChars(body?.instructions) + textChars(body?.systemInstruction);
+  let n = 0;
+  if (Array.isArray(messages)) {
+    n = messages.length;
+    chars += textChars(messages);
+  } else if (typeof messages === 'string') {
+    n = 1;
+    chars += messages.length;
+  }
+  return tokensForChars(chars) + TOKENS_PER_MESSAGE * n + TOKENS_PER_MESSAGE;
+}

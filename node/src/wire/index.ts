@@ -40,20 +40,29 @@ import {
   GEN_AI_REQUEST_STREAM,
   GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK,
   GEN_AI_SYSTEM,
-  OTEL_LLM_PRICING_PROVIDER,
-  OTEL_LLM_WIRE_MISSING,
+  GEN_AI_RESPONSE_MODEL,
+  GEN_AI_USAGE_INPUT_TOKENS,
+  GEN_AI_USAGE_OUTPUT_TOKENS,
+  OTEL_LLM_AZURE_DEPLOYMENT,
+  OTEL_LLM_PROVIDER_REQUEST_ID,
+  OTEL_LLM_PROVIDER_UNRESOLVED,
+  OTEL_LLM_TOKENS_ESTIMATED,
+  OTEL_LLM_USAGE_MISSING,
+  OTEL_LLM_WIRE_ERROR,
   SERVER_ADDRESS,
   SERVER_PORT,
 } from '../semconv.js';
 import { anthropicMessages } from './anthropic_messages.js';
-import { CallState, extractorFor, type Any, type WireFormat } from './common.js';
+import { CallState, estimateInputTokens, extractorFor, tokensForChars, type Any, type WireFormat } from './common.js';
 import { gemini } from './gemini.js';
 import { openaiChat } from './openai_chat.js';
+import { cohereChat } from './cohere_chat.js';
+import { openaiCompletions } from './openai_completions.js';
 import { openaiEmbeddings } from './openai_embeddings.js';
 import { openaiResponses } from './openai_responses.js';
 import { SseReader } from './sse.js';
 
-export const FORMATS: readonly WireFormat[] = [openaiChat, openaiResponses, openaiEmbeddings, anthropicMessages, gemini];
+export const FORMATS: readonly WireFormat[] = [openaiChat, openaiCompletions, openaiResponses, openaiEmbeddings, anthropicMessages, cohereChat, gemini];
 type FetchInput = Parameters<typeof fetch>[0];
 export type IncludeUsage = 'auto' | 'true' | 'false';
 
@@ -68,8 +77,8 @@ export interface WireOptions {
   resolver?: ProviderResolver;
   includeUsage?: IncludeUsage;
   tracer?: Tracer;
-  /** Called once per failure to read a call (`request_body`, `response_body`, `stream_truncated`...). */
-  onFailure?: (kind: string) => void;
+  /** Counts a response that could not be read, by API format and reason (`not_json`, `truncated`...). */
+  onFailure?: (format: string, reason: string) => void;
 }
 
 /** The API format of a POST to `url`, if any. */
@@ -146,39 +155,46 @@ class WireCall {
     this.st.stream = stream;
     this.st.requestModel = model;
     const port = url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80;
+    const deployment = azureDeployment(url.pathname);
+    const requestModel = model ?? deployment;
+    this.requestModel = requestModel;
     if (sdkSpan) {
       this.own = false;
       this.span = sdkSpan;
       const a = sdkSpan.attributes ?? {};
-      const set: Record<string, AttributeValue> = {};
-      if (provider.source !== 'sdk' && provider.name) set[GEN_AI_PROVIDER_NAME] = provider.name;
-      set[OTEL_LLM_PRICING_PROVIDER] = provider.source === 'sdk' ? '' : (provider.pricingId ?? '');
-      if (a[GEN_AI_REQUEST_MODEL] === undefined && model) set[GEN_AI_REQUEST_MODEL] = model;
+      const set: Record<string, AttributeValue> = { [GEN_AI_PROVIDER_NAME]: provider.name };
+      if (provider.unresolved) set[OTEL_LLM_PROVIDER_UNRESOLVED] = true;
+      if (a[GEN_AI_REQUEST_MODEL] === undefined && requestModel) set[GEN_AI_REQUEST_MODEL] = requestModel;
       if (stream && a[GEN_AI_REQUEST_STREAM] === undefined) set[GEN_AI_REQUEST_STREAM] = true;
       if (a[SERVER_ADDRESS] === undefined) set[SERVER_ADDRESS] = url.hostname;
       if (a[SERVER_PORT] === undefined) set[SERVER_PORT] = port;
+      if (deployment) set[OTEL_LLM_AZURE_DEPLOYMENT] = deployment;
       sdkSpan.setAttributes(set);
       // an SDK span that keeps the older spelling gets the endpoint's provider there too
-      if (a[GEN_AI_PROVIDER_NAME] === undefined && a[GEN_AI_SYSTEM] !== undefined && set[GEN_AI_PROVIDER_NAME]) {
-        sdkSpan.setAttribute(GEN_AI_SYSTEM, set[GEN_AI_PROVIDER_NAME]!);
-      }
+      if (a[GEN_AI_SYSTEM] !== undefined) sdkSpan.setAttribute(GEN_AI_SYSTEM, provider.name);
     } else {
       this.own = true;
       const attributes: Record<string, AttributeValue> = {
         [GEN_AI_OPERATION_NAME]: format.operation,
+        [GEN_AI_PROVIDER_NAME]: provider.name,
         [SERVER_ADDRESS]: url.hostname,
         [SERVER_PORT]: port,
-        [OTEL_LLM_PRICING_PROVIDER]: provider.pricingId ?? '',
         ...requestAttrs,
       };
-      const providerName = provider.name ?? format.family;
-      attributes[GEN_AI_PROVIDER_NAME] = providerName;
-      if (model) attributes[GEN_AI_REQUEST_MODEL] = model;
+      if (requestModel) attributes[GEN_AI_REQUEST_MODEL] = requestModel;
       if (stream) attributes[GEN_AI_REQUEST_STREAM] = true;
-      const name = model ? `${format.operation} ${model}` : format.operation;
+      if (provider.unresolved) attributes[OTEL_LLM_PROVIDER_UNRESOLVED] = true;
+      if (deployment) attributes[OTEL_LLM_AZURE_DEPLOYMENT] = deployment;
+      const name = requestModel ? `${format.operation} ${requestModel}` : format.operation;
       this.span = layer.tracer.startSpan(name, { kind: SpanKind.CLIENT, attributes });
     }
   }
+
+  readonly requestModel: string | undefined;
+  /** Why the response could not be read (the first reason wins). */
+  wireError?: string;
+  /** Input-token estimate from the request, for a stream that ends without usage. */
+  estimateInput: () => number = () => 0;
 
   /** Flush the attributes gathered since the last flush onto the span. */
   sync(): void {
@@ -191,9 +207,9 @@ class WireCall {
     }
   }
 
+  /** The response (or request) could not be read: `not_json`, `truncated`, `too_large`... */
   fail(what: string): void {
-    if (!this.missing.includes(what)) this.missing.push(what);
-    this.layer.failure(what);
+    this.wireError ??= what;
   }
 
   chunkSeen(): void {
@@ -208,25 +224,58 @@ class WireCall {
   /** The call failed before a response (network error) or the stream broke. */
   error(err: unknown): void {
     if (this.ended) return;
+    if (this.responded) {
+      // the body broke mid-way: what arrived is kept, the span says it was cut off
+      this.wireError ??= 'truncated';
+      this.end(true);
+      return;
+    }
     if (this.own) {
       const type = (err as Error)?.name && (err as Error).name !== 'Error' ? (err as Error).name : (err as Error)?.constructor?.name || 'Error';
       this.span.setAttribute(ERROR_TYPE, type);
       this.span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error)?.message });
     }
+    this.errored = true;
     this.end();
   }
 
-  end(): void {
+  responded = false;
+
+  end(broken = false): void {
     if (this.ended) return;
     this.ended = true;
     try {
-      if (this.st.errorType && this.own) {
-        this.st.set(ERROR_TYPE, this.st.errorType);
+      const st = this.st;
+      const attrs: Record<string, AttributeValue> = {};
+      const responseModel = st.attrs[GEN_AI_RESPONSE_MODEL];
+      if (typeof responseModel === 'string' && this.provider.pricingId === 'azure' && this.format.name !== 'openai_embeddings') {
+        // a deployment name is no model: label the call by the model behind it
+        attrs[GEN_AI_REQUEST_MODEL] = responseModel;
+        if (this.own) this.span.updateName(`${this.format.operation} ${responseModel}`);
+      }
+      if (!this.errored) {
+        if (st.hasUsage) {
+          // set as they arrived
+        } else if (this.own && st.stream && st.events > 0) {
+          attrs[GEN_AI_USAGE_INPUT_TOKENS] = this.estimateInput();
+          attrs[GEN_AI_USAGE_OUTPUT_TOKENS] = tokensForChars(st.outputChars);
+          attrs[OTEL_LLM_TOKENS_ESTIMATED] = true;
+          if (broken || !st.finishReasons.length) this.wireError ??= 'truncated';
+        } else if (this.own) {
+          attrs[OTEL_LLM_USAGE_MISSING] = true;
+          this.wireError ??= 'unknown_shape';
+        }
+      }
+      if (st.errorType && this.own) {
+        attrs[ERROR_TYPE] = st.errorType;
         this.span.setStatus({ code: SpanStatusCode.ERROR });
       }
-      if (!this.st.hasUsage && !this.missing.includes('usage') && !this.errored) this.missing.push('usage');
-      if (this.missing.length) this.st.set(OTEL_LLM_WIRE_MISSING, [...this.missing]);
+      if (this.wireError) {
+        attrs[OTEL_LLM_WIRE_ERROR] = this.wireError;
+        this.layer.failure(this.format.name, this.wireError);
+      }
       this.sync();
+      if (Object.keys(attrs).length) this.span.setAttributes(attrs);
       if (this.own) this.span.end();
     } catch {
       // telemetry only
@@ -237,6 +286,11 @@ class WireCall {
 
   /** Watch the response; returns the Response the caller gets (the same, or one over a watched body). */
   response(res: Response): Response {
+    this.responded = true;
+    if (this.own) {
+      const rid = res.headers.get('x-request-id') || res.headers.get('request-id');
+      if (rid) this.span.setAttribute(OTEL_LLM_PROVIDER_REQUEST_ID, rid);
+    }
     if (res.status >= 400) {
       this.errored = true;
       if (this.own) {
@@ -247,7 +301,7 @@ class WireCall {
       return res;
     }
     if (!res.body) {
-      this.fail('response_body');
+      this.fail('empty');
       this.end();
       return res;
     }
@@ -280,7 +334,8 @@ class WireCall {
       try {
         if (sseReader) {
           onEvents(sseReader.end());
-          if (sseReader.oversized) call.fail('sse_event_too_large');
+          if (sseReader.oversized) call.fail('too_large');
+          if (sseReader.partial) call.fail('truncated');
         } else if (framer) {
           // unreachable: a framer always comes with an SSE reader
         } else if (json) {
@@ -290,65 +345,80 @@ class WireCall {
           try {
             parsed = JSON.parse(text);
           } catch {
-            call.fail('response_body');
+            call.fail(text.trim() ? 'not_json' : 'empty');
           }
-          if (parsed !== undefined) call.format.json(parsed, call.st);
+          if (parsed !== undefined) {
+            call.format.json(parsed, call.st);
+            if (Object.keys(call.st.attrs).length === 0) call.fail('unknown_shape');
+          }
         }
       } catch {
-        call.fail('response_body');
+        call.fail('unknown_shape');
       }
       call.end();
     };
     return new ReadableStream<Uint8Array>(
       {
         async pull(controller) {
-          let result: { done: boolean; value?: Uint8Array };
-          try {
-            result = await reader.read();
-          } catch (err) {
-            call.fail(call.st.stream ? 'stream_truncated' : 'response_body');
-            call.error(err);
-            controller.error(err);
-            return;
-          }
-          if (result.done) {
-            if (framer) {
-              const rest = framer.end();
-              if (rest) controller.enqueue(encoder.encode(rest));
+          // read until something can be handed on: a held partial event enqueues nothing, and
+          // a pull that enqueues nothing is not called again by the stream
+          for (;;) {
+            let result: { done: boolean; value?: Uint8Array };
+            try {
+              result = await reader.read();
+            } catch (err) {
+              call.error(err);
+              controller.error(err);
+              return;
             }
-            finish();
-            controller.close();
-            return;
-          }
-          const chunk = result.value ?? new Uint8Array(0);
-          try {
-            call.chunkSeen();
+            if (result.done) {
+              if (framer) {
+                const rest = framer.end();
+                if (rest) controller.enqueue(encoder.encode(rest));
+              }
+              finish();
+              controller.close();
+              return;
+            }
+            const chunk = result.value ?? new Uint8Array(0);
             if (framer) {
               // hold bytes until an event is complete, drop the usage-only event we asked for
               let out = '';
-              for (const raw of framer.push(chunk)) {
-                const events = sseReader!.push(encoder.encode(raw));
-                let hide = false;
-                for (const ev of events) hide = call.event(ev.event, ev.data) || hide;
-                if (!hide) out += raw;
+              try {
+                call.chunkSeen();
+                for (const raw of framer.push(chunk)) {
+                  const events = sseReader!.push(encoder.encode(raw));
+                  let hide = false;
+                  for (const ev of events) hide = call.event(ev.event, ev.data) || hide;
+                  if (!hide) out += raw;
+                }
+                call.sync();
+              } catch {
+                call.fail('unknown_shape');
+              }
+              if (out) {
+                controller.enqueue(encoder.encode(out));
+                return;
+              }
+              continue;
+            }
+            try {
+              call.chunkSeen();
+              if (sseReader) onEvents(sseReader.push(chunk));
+              else if (json) {
+                jsonBytes += chunk.byteLength;
+                if (jsonBytes > MAX_JSON_BYTES) {
+                  json = undefined;
+                  call.fail('too_large');
+                } else json.push(chunk);
               }
               call.sync();
-              if (out) controller.enqueue(encoder.encode(out));
-              return;
+            } catch {
+              call.fail('unknown_shape');
             }
-            if (sseReader) onEvents(sseReader.push(chunk));
-            else if (json) {
-              jsonBytes += chunk.byteLength;
-              if (jsonBytes > MAX_JSON_BYTES) {
-                json = undefined;
-                call.fail('response_body_too_large');
-              } else json.push(chunk);
-            }
-            call.sync();
-          } catch {
-            call.fail('response_body');
+            controller.enqueue(chunk);
+            return;
           }
-          controller.enqueue(chunk);
         },
         async cancel(reason) {
           // the caller stopped reading: end the span with what was seen
@@ -371,16 +441,21 @@ class WireCall {
     try {
       parsed = JSON.parse(data);
     } catch {
-      this.fail('sse_event');
+      this.fail('not_json');
       return false;
     }
     try {
       this.format.event(parsed, name, this.st);
     } catch {
-      this.fail('sse_event');
+      this.fail('unknown_shape');
     }
     return this.hideUsage && !!this.format.usageOnly?.(parsed);
   }
+}
+
+function azureDeployment(path: string): string | undefined {
+  const m = /\/deployments\/([^/]+)\//.exec(path);
+  return m ? decodeURIComponent(m[1]!) : undefined;
 }
 
 function concat(parts: Uint8Array[], total: number): Uint8Array {
@@ -424,7 +499,8 @@ export class WireLayer {
   readonly resolver: ProviderResolver;
   readonly includeUsage: IncludeUsage;
   readonly tracer: Tracer;
-  private readonly onFailure?: (kind: string) => void;
+  private readonly onFailure?: (format: string, reason: string) => void;
+  private readonly logged = new Set<string>();
 
   constructor(options: WireOptions = {}) {
     this.resolver = options.resolver ?? ProviderResolver.fromEnv();
@@ -433,9 +509,15 @@ export class WireLayer {
     this.onFailure = options.onFailure;
   }
 
-  failure(kind: string): void {
+  /** Count (and log once per format and reason) a call the layer could not read. */
+  failure(format: string, reason: string): void {
     try {
-      this.onFailure?.(kind);
+      this.onFailure?.(format, reason);
+      const key = `${format}:${reason}`;
+      if (!this.logged.has(key) && this.logged.size < 256) {
+        this.logged.add(key);
+        diag.warn(`otel-llm: could not read an LLM call (${format}: ${reason}); the call itself is unaffected, its span has otel_llm.wire.error`);
+      }
     } catch {
       // counting is best effort
     }
@@ -464,7 +546,7 @@ export class WireLayer {
       } catch {
         call = undefined;
         args = [input, init];
-        layer.failure('request');
+        layer.failure('fetch', 'request');
       }
       if (!call) return original.call(this as never, input, init);
       const c = call;
@@ -480,7 +562,7 @@ export class WireLayer {
           try {
             return c.response(res);
           } catch {
-            layer.failure('response');
+            layer.failure('fetch', 'response');
             c.end();
             return res;
           }
@@ -504,7 +586,8 @@ export class WireLayer {
     const format = formatFor(url);
     if (!format) return undefined;
     const sdkSpan = sdkGenAiSpan();
-    const provider = this.resolver.resolve(url, sdkSpan ? undefined : format.family);
+    const sdkName = sdkSpan?.attributes?.[GEN_AI_PROVIDER_NAME] ?? sdkSpan?.attributes?.[GEN_AI_SYSTEM];
+    const provider = this.resolver.resolve(url, typeof sdkName === 'string' && sdkName ? sdkName : format.family);
     let body: Any;
     let unreadable = false;
     const text = bodyText(init?.body);
@@ -524,9 +607,10 @@ export class WireLayer {
       unreadable = true;
     }
     const call = new WireCall(this, format, provider, url, sdkSpan, req.model, req.stream, req.attrs ?? {});
-    if (unreadable) call.fail('request_body');
+    if (unreadable) this.failure(format.name, 'request_body');
+    else call.estimateInput = () => estimateInputTokens(body);
     let args: [FetchInput, RequestInit | undefined] = [input, init];
-    if (format === openaiChat && req.stream && body && typeof text === 'string' && this.wantsUsage(provider, sdkSpan)) {
+    if (format === openaiChat && req.stream && body && typeof text === 'string' && this.wantsUsage(provider)) {
       const opts = body.stream_options;
       if (opts?.include_usage !== true && !hasHeader(init?.headers, 'content-length')) {
         const rewritten = JSON.stringify({ ...body, stream_options: { ...(opts ?? {}), include_usage: true } });
@@ -537,11 +621,10 @@ export class WireLayer {
     return [call, args];
   }
 
-  private wantsUsage(provider: ResolvedProvider, sdkSpan: SdkSpan | undefined): boolean {
+  private wantsUsage(provider: ResolvedProvider): boolean {
     if (this.includeUsage === 'false') return false;
     if (this.includeUsage === 'true') return true;
-    const name = provider.name ?? (sdkSpan?.attributes?.[GEN_AI_PROVIDER_NAME] as string | undefined);
-    return provider.source !== 'sdk' && name !== undefined && INCLUDE_USAGE_PROVIDERS.has(name);
+    return !provider.unresolved && INCLUDE_USAGE_PROVIDERS.has(provider.name);
   }
 }
 
@@ -574,6 +657,3 @@ export function dedupePropagationHeaders(request: { headers?: unknown }): () => 
   };
 }
 
-export function logOnce(message: string): void {
-  diag.warn(message);
-}

@@ -5,9 +5,10 @@ function response(res: Any, st: CallState): void {
   if (!res || typeof res !== 'object') return;
   st.responseId(res.id);
   st.responseModel(res.model);
-  if (res.status === 'completed') st.finishAll(['stop']);
-  else if (res.status === 'incomplete') st.finishAll([res.incomplete_details?.reason ?? 'incomplete']);
-  else if (res.status === 'failed') st.errorType = String(res.error?.code ?? 'failed');
+  if (typeof res.status === 'string') {
+    const reason = res.incomplete_details?.reason;
+    st.finishAll([typeof reason === 'string' ? reason : res.status]);
+  }
   if (Array.isArray(res.output)) {
     for (const item of res.output) {
       if (Array.isArray(item?.content)) {
@@ -39,6 +40,7 @@ export const openaiResponses: WireFormat = {
     if (type === 'response.created' || type === 'response.in_progress') {
       st.responseId(data?.response?.id);
       st.responseModel(data?.response?.model);
+      if (data?.response?.usage) st.addUsage(data.response.usage);
     } else if (type === 'response.completed' || type === 'response.incomplete' || type === 'response.failed') {
       response(data?.response, st);
       st.completed = true;

@@ -30,9 +30,13 @@ export class SseReader {
 
   /** End of stream: the last event if the stream ended without its blank line. */
   end(): SseEvent[] {
+    this.partial = this.pending || this.line.length > 0;
     const out = this.text(this.decoder.decode() + '\n\n');
     return out;
   }
+
+  /** Whether the stream ended inside an event (cut off). */
+  partial = false;
 
   /** Whether bytes of an unfinished event are pending. */
   get pending(): boolean {

@@ -1,0 +1,160 @@
+// The shared wire vectors (spec/vectors/wire/*.json, the same files the Python suite
+// reads): each case's request goes through the wire layer's fetch, answered with the
+// case's response in 7-byte chunks; the caller must read exactly those bytes, and the one
+// GenAI span must carry the expected attributes (names and values), cost and status.
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import {
+  LlmMetrics,
+  LlmSpanProcessor,
+  PriceBook,
+  ProviderResolver,
+  WireLayer,
+  bundledReady,
+  parseProviderHosts,
+  priceId,
+} from '@otel-llm/node';
+import { calcPrice } from '@pydantic/genai-prices';
+import { VECTORS_DIR, parseProm } from './helpers.mjs';
+
+const WIRE_DIR = `${VECTORS_DIR}wire/`;
+const CASES = readdirSync(WIRE_DIR)
+  .filter(f => f.endsWith('.json'))
+  .sort()
+  .map(f => ({ file: f, ...JSON.parse(readFileSync(WIRE_DIR + f, 'utf8')) }));
+
+export function responseBytes(spec) {
+  let text;
+  if ('body' in spec) text = pyJson(spec.body);
+  else if ('sse' in spec) text = spec.sse.map(e => `${e}\n\n`).join('') + (spec.sse_tail ?? '');
+  else text = String(spec.body_text ?? '');
+  return new TextEncoder().encode(text);
+}
+
+/** json.dumps() with Python's default separators (", " and ": "), for identical bytes. */
+function pyJson(value) {
+  if (Array.isArray(value)) return `[${value.map(pyJson).join(', ')}]`;
+  if (value && typeof value === 'object') {
+    return `{${Object.entries(value).map(([k, v]) => `${JSON.stringify(k)}: ${pyJson(v)}`).join(', ')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/**
+ * Where @pydantic/genai-prices 0.1.8 (the newest on npm) bundles an older price than
+ * genai-prices 0.2.3 (PyPI), the figure is held to the npm data's own calcPrice instead;
+ * every other attribute is still compared exactly.
+ */
+const PRICE_DATA_DIFFERS = {
+  'mistral_chat_json.json': 'mistral-small-latest: 0.1/0.3 USD per MTok in the npm data, 0.15/0.6 in the PyPI data',
+};
+
+function same(actual, expected) {
+  if (typeof expected === 'number' && !Number.isInteger(expected)) {
+    return typeof actual === 'number' && Math.abs(actual - expected) <= Math.max(1e-12, 1e-9 * Math.abs(expected));
+  }
+  return JSON.stringify(actual) === JSON.stringify(expected);
+}
+
+async function runCase(c, prices) {
+  const metrics = new LlmMetrics({ attributionLabels: [] });
+  const exporter = new InMemorySpanExporter();
+  const provider = new BasicTracerProvider({
+    spanProcessors: [new LlmSpanProcessor({ metrics, prices, attributionLimit: 100 }), new SimpleSpanProcessor(exporter)],
+  });
+  const body = responseBytes(c.response);
+  const served = async () => {
+    let i = 0;
+    const stream = new ReadableStream({
+      pull(controller) {
+        if (i >= body.length) return controller.close();
+        controller.enqueue(body.slice(i, i + 7));
+        i += 7;
+      },
+    });
+    return new Response(stream, { status: c.response.status, headers: c.response.headers });
+  };
+  const layer = new WireLayer({
+    resolver: new ProviderResolver(parseProviderHosts(c.env?.OTEL_LLM_PROVIDER_HOSTS)),
+    tracer: provider.getTracer('wire-vectors'),
+    onFailure: (format, reason) => metrics.wireParseErrors.inc({ format, reason }),
+  });
+  const fetch = layer.wrap(served);
+  const res = await fetch(c.request.url, {
+    method: c.request.method,
+    headers: c.request.headers,
+    body: JSON.stringify(c.request.body),
+  });
+  const got = new Uint8Array(await res.arrayBuffer());
+  await provider.forceFlush();
+  const spans = exporter.getFinishedSpans();
+  await provider.shutdown();
+  return { got, body, spans, res, metrics };
+}
+
+describe('wire vectors (spec/vectors/wire)', async () => {
+  await bundledReady;
+  const prices = PriceBook.load();
+  it('has the shared cases', () => assert.ok(CASES.length >= 25, `${CASES.length} cases`));
+  for (const c of CASES) {
+    it(`${c.file}: ${c.description}`, async () => {
+      const { got, body, spans, res } = await runCase(c, prices);
+      assert.deepEqual(Buffer.from(got), Buffer.from(body), "the caller's bytes are unchanged");
+      assert.equal(res.status, c.response.status);
+      assert.equal(spans.length, 1, spans.map(s => s.name).join(', '));
+      const [span] = spans;
+      const expect = c.expect;
+      assert.equal(span.name, expect.span_name);
+      assert.equal(span.kind, SpanKind.CLIENT);
+      const attrs = span.attributes;
+      for (const [key, value] of Object.entries(expect.attributes)) {
+        assert.ok(key in attrs, `${key} missing; span has ${Object.keys(attrs).sort().join(', ')}`);
+        assert.ok(same(attrs[key], value), `${key}: ${JSON.stringify(attrs[key])} != ${JSON.stringify(value)}`);
+      }
+      for (const key of expect.absent ?? []) assert.ok(!(key in attrs), `${key} should be absent, is ${JSON.stringify(attrs[key])}`);
+      if (expect.cost_usd === null) assert.equal(attrs['gen_ai.usage.cost.amount'], undefined);
+      else if (PRICE_DATA_DIFFERS[c.file]) {
+        const model = attrs['gen_ai.response.model'] ?? attrs['gen_ai.request.model'];
+        const ref = calcPrice(
+          { input_tokens: attrs['gen_ai.usage.input_tokens'], output_tokens: attrs['gen_ai.usage.output_tokens'] },
+          model,
+          { providerId: priceId(attrs['gen_ai.provider.name']) },
+        );
+        assert.ok(ref && Math.abs(ref.total_price - expect.cost_usd) > 1e-9, `the npm data now agrees: drop ${c.file} from PRICE_DATA_DIFFERS`);
+        assert.ok(same(attrs['gen_ai.usage.cost.amount'], ref.total_price), `cost ${attrs['gen_ai.usage.cost.amount']} != ${ref.total_price}`);
+      } else {
+        assert.ok(same(attrs['gen_ai.usage.cost.amount'], expect.cost_usd), `cost ${attrs['gen_ai.usage.cost.amount']} != ${expect.cost_usd}`);
+        assert.equal(attrs['gen_ai.usage.cost.source'], expect.cost_source);
+      }
+      if (expect.status === 'error') assert.equal(span.status.code, SpanStatusCode.ERROR);
+      else assert.notEqual(span.status.code, SpanStatusCode.ERROR);
+    });
+  }
+
+  it('a body that cannot be read is counted by format and reason', async () => {
+    const c = CASES.find(x => x.file === 'bad_truncated_json.json');
+    const { metrics } = await runCase(c, prices);
+    const samples = parseProm((await metrics.render(false)).body);
+    const s = samples.find(x => x.name === 'otel_llm_wire_parse_errors_total' && x.labels.format === 'openai_chat');
+    assert.equal(s?.labels.reason, 'not_json');
+    assert.equal(s?.value, 1);
+  });
+
+  it('other routes and methods pass untouched, with no span', async () => {
+    const exporter = new InMemorySpanExporter();
+    const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+    const layer = new WireLayer({ resolver: new ProviderResolver(), tracer: provider.getTracer('t') });
+    let calls = 0;
+    const fetch = layer.wrap(async () => {
+      calls++;
+      return new Response('{}', { headers: { 'content-type': 'application/json' } });
+    });
+    await (await fetch('https://api.openai.com/v1/files', { method: 'POST', body: '{}' })).text();
+    await (await fetch('https://api.openai.com/v1/chat/completions')).text();
+    assert.equal(calls, 2);
+    assert.equal(exporter.getFinishedSpans().length, 0);
+  });
+});
