@@ -48,6 +48,7 @@ import { loadSettings, type Settings } from './config.js';
 import { FileSpanExporter } from './exporter-file.js';
 import { consoleDestination, createLogger } from './logs.js';
 import { OpenAIExtrasInstrumentation } from './genai/openai.js';
+import { GenAiSpanNormalizer } from './genai/aisdk.js';
 import { LlmMetrics, metricsMiddleware, startMetricsServer } from './metrics.js';
 import { PriceBook } from './pricing.js';
 import { LlmSpanProcessor } from './processor.js';
@@ -255,7 +256,8 @@ export function register(options: RegisterOptions = {}): Telemetry {
     attributionLimit: settings.attributionLimit,
     userHashKey: settings.userHashKey,
   });
-  const spanProcessors: SpanProcessor[] = [processor];
+  // first: the AI SDK's telemetry brought to the contract before it is measured (genai/aisdk.ts)
+  const spanProcessors: SpanProcessor[] = [new GenAiSpanNormalizer(settings.captureContent), processor];
   const chosen = spanExporter ?? traceExporter(settings);
   const exporter =
     chosen &&
