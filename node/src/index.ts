@@ -43,7 +43,7 @@ export { PriceBook, Rates, PROVIDER_IDS, PricingFileError, bundledReady, normali
 export type { Usage } from './pricing.js';
 export { FileSpanExporter } from './exporter-file.js';
 export { OpenAIExtrasInstrumentation } from './genai/openai.js';
-export { SUPPORTED_CLIENTS, logUnsupportedClients } from './genai/versions.js';
+export { SUPPORTED_CLIENTS, logUnsupportedClients, unsupportedClients } from './genai/versions.js';
 export { ProviderResolver, parseProviderHosts, priceId, semconvName, SEMCONV_NAMES, INCLUDE_USAGE_PROVIDERS } from './providers.js';
 export type { ResolvedProvider } from './providers.js';
 export { WireLayer, FORMATS as WIRE_FORMATS, formatFor } from './wire/index.js';

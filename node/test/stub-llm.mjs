@@ -8,7 +8,7 @@ export function startStub() {
     req.on('data', c => (raw += c));
     req.on('end', () => {
       const body = raw ? JSON.parse(raw) : {};
-      requests.push({ url: req.url, headers: req.headers, body });
+      requests.push({ url: req.url, headers: req.headers, rawHeaders: req.rawHeaders, body });
       const status = Number(req.headers['x-stub-status'] || 200);
       if (status !== 200) {
         res.writeHead(status, { 'content-type': 'application/json' });

@@ -48,26 +48,31 @@ export function installedVersion(name: string, from = process.cwd()): string | u
   }
 }
 
-let logged = false;
-
-/** Write one line per installed client outside its supported range (once per process). */
-export function logUnsupportedClients(write: (line: string) => void = l => process.stderr.write(l + '\n')): string[] {
-  if (logged) return [];
-  logged = true;
+/** One line per client installed (as seen from `from`) at a version outside its range. */
+export function unsupportedClients(from = process.cwd()): string[] {
   const lines: string[] = [];
   for (const c of SUPPORTED_CLIENTS) {
-    const v = installedVersion(c.name);
+    const v = installedVersion(c.name, from);
     if (v === undefined) continue;
     if (!versionAtLeast(v, c.min) || (c.belowMajor !== undefined && parse(v)[0]! >= c.belowMajor)) {
       lines.push(`otel-llm: ${c.name} ${v} is not supported (supported: >= ${c.min}); its calls may be traced partly or not at all`);
     }
   }
-  for (const line of lines) {
-    try {
-      write(line);
-    } catch {
-      // logging is best effort
-    }
+  return lines;
+}
+
+let logged = false;
+
+/** Write {@link unsupportedClients} once per process (at start-up), on stderr by default. */
+export function logUnsupportedClients(write: (line: string) => void = l => process.stderr.write(l + '\n')): string[] {
+  if (logged) return [];
+  logged = true;
+  let lines: string[] = [];
+  try {
+    lines = unsupportedClients();
+    for (const line of lines) write(line);
+  } catch {
+    // logging is best effort
   }
   return lines;
 }
