@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { after, before, describe, it } from 'node:test';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
-import { register, shutdown, bundledReady } from '@otel-llm/node';
+import { register, shutdown, bundledReady, WireLayer, ProviderResolver } from '@otel-llm/node';
 import { startStub } from './stub-llm.mjs';
 import { parseProm } from './helpers.mjs';
 
@@ -209,6 +209,55 @@ describe('anthropic messages (the SDK\'s own tracing, normalised)', () => {
     assert.ok(a['gen_ai.response.time_to_first_chunk'] >= 0);
     assert.equal(a['gen_ai.usage.output_tokens'], 20);
     assert.equal(a['gen_ai.usage.input_tokens'], 350);
+  });
+});
+
+describe('provider from the endpoint (openai 6 SDK, official instrumentation span enriched)', () => {
+  // the SDK's own fetch option answers for the real hosts; the wire layer sees the real URL
+  const answering = usage => async () =>
+    new Response(
+      JSON.stringify({ id: 'chatcmpl-x', object: 'chat.completion', created: 1, model: 'm', choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }], usage }),
+      { status: 200, headers: { 'content-type': 'application/json' } },
+    );
+  const viaWire = (baseURL, usage) => {
+    const layer = new WireLayer({ resolver: new ProviderResolver() });
+    return new OpenAI({ baseURL, apiKey: 'k', maxRetries: 0, fetch: layer.wrap(answering(usage)) });
+  };
+
+  it('api.x.ai: x_ai, priced at xAI (reasoning tokens added to output as xAI reports them)', async () => {
+    exporter.reset();
+    const usage = { prompt_tokens: 1200, completion_tokens: 220, prompt_tokens_details: { cached_tokens: 1024 }, completion_tokens_details: { reasoning_tokens: 120 } };
+    await viaWire('https://api.x.ai/v1', usage).chat.completions.create({ model: 'grok-4', messages: [{ role: 'user', content: 'hi' }] });
+    await settle();
+    const spans = exporter.getFinishedSpans().filter(s => s.attributes['gen_ai.request.model'] === 'grok-4');
+    assert.equal(spans.length, 1, 'one span: the official one, enriched');
+    const a = spans[0].attributes;
+    assert.equal(a['gen_ai.provider.name'], 'x_ai');
+    assert.equal(a['server.address'], 'api.x.ai');
+    assert.equal(a['gen_ai.usage.output_tokens'], 340);
+    assert.ok(Math.abs(a['gen_ai.usage.cost.amount'] - 0.006396) < 1e-9, String(a['gen_ai.usage.cost.amount']));
+  });
+
+  it('api.groq.com: groq, priced at Groq', async () => {
+    exporter.reset();
+    const usage = { prompt_tokens: 1200, completion_tokens: 340, prompt_tokens_details: { cached_tokens: 1024 }, completion_tokens_details: { reasoning_tokens: 120 } };
+    await viaWire('https://api.groq.com/openai/v1', usage).chat.completions.create({ model: 'openai/gpt-oss-120b', messages: [{ role: 'user', content: 'hi' }] });
+    await settle();
+    const [span] = exporter.getFinishedSpans().filter(s => s.attributes['gen_ai.request.model'] === 'openai/gpt-oss-120b');
+    assert.equal(span.attributes['gen_ai.provider.name'], 'groq');
+    assert.ok(Math.abs(span.attributes['gen_ai.usage.cost.amount'] - 0.0003072) < 1e-9, String(span.attributes['gen_ai.usage.cost.amount']));
+  });
+
+  it('an unknown host keeps the SDK family, unresolved, unpriced (never priced at OpenAI)', async () => {
+    exporter.reset();
+    const usage = { prompt_tokens: 1200, completion_tokens: 340 };
+    await viaWire('https://llm.example.net/v1', usage).chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] });
+    await settle();
+    const [span] = exporter.getFinishedSpans().filter(s => s.attributes['server.address'] === 'llm.example.net');
+    assert.equal(span.attributes['gen_ai.provider.name'], 'openai');
+    assert.equal(span.attributes['otel_llm.provider.unresolved'], true);
+    assert.equal(span.attributes['gen_ai.usage.cost.amount'], undefined);
+    assert.equal(span.attributes['otel_llm.cost.unpriced'], true);
   });
 });
 

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { after, before, describe, it } from 'node:test';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
-import { propagation } from '@opentelemetry/api';
+import { propagation, trace, SpanKind } from '@opentelemetry/api';
 import {
   register,
   shutdown,
@@ -163,6 +163,36 @@ describe('wire layer over real HTTP', () => {
     await settle();
     const [span] = wireSpans();
     assert.equal(span.name, 'chat');
+  });
+
+  it('an SDK inference span that is active is enriched, not doubled', async () => {
+    exporter.reset();
+    const tracer = trace.getTracer('some-llm-sdk');
+    await tracer.startActiveSpan('chat gpt-4o-mini', { kind: SpanKind.CLIENT, attributes: { 'gen_ai.operation.name': 'chat', 'gen_ai.provider.name': 'openai' } }, async span => {
+      await (await fetch(`https://api.x.ai/v1/chat/completions`.replace('https://api.x.ai', base), { method: 'POST', body: JSON.stringify({ model: 'gpt-4o-mini', messages: [] }) })).text();
+      span.end();
+    });
+    await settle();
+    assert.equal(wireSpans().length, 0, 'no second span');
+    const span = exporter.getFinishedSpans().find(s => s.instrumentationScope.name === 'some-llm-sdk');
+    assert.equal(span.attributes['gen_ai.usage.input_tokens'], 10);
+    assert.equal(span.attributes['gen_ai.response.id'], 'chatcmpl-ok');
+    assert.ok(span.attributes['gen_ai.usage.cost.amount'] > 0);
+  });
+
+  it('an agent span around the call gets a child GenAI span (agents are not priced)', async () => {
+    exporter.reset();
+    const tracer = trace.getTracer('some-agent');
+    await tracer.startActiveSpan('invoke_agent helper', { attributes: { 'gen_ai.operation.name': 'invoke_agent', 'gen_ai.provider.name': 'openai' } }, async span => {
+      await (await chat()).text();
+      span.end();
+    });
+    await settle();
+    const [child] = wireSpans();
+    const agent = exporter.getFinishedSpans().find(s => s.name === 'invoke_agent helper');
+    assert.equal(child.parentSpanContext?.spanId ?? child.parentSpanId, agent.spanContext().spanId);
+    assert.ok(child.attributes['gen_ai.usage.cost.amount'] > 0);
+    assert.equal(agent.attributes['gen_ai.usage.input_tokens'], undefined);
   });
 
   it('a stream to a provider known to accept it gets include_usage, hidden from the caller', async () => {

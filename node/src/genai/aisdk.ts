@@ -7,6 +7,8 @@
  * is not an inference operation and is never priced, so nothing is counted twice.
  *
  * This span processor, first in the chain, does the rest at the end of every GenAI span:
+ * - what the wire layer read for a span it enriched is applied again, over figures the
+ *   SDK instrumentation wrote later from its own parse of the response;
  * - `gen_ai.client.operation.time_to_first_chunk` (the SDK's name) is also written as the
  *   contract's `gen_ai.response.time_to_first_chunk` when that is missing;
  * - prompt and completion content (`gen_ai.input.messages`, `gen_ai.output.messages`,
@@ -23,6 +25,7 @@ import {
   GEN_AI_SYSTEM,
 } from '../semconv.js';
 import { isContentKey } from '../redact.js';
+import { WIRE_READINGS } from '../wire/index.js';
 
 export const AI_SDK_TTFC = 'gen_ai.client.operation.time_to_first_chunk';
 
@@ -67,6 +70,13 @@ export class GenAiSpanNormalizer implements SpanProcessor {
       const genai =
         attrs[GEN_AI_OPERATION_NAME] !== undefined || attrs[GEN_AI_PROVIDER_NAME] !== undefined || attrs[GEN_AI_SYSTEM] !== undefined;
       if (!genai) return;
+      // what the wire layer read, with the endpoint's provider, wins over figures an SDK
+      // instrumentation wrote after it
+      const read = WIRE_READINGS.get(span);
+      if (read) {
+        WIRE_READINGS.delete(span);
+        span.setAttributes(read);
+      }
       const ttfc = attrs[AI_SDK_TTFC];
       if (typeof ttfc === 'number' && attrs[GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] === undefined) {
         span.setAttribute(GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, ttfc);

@@ -21,6 +21,8 @@ export const SUPPORTED_CLIENTS: readonly ClientRange[] = [
   { name: '@anthropic-ai/sdk', min: '1.0.0', how: "wire layer plus the SDK's own tracing" },
   { name: '@google/genai', min: '1.0.0', how: 'wire layer' },
   { name: 'ai', min: '7.0.0', how: "wire layer; @ai-sdk/otel's spans when the app registers them" },
+  { name: '@ai-sdk/openai', min: '4.0.0', how: 'wire layer' },
+  { name: '@ai-sdk/anthropic', min: '4.0.0', how: 'wire layer' },
   { name: '@langchain/openai', min: '1.0.0', how: 'wire layer (through openai)' },
 ];
 

@@ -88,18 +88,34 @@ export function formatFor(url: URL): WireFormat | undefined {
   return undefined;
 }
 
+/**
+ * What the wire layer read for an SDK-level span it enriched, kept until that span ends:
+ * an SDK instrumentation may write its own figures after ours (the official OpenAI one sets
+ * `completion_tokens` as output; xAI leaves reasoning out of it), and the wire's reading,
+ * made with the endpoint's provider, is the one the span keeps (genai/aisdk.ts re-applies
+ * it as the span ends).
+ */
+export const WIRE_READINGS = new WeakMap<object, Record<string, AttributeValue>>();
+
 type SdkSpan = Span & { attributes?: Record<string, unknown>; ended?: boolean; instrumentationScope?: { name?: string } };
 
-/** The active span when it is an SDK-level GenAI span we should enrich instead of making our own. */
+/** Operations of a span that is the call itself (an agent or workflow span is not). */
+const INFERENCE_OPERATIONS = new Set(['chat', 'text_completion', 'generate_content', 'embeddings', 'completion']);
+
+/**
+ * The active span when it is an SDK-level inference span (the call itself) that we enrich
+ * instead of making our own; an agent or workflow span around the call gets a child span.
+ */
 function sdkGenAiSpan(): SdkSpan | undefined {
   const span = trace.getActiveSpan() as SdkSpan | undefined;
   if (!span || !span.isRecording() || span.ended) return undefined;
   const a = span.attributes;
   if (!a || typeof a !== 'object') return undefined;
-  if (a[GEN_AI_OPERATION_NAME] === undefined && a[GEN_AI_PROVIDER_NAME] === undefined && a[GEN_AI_SYSTEM] === undefined) {
-    return undefined;
+  const operation = a[GEN_AI_OPERATION_NAME];
+  if (operation === undefined) {
+    return a[GEN_AI_PROVIDER_NAME] !== undefined || a[GEN_AI_SYSTEM] !== undefined ? span : undefined;
   }
-  return span;
+  return INFERENCE_OPERATIONS.has(String(operation)) ? span : undefined;
 }
 
 function urlOf(input: unknown): URL | undefined {
@@ -202,6 +218,7 @@ class WireCall {
     this.st.dirty = false;
     try {
       this.span.setAttributes(this.st.attrs);
+      if (!this.own) WIRE_READINGS.set(this.span, { ...(WIRE_READINGS.get(this.span) ?? {}), ...this.st.attrs });
     } catch {
       // telemetry only
     }
@@ -275,7 +292,10 @@ class WireCall {
         this.layer.failure(this.format.name, this.wireError);
       }
       this.sync();
-      if (Object.keys(attrs).length) this.span.setAttributes(attrs);
+      if (Object.keys(attrs).length) {
+        this.span.setAttributes(attrs);
+        if (!this.own) WIRE_READINGS.set(this.span, { ...(WIRE_READINGS.get(this.span) ?? {}), ...attrs });
+      }
       if (this.own) this.span.end();
     } catch {
       // telemetry only
