@@ -233,9 +233,20 @@ export function textChars(value: unknown, depth = 0): number {
  * ceil(characters / 4) plus 3 per message and 3 for the reply.
  */
 export function estimateInputTokens(body: Any): number {
-  const messages = body?.messages ?? body?.contents ?? body?.input;
-  let chars = textChars(body?.system) + textChars(body?.instructions) + textChars(body?.systemInstruction);
+  let chars = textChars(body?.system) + textChars(body?.instructions);
   let n = 0;
+  if (body?.contents !== undefined) {
+    // Gemini: every part's text; one message per content
+    const contents = Array.isArray(body.contents) ? body.contents : [body.contents];
+    n = contents.length;
+    for (const c of contents) {
+      if (typeof c === 'string') chars += c.length;
+      else for (const part of c?.parts ?? []) chars += typeof part?.text === 'string' ? part.text.length : 0;
+    }
+    for (const part of body?.systemInstruction?.parts ?? []) chars += typeof part?.text === 'string' ? part.text.length : 0;
+    return tokensForChars(chars) + TOKENS_PER_MESSAGE * n + TOKENS_PER_MESSAGE;
+  }
+  const messages = body?.messages ?? body?.input;
   if (Array.isArray(messages)) {
     n = messages.length;
     chars += textChars(messages);
