@@ -165,6 +165,24 @@ describe('wire layer over real HTTP', () => {
     assert.equal(span.name, 'chat');
   });
 
+  it('a response whose body is never read: its span still ends once the response is collected', async () => {
+    exporter.reset();
+    const { setFlagsFromString } = await import('node:v8');
+    const { runInNewContext } = await import('node:vm');
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc');
+    await (async () => {
+      const res = await chat();
+      assert.equal(res.status, 200); // dropped unread
+    })();
+    for (let i = 0; i < 20 && wireSpans().length === 0; i++) {
+      gc();
+      await new Promise(r => setTimeout(r, 20));
+    }
+    assert.equal(wireSpans().length, 1);
+    assert.equal(wireSpans()[0].attributes['otel_llm.usage.missing'], true);
+  });
+
   it('an SDK inference span that is active is enriched, not doubled', async () => {
     exporter.reset();
     const tracer = trace.getTracer('some-llm-sdk');

@@ -145,6 +145,18 @@ function hasHeader(headers: unknown, name: string): boolean {
   return Object.keys(headers as object).some(k => k.toLowerCase() === name);
 }
 
+/**
+ * A response whose body the caller drops unread would leave its span open: when the
+ * Response is collected, the span ends with what was seen (no usage).
+ */
+const UNREAD = new FinalizationRegistry<WireCall>(call => {
+  try {
+    call.end();
+  } catch {
+    // telemetry only
+  }
+});
+
 /** One LLM call seen at the wire. */
 class WireCall {
   readonly st: CallState;
@@ -261,6 +273,7 @@ class WireCall {
   end(broken = false): void {
     if (this.ended) return;
     this.ended = true;
+    UNREAD.unregister(this);
     try {
       const st = this.st;
       const attrs: Record<string, AttributeValue> = {};
@@ -329,6 +342,7 @@ class WireCall {
     const sse = type.includes('text/event-stream');
     const body = this.watch(res.body, sse);
     const out = new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
+    if (this.own) UNREAD.register(out, this, this);
     for (const key of ['url', 'redirected', 'type'] as const) {
       try {
         Object.defineProperty(out, key, { value: res[key], configurable: true });
