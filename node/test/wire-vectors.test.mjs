@@ -59,7 +59,7 @@ function same(actual, expected) {
   return JSON.stringify(actual) === JSON.stringify(expected);
 }
 
-async function runCase(c, prices) {
+async function runCase(c, prices, read = 'whole') {
   const metrics = new LlmMetrics({ attributionLabels: [] });
   const exporter = new InMemorySpanExporter();
   const provider = new BasicTracerProvider({
@@ -88,7 +88,19 @@ async function runCase(c, prices) {
     headers: c.request.headers,
     body: JSON.stringify(c.request.body),
   });
-  const got = new Uint8Array(await res.arrayBuffer());
+  let got;
+  if (read === 'whole') got = new Uint8Array(await res.arrayBuffer());
+  else {
+    // the caller reads the body as a stream, as the SDKs do for SSE
+    const parts = [];
+    const reader = res.body.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      parts.push(...value);
+    }
+    got = new Uint8Array(parts);
+  }
   await provider.forceFlush();
   const spans = exporter.getFinishedSpans();
   await provider.shutdown();
@@ -99,9 +111,9 @@ describe('wire vectors (spec/vectors/wire)', async () => {
   await bundledReady;
   const prices = PriceBook.load();
   it('has the shared cases', () => assert.ok(CASES.length >= 25, `${CASES.length} cases`));
-  for (const c of CASES) {
-    it(`${c.file}: ${c.description}`, async () => {
-      const { got, body, spans, res } = await runCase(c, prices);
+  for (const c of CASES) for (const read of ['whole', 'stream']) {
+    it(`${c.file} (${read === 'whole' ? 'read at once' : 'read as a stream'}): ${c.description}`, async () => {
+      const { got, body, spans, res } = await runCase(c, prices, read);
       assert.deepEqual(Buffer.from(got), Buffer.from(body), "the caller's bytes are unchanged");
       assert.equal(res.status, c.response.status);
       assert.equal(spans.length, 1, spans.map(s => s.name).join(', '));

@@ -340,8 +340,9 @@ class WireCall {
     }
     const type = (res.headers.get('content-type') ?? '').toLowerCase();
     const sse = type.includes('text/event-stream');
-    const body = this.watch(res.body, sse);
-    const out = new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
+    if (res instanceof Response && NATIVE_BODY) return this.attach(res, sse);
+    // a Response of another fetch implementation: a new one over the watched body
+    const out = new Response(this.watch(res.body, sse), { status: res.status, statusText: res.statusText, headers: res.headers });
     if (this.own) UNREAD.register(out, this, this);
     for (const key of ['url', 'redirected', 'type'] as const) {
       try {
@@ -351,6 +352,131 @@ class WireCall {
       }
     }
     return out;
+  }
+
+  /**
+   * Watch `res` in place, as the caller reads it: `text()`, `json()`, `arrayBuffer()`,
+   * `bytes()` and `blob()` keep their native fast path and the layer reads the result they
+   * return (one JSON parse for `json()`: the caller gets the object the layer read); a
+   * caller that reads `body` as a stream gets a watched stream over the same bytes.
+   */
+  private attach(res: Response, sse: boolean): Response {
+    const call = this;
+    let watched: ReadableStream<Uint8Array> | undefined;
+    const native = NATIVE_BODY!.call(res) as ReadableStream<Uint8Array>;
+    const define = (name: string, value: unknown): void => {
+      Object.defineProperty(res, name, { value, configurable: true, writable: true });
+    };
+    Object.defineProperty(res, 'body', {
+      configurable: true,
+      get: () => (watched ??= call.watch(native, sse)),
+    });
+    // after the caller took the stream, the read methods read it (bodyUsed as usual)
+    const viaStream = async (): Promise<ArrayBuffer> => {
+      const reader = watched!.getReader();
+      const parts: Uint8Array[] = [];
+      let total = 0;
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        parts.push(value);
+        total += value.byteLength;
+      }
+      return concat(parts, total).buffer as ArrayBuffer;
+    };
+    const proto = Response.prototype;
+    define('text', async function text(): Promise<string> {
+      if (watched) return new TextDecoder().decode(await viaStream());
+      const t = await proto.text.call(res);
+      return call.readWhole(t, sse);
+    });
+    define('json', async function json(): Promise<unknown> {
+      if (watched) return JSON.parse(new TextDecoder().decode(await viaStream()));
+      const t = await proto.text.call(res);
+      if (sse) return JSON.parse(call.readWhole(t, sse));
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(t);
+      } catch (err) {
+        call.readWhole(t, false);
+        throw err;
+      }
+      call.readParsed(parsed, t.length);
+      return parsed;
+    });
+    define('arrayBuffer', async function arrayBuffer(): Promise<ArrayBuffer> {
+      if (watched) return viaStream();
+      const buf = await proto.arrayBuffer.call(res);
+      const text = call.readWhole(new TextDecoder().decode(buf), sse);
+      return call.hideUsage && sse ? (new TextEncoder().encode(text).buffer as ArrayBuffer) : buf;
+    });
+    if (typeof (proto as { bytes?: unknown }).bytes === 'function') {
+      define('bytes', async function bytes(): Promise<Uint8Array> {
+        return new Uint8Array(await (res.arrayBuffer as () => Promise<ArrayBuffer>)());
+      });
+    }
+    define('blob', async function blob(): Promise<Blob> {
+      const buf = await (res.arrayBuffer as () => Promise<ArrayBuffer>)();
+      return new Blob([buf], { type: res.headers.get('content-type') ?? '' });
+    });
+    if (this.own) UNREAD.register(res, this, this);
+    return res;
+  }
+
+  /** A whole body read by the caller at once: read it, end the call; returns what the caller gets. */
+  readWhole(text: string, sse: boolean): string {
+    let out = text;
+    try {
+      this.chunkSeen();
+      if (sse) {
+        const reader = new SseReader();
+        if (this.hideUsage) {
+          const framer = new EventFramer();
+          const encoder = new TextEncoder();
+          out = '';
+          for (const raw of [...framer.push(encoder.encode(text)), framer.end()]) {
+            if (!raw) continue;
+            let hide = false;
+            for (const ev of reader.pushText(raw)) hide = this.event(ev.event, ev.data) || hide;
+            if (!hide) out += raw;
+          }
+        } else {
+          for (const ev of reader.pushText(text)) this.event(ev.event, ev.data);
+        }
+        for (const ev of reader.end()) this.event(ev.event, ev.data, true);
+        if (reader.oversized) this.fail('too_large');
+        if (reader.partial) this.fail('truncated');
+      } else if (text.length > MAX_JSON_BYTES) {
+        this.fail('too_large');
+      } else {
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(text);
+        } catch {
+          this.fail(text.trim() ? 'not_json' : 'empty');
+        }
+        if (parsed !== undefined) this.readParsed(parsed, text.length, false);
+      }
+    } catch {
+      this.fail('unknown_shape');
+    }
+    this.end();
+    return out;
+  }
+
+  /** A JSON body the caller parsed (or we did): read the object, end the call. */
+  readParsed(parsed: unknown, length: number, end = true): void {
+    try {
+      if (length > MAX_JSON_BYTES) this.fail('too_large');
+      else {
+        this.format.json(parsed, this.st);
+        if (Object.keys(this.st.attrs).length === 0) this.fail('unknown_shape');
+        this.sync();
+      }
+    } catch {
+      this.fail('unknown_shape');
+    }
+    if (end) this.end();
   }
 
   private watch(source: ReadableStream<Uint8Array>, sse: boolean): ReadableStream<Uint8Array> {
@@ -367,7 +493,7 @@ class WireCall {
     const finish = (): void => {
       try {
         if (sseReader) {
-          onEvents(sseReader.end());
+          for (const ev of sseReader.end()) call.event(ev.event, ev.data, true);
           if (sseReader.oversized) call.fail('too_large');
           if (sseReader.partial) call.fail('truncated');
         } else if (framer) {
@@ -408,7 +534,10 @@ class WireCall {
             if (result.done) {
               if (framer) {
                 const rest = framer.end();
-                if (rest) controller.enqueue(encoder.encode(rest));
+                if (rest) {
+                  controller.enqueue(encoder.encode(rest));
+                  sseReader!.pushText(rest);
+                }
               }
               finish();
               controller.close();
@@ -465,7 +594,7 @@ class WireCall {
   }
 
   /** One SSE event; returns whether it is the usage-only chunk to hide from the caller. */
-  event(name: string | undefined, data: string): boolean {
+  event(name: string | undefined, data: string, tail = false): boolean {
     this.st.events++;
     if (data === '[DONE]') {
       this.format.event(undefined, name, this.st);
@@ -475,7 +604,8 @@ class WireCall {
     try {
       parsed = JSON.parse(data);
     } catch {
-      this.fail('not_json');
+      // an event cut off at the end of the stream is `truncated`, said once the stream ends
+      if (!tail) this.fail('not_json');
       return false;
     }
     try {
@@ -486,6 +616,15 @@ class WireCall {
     return this.hideUsage && !!this.format.usageOnly?.(parsed);
   }
 }
+
+/** The native `Response.prototype.body` getter (undici's), when there is one. */
+const NATIVE_BODY = (() => {
+  try {
+    return Object.getOwnPropertyDescriptor(Response.prototype, 'body')?.get;
+  } catch {
+    return undefined;
+  }
+})();
 
 function azureDeployment(path: string): string | undefined {
   const m = /\/deployments\/([^/]+)\//.exec(path);

@@ -43,6 +43,11 @@ export class SseReader {
     return this.line.length > 0 || this.data.length > 0;
   }
 
+  /** Feed already decoded text; returns the events completed by it. */
+  pushText(text: string): SseEvent[] {
+    return this.text(text);
+  }
+
   private text(text: string): SseEvent[] {
     const out: SseEvent[] = [];
     let start = 0;
