@@ -170,3 +170,25 @@ describe('wire vectors (spec/vectors/wire)', async () => {
     assert.equal(exporter.getFinishedSpans().length, 0);
   });
 });
+
+describe('SSE reader', async () => {
+  const { SseReader } = await import('../dist/esm/wire/sse.js');
+  const text = 'event: a\r\ndata: {"x":1}\r\n\r\n: comment\ndata: 2\ndata: 3\r\rdata: tail';
+  for (const size of [1, 2, 5, 1000]) {
+    it(`CRLF, CR and LF line ends, comments, multi-line data, a cut tail (pieces of ${size})`, () => {
+      const r = new SseReader();
+      const bytes = new TextEncoder().encode(text);
+      const events = [];
+      for (let i = 0; i < bytes.length; i += size) events.push(...r.push(bytes.slice(i, i + size)));
+      events.push(...r.end());
+      assert.deepEqual(events, [{ event: 'a', data: '{"x":1}' }, { event: undefined, data: '2\n3' }, { event: undefined, data: 'tail' }]);
+      assert.equal(r.partial, true);
+    });
+  }
+  it('an event over the bound is skipped and counted, the next one read', () => {
+    const r = new SseReader(16);
+    const events = r.push(new TextEncoder().encode(`data: ${'x'.repeat(40)}\n\ndata: ok\n\n`));
+    assert.deepEqual(events, [{ event: undefined, data: 'ok' }]);
+    assert.equal(r.oversized, 1);
+  });
+});

@@ -46,6 +46,9 @@ export class CallState {
 
   set(key: string, value: AttributeValue | undefined | null): void {
     if (value === undefined || value === null || value === '') return;
+    const old = this.attrs[key];
+    if (old === value) return;
+    if (Array.isArray(value) && Array.isArray(old) && old.length === value.length && old.every((v, i) => v === value[i])) return;
     this.attrs[key] = value;
     this.dirty = true;
   }

@@ -230,7 +230,7 @@ class WireCall {
     this.st.dirty = false;
     try {
       this.span.setAttributes(this.st.attrs);
-      if (!this.own) WIRE_READINGS.set(this.span, { ...(WIRE_READINGS.get(this.span) ?? {}), ...this.st.attrs });
+      if (!this.own) WIRE_READINGS.set(this.span, this.st.attrs);
     } catch {
       // telemetry only
     }
@@ -307,7 +307,7 @@ class WireCall {
       this.sync();
       if (Object.keys(attrs).length) {
         this.span.setAttributes(attrs);
-        if (!this.own) WIRE_READINGS.set(this.span, { ...(WIRE_READINGS.get(this.span) ?? {}), ...attrs });
+        if (!this.own) WIRE_READINGS.set(this.span, Object.assign(this.st.attrs, attrs));
       }
       if (this.own) this.span.end();
     } catch {
@@ -550,7 +550,7 @@ class WireCall {
               try {
                 call.chunkSeen();
                 for (const raw of framer.push(chunk)) {
-                  const events = sseReader!.push(encoder.encode(raw));
+                  const events = sseReader!.pushText(raw);
                   let hide = false;
                   for (const ev of events) hide = call.event(ev.event, ev.data) || hide;
                   if (!hide) out += raw;

@@ -50,16 +50,23 @@ export class SseReader {
 
   private text(text: string): SseEvent[] {
     const out: SseEvent[] = [];
+    if (this.cr) {
+      // a \r ended the last piece: a \n starting this one belongs to it
+      this.cr = false;
+      if (text.charCodeAt(0) === 10) text = text.slice(1);
+    }
+    if (text.indexOf('\r') >= 0) {
+      if (text.charCodeAt(text.length - 1) === 13) this.cr = true;
+      text = text.replace(/\r\n?/g, '\n');
+    }
     let start = 0;
-    for (let i = 0; i < text.length; i++) {
-      const c = text.charCodeAt(i);
-      if (c !== 10 && c !== 13) continue;
-      const line = this.line + text.slice(start, i);
+    let nl = text.indexOf('\n');
+    while (nl >= 0) {
+      const line = this.line ? this.line + text.slice(start, nl) : text.slice(start, nl);
       this.line = '';
-      // \r\n: skip the \n
-      if (c === 13 && text.charCodeAt(i + 1) === 10) i++;
-      start = i + 1;
       this.onLine(line, out);
+      start = nl + 1;
+      nl = text.indexOf('\n', start);
     }
     const rest = text.slice(start);
     if (rest) {
@@ -72,6 +79,8 @@ export class SseReader {
     }
     return out;
   }
+
+  private cr = false;
 
   private onLine(line: string, out: SseEvent[]): void {
     if (line === '') {
