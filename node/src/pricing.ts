@@ -368,8 +368,9 @@ export class PriceBook {
     u: Usage,
     ext: ExtendedUsage | undefined,
     timestampMs?: number,
+    localOnly = false,
   ): [number | undefined, string | undefined] {
-    const resolved = this.resolve(provider, model);
+    const resolved = localOnly ? (model ? this.resolveLocal(provider, model) : undefined) : this.resolve(provider, model);
     if (!resolved) return [undefined, 'no_price'];
     const [cost, missing] = extendedCost(resolved.ratesAt(timestampMs), normalizeUsage(u), ext);
     return [cost, missing === undefined ? undefined : `no_price_for:${missing}`];
@@ -381,13 +382,19 @@ export class PriceBook {
    * is never priced by genai-prices under a provider it may not be.
    */
   costLocal(providerName: string | undefined, model: string, u: Usage, timestampMs?: number): number | undefined {
-    const ref = model.trim().toLowerCase();
-    const named = providerName?.trim().toLowerCase();
-    const resolved =
-      (named ? (this.custom.get(joinKey(PROVIDER_IDS[named] ?? named, ref)) ?? this.custom.get(joinKey(named, ref))) : undefined) ??
-      this.custom.get(joinKey(undefined, ref));
+    const resolved = this.resolveLocal(providerName, model);
     if (!resolved) return undefined;
     return resolved.ratesAt(timestampMs).cost(normalizeUsage(u));
+  }
+
+  /** The pricing file's entry for `model` (at `providerName`, else for any provider), or undefined. */
+  resolveLocal(providerName: string | undefined, model: string): Resolved | undefined {
+    const ref = model.trim().toLowerCase();
+    const named = providerName?.trim().toLowerCase();
+    return (
+      (named ? (this.custom.get(joinKey(PROVIDER_IDS[named] ?? named, ref)) ?? this.custom.get(joinKey(named, ref))) : undefined) ??
+      this.custom.get(joinKey(undefined, ref))
+    );
   }
 
   /** The compiled prices of `model` (cached, misses included), or undefined. */

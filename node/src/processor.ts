@@ -294,7 +294,8 @@ function priceExtended(
   for (const model of [out.responseModel, out.requestModel]) {
     if (typeof model !== 'string' || !model) continue;
     if (u === undefined) {
-      const resolved = prices.resolve(provider, model);
+      const resolved =
+        facts.attributes?.[OTEL_LLM_PROVIDER_UNRESOLVED] === true ? prices.resolveLocal(provider, model) : prices.resolve(provider, model);
       if (!resolved) continue;
       const rates = resolved.ratesAt(facts.startTimeMs);
       if (rates.request > 0) {
@@ -303,7 +304,9 @@ function priceExtended(
       } else reason = 'no_usage';
       break;
     }
-    const [c, why] = prices.costExtended(provider, model, u, ext, facts.startTimeMs);
+    // an endpoint that matched no known provider: only the pricing file prices it
+    const local = facts.attributes?.[OTEL_LLM_PROVIDER_UNRESOLVED] === true;
+    const [c, why] = prices.costExtended(provider, model, u, ext, facts.startTimeMs, local);
     if (c !== undefined) {
       cost = c;
       reason = undefined;
