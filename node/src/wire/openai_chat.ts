@@ -1,5 +1,12 @@
 /** OpenAI Chat Completions (`POST .../chat/completions`), also every OpenAI-compatible API. */
+import { openaiUsageAttributes } from '../pricing-units.js';
 import { requestAttrs, textLength, type Any, type CallState, type WireFormat } from './common.js';
+
+/** Usage, plus audio/image/prediction tokens (priced apart; src/pricing-units.ts). */
+function addUsage(st: CallState, usage: Any): void {
+  st.addUsage(usage);
+  for (const [k, v] of Object.entries(openaiUsageAttributes(usage))) st.set(k, v);
+}
 
 export const openaiChat: WireFormat = {
   name: 'openai_chat',
@@ -23,7 +30,7 @@ export const openaiChat: WireFormat = {
       st.finishAll(body.choices.map((c: Any) => c?.finish_reason));
       for (const c of body.choices) st.outputChars += textLength(c?.message?.content);
     }
-    if (body?.usage) st.addUsage(body.usage);
+    if (body?.usage) addUsage(st, body.usage);
   },
   event(data: Any, _event, st: CallState) {
     if (data === undefined) {
@@ -39,7 +46,7 @@ export const openaiChat: WireFormat = {
         if (c?.finish_reason) st.finish(c.finish_reason);
       }
     }
-    if (data?.usage) st.addUsage(data.usage);
+    if (data?.usage) addUsage(st, data.usage);
   },
   usageOnly: (data: Any) => !!data?.usage && Array.isArray(data?.choices) && data.choices.length === 0,
 };

@@ -1,4 +1,5 @@
 /** OpenAI Responses API (`POST .../responses`). */
+import { openaiUsageAttributes } from '../pricing-units.js';
 import { requestAttrs, type Any, type CallState, type WireFormat } from './common.js';
 
 function response(res: Any, st: CallState): void {
@@ -16,7 +17,10 @@ function response(res: Any, st: CallState): void {
       }
     }
   }
-  if (res.usage) st.addUsage(res.usage);
+  if (res.usage) {
+    st.addUsage(res.usage);
+    for (const [k, v] of Object.entries(openaiUsageAttributes(res.usage))) st.set(k, v);
+  }
 }
 
 export const openaiResponses: WireFormat = {
