@@ -10,8 +10,10 @@
  *   a batch the exporter cannot write is counted in
  *   otel_llm_spans_dropped_total{reason="export_failed"} and logged once (ReportingExporter);
  * - propagators: W3C tracecontext, W3C baggage, X-Request-ID (last, so the validated ID wins);
- * - instrumentations: http, undici (fetch), Express, Fastify (@fastify/otel), OpenAI (the
- *   official one plus our extras), and the Anthropic SDK's own tracing (built in);
+ * - instrumentations: http, undici (fetch; one propagation per request), Express, Fastify
+ *   (@fastify/otel), OpenAI (the official one plus our extras), and the Anthropic SDK's own
+ *   tracing (built in); the wire layer on the global fetch (LLM API calls of any client,
+ *   wire/index.ts) with the provider from the endpoint (providers.ts);
  * - the X-Request-ID edge hook on every node:http server, /metrics on OTEL_LLM_METRICS_PORT.
  * OTLP metrics and logs from the SDK are off unless OTEL_METRICS_EXPORTER /
  * OTEL_LOGS_EXPORTER ask for them: the contract's metrics are Prometheus, from spans.
