@@ -763,6 +763,7 @@ export class WireLayer {
     const provider = this.resolver.resolve(url, typeof sdkName === 'string' && sdkName ? sdkName : format.family);
     let body: Any;
     let unreadable = false;
+    // a string or bytes body is read; a stream or form body is left alone (no model then)
     const text = bodyText(init?.body);
     if (text !== undefined) {
       try {
@@ -770,18 +771,16 @@ export class WireLayer {
       } catch {
         unreadable = true;
       }
-    } else {
-      unreadable = true;
     }
     let req: ReturnType<WireFormat['request']> = { stream: false };
     try {
       req = format.request(body, url);
     } catch {
-      unreadable = true;
+      req = { stream: false };
     }
     const call = new WireCall(this, format, provider, url, sdkSpan, req.model, req.stream, req.attrs ?? {});
     if (unreadable) this.failure(format.name, 'request_body');
-    else call.estimateInput = () => estimateInputTokens(body);
+    else if (body !== undefined) call.estimateInput = () => estimateInputTokens(body);
     let args: [FetchInput, RequestInit | undefined] = [input, init];
     if (format === openaiChat && req.stream && body && typeof text === 'string' && this.wantsUsage(provider)) {
       const opts = body.stream_options;
