@@ -3,21 +3,23 @@
  * (or none) makes them: openai 5+, LangChain JS, @google/genai, the AI SDK's providers.
  *
  * For each call whose path one of the API-format modules knows (openai_chat,
- * openai_responses, openai_embeddings, anthropic_messages, gemini):
+ * openai_completions, openai_responses, openai_embeddings, anthropic_messages, cohere_chat,
+ * gemini; named like the Python modules):
  * - the request body gives the model, the stream flag and request parameters; for OpenAI
  *   Chat streams to providers known to accept it (OTEL_LLM_STREAM_INCLUDE_USAGE=auto) the
  *   body gets `stream_options.include_usage`, and the usage-only chunk it adds is hidden
  *   from a caller that did not ask for it;
- * - the response body is read as it passes (JSON: a bounded copy parsed at the end; SSE:
- *   event by event), through a pull-based stream: the caller reads exactly the bytes the
- *   server sent (less a hidden usage chunk), at its own pace;
- * - when an SDK-level GenAI span is active (official OpenAI instrumentation, the Anthropic
- *   SDK's own, the AI SDK's telemetry), that span is enriched: the provider from the
- *   endpoint, usage, response id/model, finish reasons; otherwise the layer makes the
+ * - the response is read as the caller reads it, in place on the Response: `text()`,
+ *   `json()`, `arrayBuffer()` keep their native path and the layer reads their result (one
+ *   JSON parse, shared); a `body` read as a stream is a pull-based stream of the same bytes
+ *   (less a hidden usage chunk), read event by event at the caller's pace;
+ * - when an SDK-level inference span is active (official OpenAI instrumentation, the
+ *   Anthropic SDK's own, the AI SDK's telemetry), that span is enriched: the provider from
+ *   the endpoint, usage, response id/model, finish reasons; otherwise the layer makes the
  *   GenAI client span itself (`{operation} {model}`, CLIENT), parent of the HTTP span.
  * Nothing here throws into the caller: a body it cannot read leaves the call as it was,
- * the span says what is missing (`otel_llm.wire.missing`), the failure is counted in
- * `otel_llm_processor_errors_total{hook="wire"}`.
+ * the span says what is missing (`otel_llm.wire.error`, `otel_llm.usage.missing` or an
+ * estimate), and `otel_llm_wire_parse_errors_total{format,reason}` counts it.
  */
 import { performance } from 'node:perf_hooks';
 import {
@@ -151,6 +153,7 @@ function hasHeader(headers: unknown, name: string): boolean {
  */
 const UNREAD = new FinalizationRegistry<WireCall>(call => {
   try {
+    call.unread = true;
     call.end();
   } catch {
     // telemetry only
@@ -164,7 +167,8 @@ class WireCall {
   span: Span;
   own: boolean;
   hideUsage = false;
-  missing: string[] = [];
+  /** The caller dropped the response without reading its body. */
+  unread = false;
   private ended = false;
   private firstChunk = false;
 
@@ -293,7 +297,8 @@ class WireCall {
           if (broken || !st.finishReasons.length) this.wireError ??= 'truncated';
         } else if (this.own) {
           attrs[OTEL_LLM_USAGE_MISSING] = true;
-          this.wireError ??= 'unknown_shape';
+          // a body nobody read is no unreadable body
+          if (!this.unread) this.wireError ??= 'unknown_shape';
         }
       }
       if (st.errorType && this.own) {
