@@ -398,7 +398,7 @@ class PriceBook:
             (prov, model.lower()): _Resolved(rates, (), model, prov or "")
             for (prov, model), rates in (custom or {}).items()
         }
-        self._cache: dict[tuple[str | None, str], _Resolved | None] = {}
+        self._cache: dict[tuple[str | None, ...], _Resolved | None] = {}
 
     @classmethod
     def load(cls, pricing_file: str | None) -> PriceBook:
@@ -413,9 +413,14 @@ class PriceBook:
         usage: Usage,
         *,
         timestamp_ns: int | None = None,
+        bundled: bool = True,
     ) -> float | None:
-        """USD for ``usage`` of ``model`` at ``provider``; None when the model has no price."""
-        resolved = self.resolve(provider, model)
+        """USD for ``usage`` of ``model`` at ``provider``; None when the model has no price.
+
+        ``bundled=False``: only the pricing file may price it (an endpoint that matched no
+        known provider, see :mod:`otel_llm.providers`).
+        """
+        resolved = self.resolve(provider, model, bundled=bundled)
         if resolved is None:
             return None
         return resolved.rates_at(timestamp_ns).cost(usage.normalized())
@@ -441,28 +446,32 @@ class PriceBook:
         cost, missing = extended_cost(resolved.rates_at(timestamp_ns), usage.normalized(), extended)
         return cost, (None if missing is None else f"no_price_for:{missing}")
 
-    def resolve(self, provider: str | None, model: str | None) -> _Resolved | None:
+    def resolve(
+        self, provider: str | None, model: str | None, *, bundled: bool = True
+    ) -> _Resolved | None:
         """The compiled prices of ``model`` (cached, misses included), or None."""
         if not model:
             return None
-        key = (provider, model)
+        key = (provider, model) if bundled else ("\0file-only", provider, model)
         hit = self._cache.get(key, _MISSING)
         if hit is not _MISSING:
             return hit  # type: ignore[return-value]
-        resolved = self._resolve(provider, model)
+        resolved = (
+            self._resolve(provider, model) if bundled else self._resolve(provider, model, False)
+        )
         if len(self._cache) >= _CACHE_LIMIT:
             self._cache.clear()
         self._cache[key] = resolved
         return resolved
 
-    def _resolve(self, provider: str | None, model: str) -> _Resolved | None:
+    def _resolve(self, provider: str | None, model: str, bundled: bool = True) -> _Resolved | None:
         ref = model.strip().lower()
         named = provider.strip().lower() if provider and provider.strip() else None
         pid = _provider_id(named, self._by_id)
         custom = self._custom.get((pid or named, ref)) if named is not None else None
         if custom is None:
             custom = self._custom.get((None, ref))
-        if custom is not None:
+        if custom is not None or not bundled:
             return custom
         if named is None:
             return self._resolve_any_provider(ref)

@@ -62,6 +62,7 @@ from otel_llm.context import current_attribution, current_request_id
 from otel_llm.metrics import GenAIMetrics
 from otel_llm.pricing import PriceBook, Usage
 from otel_llm.pricing_units import ExtendedUsage, read_extended
+from otel_llm.providers import UNRESOLVED as UNRESOLVED_PROVIDER
 from otel_llm.semconv import (
     CACHE_CREATION_KEYS,
     CACHE_READ_KEYS,
@@ -534,10 +535,12 @@ class GenAISpanProcessor(SpanProcessor):
                 self._log_once("no usage", provider_name, request_model)
             return None
         cost = None
+        # an endpoint that matched no known provider: only the pricing file prices it
+        bundled = not (span.attributes or {}).get(UNRESOLVED_PROVIDER)
         for model in (response_model, request_model):
             if isinstance(model, str) and model:
                 cost = self.pricebook.cost(
-                    provider_name, model, usage, timestamp_ns=span.start_time
+                    provider_name, model, usage, timestamp_ns=span.start_time, bundled=bundled
                 )
                 if cost is not None:
                     break
@@ -568,13 +571,14 @@ class GenAISpanProcessor(SpanProcessor):
         """
         if usage is None and failed:
             return None
+        bundled = not (span.attributes or {}).get(UNRESOLVED_PROVIDER)
         reason: str | None = "no_price"
         cost = None
         for model in (response_model, request_model):
             if not isinstance(model, str) or not model:
                 continue
             if usage is None:  # manual, nothing reported: one request, if priced per request
-                resolved = self.pricebook.resolve(provider, model)
+                resolved = self.pricebook.resolve(provider, model, bundled=bundled)
                 if resolved is None:
                     continue
                 rates = resolved.rates_at(span.start_time)
@@ -584,7 +588,7 @@ class GenAISpanProcessor(SpanProcessor):
                     reason = "no_usage"
                 break
             cost, why = self.pricebook.cost_extended(
-                provider, model, usage, ext, timestamp_ns=span.start_time
+                provider, model, usage, ext, timestamp_ns=span.start_time, bundled=bundled
             )
             if cost is not None:
                 reason = None

@@ -1,0 +1,54 @@
+"""Cohere's v2 chat API (``/v2/chat``): JSON and its typed SSE events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from otel_llm.genai.wire._base import (
+    Extractor,
+    Request,
+    Result,
+    get,
+    message_estimate,
+    str_or_none,
+)
+
+
+class CohereChatFormat:
+    name = "cohere_chat"
+    sdk_provider = "cohere"
+    flavor = "default"
+    home = "cohere"
+    operation = "chat"
+
+    def request(self, body: Any, path: str) -> Request:
+        return Request(
+            str_or_none(get(body, "model")),
+            get(body, "stream") is True,
+            message_estimate(get(body, "messages")),
+        )
+
+    def parse_json(self, data: Any, result: Result, extract: Extractor) -> None:
+        if not isinstance(data, dict):
+            return
+        result.events += 1
+        result.response_id = str_or_none(data.get("id")) or result.response_id
+        reason = data.get("finish_reason")
+        if isinstance(reason, str):
+            result.finish_reasons = [reason]
+        if isinstance(data.get("usage"), dict):
+            result.usage = extract(data) or result.usage
+
+    def on_event(self, event: str | None, data: Any, result: Result, extract: Extractor) -> None:
+        kind = get(data, "type") or event
+        if kind == "message-start":
+            result.response_id = str_or_none(get(data, "id")) or result.response_id
+        elif kind == "content-delta":
+            text = get(data, "delta", "message", "content", "text")
+            if isinstance(text, str):
+                result.output_chars += len(text)
+        elif kind == "message-end":
+            self.parse_json(get(data, "delta"), result, extract)
+
+
+COHERE_CHAT = CohereChatFormat()
