@@ -29,6 +29,17 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     return default
 
 
+def _include_usage(env: Mapping[str, str]) -> bool | Literal["auto"]:
+    raw = env.get("OTEL_LLM_STREAM_INCLUDE_USAGE", "").strip().lower()
+    if raw in ("", "auto"):
+        return "auto"
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise ValueError(f"OTEL_LLM_STREAM_INCLUDE_USAGE must be auto, true or false, got {raw!r}")
+
+
 def _int(env: Mapping[str, str], name: str, default: int | None) -> int | None:
     raw = env.get(name, "").strip()
     if not raw:
@@ -81,8 +92,11 @@ class Settings:
     """``OTEL_LLM_USER_HASH_KEY``: pseudonymise user label values with HMAC-SHA256."""
     pricing_file: str | None = None
     """``OTEL_LLM_PRICING_FILE``: local price overrides and custom models (JSON/YAML)."""
-    stream_include_usage: bool = True
-    """``OTEL_LLM_STREAM_INCLUDE_USAGE``: ask streaming calls for a usage chunk."""
+    stream_include_usage: bool | Literal["auto"] = "auto"
+    """``OTEL_LLM_STREAM_INCLUDE_USAGE``: ask streaming chat calls for a usage chunk:
+    ``auto`` (default) only at endpoints known to accept ``stream_options``
+    (:data:`otel_llm.genai.openai.ACCEPTS_STREAM_OPTIONS`), ``true`` always, ``false``
+    never (streams without usage are then estimated)."""
     capture_content: bool = False
     """``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``: record prompts/completions."""
     log_format: LogFormat = "json"
@@ -137,7 +151,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         attribution_limit=limit,
         user_hash_key=env.get("OTEL_LLM_USER_HASH_KEY") or None,
         pricing_file=env.get("OTEL_LLM_PRICING_FILE") or None,
-        stream_include_usage=_bool(env, "OTEL_LLM_STREAM_INCLUDE_USAGE", True),
+        stream_include_usage=_include_usage(env),
         capture_content=_capture_content(env),
         log_format=log_format,  # type: ignore[arg-type]
         log_level=(env.get("OTEL_LLM_LOG_LEVEL") or "INFO").upper(),

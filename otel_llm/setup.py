@@ -350,7 +350,9 @@ def configure(
             from otel_llm.web import instrument_web
 
             telemetry.instrumented = instrument_web(telemetry)
-            telemetry.instrumented += instrument_llm_sdks(settings, tracer_provider=tracer_provider)
+            telemetry.instrumented += instrument_llm_sdks(
+                settings, tracer_provider=tracer_provider, registry=registry
+            )
         if app is not None:
             from otel_llm.web import mount_app
 

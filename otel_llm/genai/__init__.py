@@ -51,7 +51,9 @@ from opentelemetry.trace import TracerProvider
 
 from otel_llm.config import Settings
 from otel_llm.genai import anthropic as _anthropic
+from otel_llm.genai import _versions
 from otel_llm.genai import openai as _openai
+from otel_llm.genai import wire as _wire
 from otel_llm.genai._common import PROVIDER_REQUEST_ID, logger
 from otel_llm.genai._content import DEFAULT_MAX_CHARS, BoundedContentTracerProvider
 
@@ -136,6 +138,8 @@ def instrument_llm_sdks(
     *,
     tracer_provider: TracerProvider | None = None,
     meter_provider: MeterProvider | None = None,
+    registry: Any = None,
+    wire_layer: bool = True,
 ) -> list[str]:
     """Instrument every importable LLM SDK; returns what was instrumented.
 
@@ -172,6 +176,13 @@ def instrument_llm_sdks(
                     logger.warning("otel-llm: %s SDK not instrumented (version conflict)", name)
             except Exception:
                 logger.warning("otel-llm: could not instrument the %s SDK", name, exc_info=True)
+        if wire_layer:
+            try:
+                if _wire.install(tracer_provider=tracer_provider, registry=registry):
+                    _active.append("llm-wire")
+            except Exception:
+                logger.warning("otel-llm: could not install the wire-format layer", exc_info=True)
+        _versions.check_once()
         return list(_active)
 
 
@@ -181,6 +192,9 @@ def uninstrument_llm_sdks() -> None:
         modules = {"openai": _openai, "anthropic": _anthropic}
         while _active:
             name = _active.pop()
+            if name == "llm-wire":
+                _wire.uninstall()
+                continue
             try:
                 _official(name).uninstrument()
             except Exception:

@@ -4,7 +4,8 @@ Our wrappers are installed first, so the official ones wrap them and open the sp
 run inside it. Per call type:
 
 - chat completions, streaming: when the caller did not ask for usage we send
-  ``stream_options={"include_usage": true}`` (``Settings.stream_include_usage``), record
+  ``stream_options={"include_usage": true}`` (``Settings.stream_include_usage``: with
+  ``auto``, only to endpoints in :data:`ACCEPTS_STREAM_OPTIONS`), record
   the usage chunk ourselves and hide it (and ``usage`` on any other chunk) from the
   caller, whose view of the stream stays what it asked for. The official wrapper never
   sees a usage it was not asked for, so tokens are written once, by us.
@@ -26,7 +27,7 @@ from typing import Any
 
 from opentelemetry.trace import Span
 
-from otel_llm import semconv
+from otel_llm import providers, semconv
 from otel_llm.genai import _fastpath
 from otel_llm.genai._common import (
     Switch,
@@ -47,8 +48,24 @@ from otel_llm.pricing_units import openai_usage_attributes
 
 _RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"
 
+ACCEPTS_STREAM_OPTIONS = frozenset(
+    {
+        "openai",
+        "azure.ai.openai",
+        "x_ai",
+        "groq",
+        "deepseek",
+        "mistral_ai",
+        "openrouter",
+        "together",
+        "cerebras",
+        "fireworks",
+    }
+)
+"""Providers known to accept ``stream_options.include_usage`` (``auto`` injects only there)."""
+
 _switch = Switch()
-_include_usage = True
+_include_usage: bool | str = "auto"
 _wrapped: list[tuple[Any, str]] = []
 
 
@@ -203,6 +220,17 @@ class _Call:
         self.hide_usage = False
 
 
+def _inject_usage(instance: Any) -> bool:
+    """Whether to ask this client's endpoint for a usage chunk (``OTEL_LLM_STREAM_INCLUDE_USAGE``)."""
+    if _include_usage != "auto":
+        return bool(_include_usage)
+    url = getattr(getattr(instance, "_client", None), "base_url", None)
+    if url is None:
+        return False
+    endpoint = providers.resolve(str(url), "openai")
+    return not endpoint.unresolved and endpoint.provider in ACCEPTS_STREAM_OPTIONS
+
+
 def _prepare(kind: str, instance: Any, kwargs: dict[str, Any]) -> _Call | None:
     span = current_genai_span(embedding=kind == "embeddings")
     if span is None:
@@ -210,7 +238,7 @@ def _prepare(kind: str, instance: Any, kwargs: dict[str, Any]) -> _Call | None:
     streaming = kind != "embeddings" and kwargs.get("stream") is True
     set_start_attributes(span, instance, streaming)
     call = _Call(kind, span, kwargs, streaming)
-    if kind == "chat" and streaming and _include_usage and not _raw_response_call(kwargs):
+    if kind == "chat" and streaming and _inject_usage(instance) and not _raw_response_call(kwargs):
         options = kwargs.get("stream_options")
         asked = isinstance(options, Mapping) and options.get("include_usage") is True
         if not asked:
@@ -272,7 +300,7 @@ def available() -> bool:
     return True
 
 
-def install(*, stream_include_usage: bool) -> None:
+def install(*, stream_include_usage: bool | str = "auto") -> None:
     """Install our wrappers (before the official instrumentor wraps on top of them)."""
     import importlib
 

@@ -10,7 +10,7 @@ def test_defaults_are_safe() -> None:
     assert s.exporter == "otlp"
     assert s.metrics_port is None
     assert s.attribution_labels == ()
-    assert s.stream_include_usage is True
+    assert s.stream_include_usage == "auto"
     assert s.capture_content is False
     assert s.metrics_path == "/metrics"
 

@@ -51,9 +51,9 @@ def aclient(mock_llm: Any) -> openai.AsyncOpenAI:
 
 
 def test_instruments_both_sdks(llm_instrumentation: list[str]) -> None:
-    assert llm_instrumentation == ["openai", "anthropic"]
+    assert llm_instrumentation == ["openai", "anthropic", "llm-wire"]
     # a second call changes nothing and reports the same
-    assert instrument_llm_sdks(Settings()) == ["openai", "anthropic"]
+    assert instrument_llm_sdks(Settings()) == ["openai", "anthropic", "llm-wire"]
 
 
 def test_chat_completion(
