@@ -1,9 +1,15 @@
 """An OpenAI- and Anthropic-compatible mock LLM server for tests, demos and benchmarks.
 
-It speaks enough of both wire formats for the official SDKs to work unchanged:
-``/v1/chat/completions`` (with the ``stream_options.include_usage`` usage chunk),
-``/v1/responses`` (with the ``response.*`` stream events), ``/v1/embeddings`` and
-Anthropic's ``/v1/messages`` (SSE ``message_start`` ... ``message_stop``).
+It speaks enough of each wire format for the client libraries to work unchanged:
+``/v1/chat/completions`` (with the ``stream_options.include_usage`` usage chunk; also
+under Groq's ``/openai/v1`` and OpenRouter's ``/api/v1`` prefixes, and with OpenRouter's
+``usage.cost`` when the request's Host is openrouter.ai), ``/v1/responses`` (with the
+``response.*`` stream events), ``/v1/embeddings``, Anthropic's ``/v1/messages`` (SSE
+``message_start`` ... ``message_stop``), Gemini's ``models/{model}:generateContent`` and
+``:streamGenerateContent`` (``alt=sse`` or a JSON array; on the ``/v1beta`` and Vertex
+``/v1/projects/...`` paths) and Cohere's ``/v2/chat`` (JSON and typed SSE events).
+Clients keep their real host names when a transport sends their requests here (the
+client matrix in tests/matrix does that below the instrumented ``send``).
 
 Why a Starlette app and not FastAPI: ``FastAPIInstrumentor().instrument()`` patches the
 ``fastapi.FastAPI`` class, so a plain Starlette app stays out of the traces of the
@@ -82,7 +88,7 @@ DEFAULT_MODEL_MEDIANS: dict[str, float] = {
 }
 """Median end-to-end latency in seconds per model (prefix match on the model name)."""
 
-REASONING_MODEL_PREFIXES: tuple[str, ...] = ("o1", "o3", "o4", "gpt-5")
+REASONING_MODEL_PREFIXES: tuple[str, ...] = ("o1", "o3", "o4", "gpt-5", "gemini-2.5", "grok-4")
 
 _WORDS = tuple(
     [
@@ -422,7 +428,20 @@ def _word_deltas(request: Request, plan: _Plan) -> tuple[list[str], bool]:
 # --- OpenAI: chat completions ----------------------------------------------------------
 
 
-def _chat_usage(plan: _Plan) -> dict[str, Any]:
+OPENROUTER_USD_PER_TOKEN = 1e-6
+"""What the mock charges, as OpenRouter's ``usage.cost``, when addressed as openrouter.ai."""
+
+
+def _chat_usage(plan: _Plan, request: Request | None = None) -> dict[str, Any]:
+    usage = _chat_usage_counts(plan)
+    if request is not None and request.headers.get("host", "").startswith("openrouter.ai"):
+        usage["cost"] = round(
+            (plan.input_tokens + plan.output_tokens) * OPENROUTER_USD_PER_TOKEN, 9
+        )
+    return usage
+
+
+def _chat_usage_counts(plan: _Plan) -> dict[str, Any]:
     return {
         "prompt_tokens": plan.input_tokens,
         "completion_tokens": plan.output_tokens,
@@ -468,7 +487,7 @@ async def _chat_completions(request: Request) -> Response:
                     "finish_reason": plan.finish_reason,
                 }
             ],
-            "usage": _chat_usage(plan),
+            "usage": _chat_usage(plan, request),
         }
         return JSONResponse(payload, headers=headers)
 
@@ -504,7 +523,7 @@ async def _chat_completions(request: Request) -> Response:
         if include_usage:
             final = chunk({}, None)
             final["choices"] = []
-            final["usage"] = _chat_usage(plan)
+            final["usage"] = _chat_usage(plan, request)
             yield _sse(final)
         yield b"data: [DONE]\n\n"
 
@@ -808,6 +827,164 @@ async def _messages(request: Request) -> Response:
     return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
 
 
+# --- Google Gemini (generativelanguage and Vertex AI paths) ---------------------------
+
+
+def _gemini_error(status: int, request_id: str, message: str = "Error.") -> JSONResponse:
+    names = {400: "INVALID_ARGUMENT", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL"}
+    body = {
+        "error": {"code": status, "message": message, "status": names.get(status, "UNAVAILABLE")}
+    }
+    return JSONResponse(body, status_code=status, headers=_headers(request_id))
+
+
+def _gemini_texts(contents: Any) -> list[str]:
+    if isinstance(contents, str):
+        return [contents]
+    if isinstance(contents, dict):
+        contents = [contents]
+    out: list[str] = []
+    for content in contents if isinstance(contents, list) else ():
+        parts = content.get("parts") if isinstance(content, dict) else None
+        out.append(
+            " ".join(
+                p["text"]
+                for p in parts or ()
+                if isinstance(p, dict) and isinstance(p.get("text"), str)
+            )
+        )
+    return out
+
+
+async def _gemini(request: Request) -> Response:
+    """``models/{model}:generateContent`` and ``:streamGenerateContent`` (SSE with
+    ``alt=sse``, else one JSON array), on the Gemini API and Vertex AI paths."""
+    state: _MockState = request.app.state.mock
+    request_id = _new_id("req_")
+    head, _, action = request.url.path.rpartition(":")
+    model = head.rsplit("/models/", 1)[-1]
+    body = await _json_body(request)
+    if body is None or not model or action not in ("generateContent", "streamGenerateContent"):
+        return _gemini_error(400, request_id, "Invalid request.")
+    latency = state.latency(model)
+    status = state.error_status(request, (429, 500))
+    if status is not None:
+        await _sleep(latency * 0.2)
+        return _gemini_error(status, request_id)
+    texts = _gemini_texts(body.get("contents")) + _gemini_texts(body.get("systemInstruction"))
+    config = body.get("generationConfig") or {}
+    max_tokens = config.get("maxOutputTokens") if isinstance(config, dict) else None
+    plan = state.plan(model, texts, max_tokens=max_tokens if isinstance(max_tokens, int) else None)
+    finish = "STOP" if plan.finish_reason == "stop" else "MAX_TOKENS"
+    response_id = _new_id("")
+    headers = _headers(request_id)
+
+    def usage(n_words: int, final: bool) -> dict[str, Any]:
+        meta: dict[str, Any] = {
+            "promptTokenCount": plan.input_tokens,
+            "candidatesTokenCount": n_words,
+        }
+        if final and plan.reasoning_tokens:
+            meta["thoughtsTokenCount"] = plan.reasoning_tokens
+        meta["totalTokenCount"] = (
+            plan.input_tokens + n_words + (plan.reasoning_tokens if final else 0)
+        )
+        return meta
+
+    def chunk(text: str, n_words: int, final: bool) -> dict[str, Any]:
+        candidate: dict[str, Any] = {
+            "content": {"role": "model", "parts": [{"text": text}]},
+            "index": 0,
+        }
+        if final:
+            candidate["finishReason"] = finish
+        return {
+            "candidates": [candidate],
+            "usageMetadata": usage(n_words, final),
+            "modelVersion": model,
+            "responseId": response_id,
+        }
+
+    if action == "generateContent":
+        await _sleep(latency)
+        return JSONResponse(chunk(plan.text, len(plan.words), True), headers=headers)
+    deltas, complete = _word_deltas(request, plan)
+    ttfc, gap = state.chunk_delays(latency, len(plan.words) + 1)
+    sse = request.query_params.get("alt") == "sse"
+
+    async def events() -> AsyncIterator[bytes]:
+        await _sleep(ttfc)
+        if not sse:
+            yield b"["
+        for i, delta in enumerate(deltas):
+            if i:
+                await _sleep(gap)
+            final = complete and i == len(deltas) - 1
+            data = chunk(delta, i + 1, final)
+            if sse:
+                yield _sse(data)
+            else:
+                yield (b"," if i else b"") + json.dumps(data).encode()
+        if not sse:
+            yield b"]"
+
+    media = "text/event-stream" if sse else "application/json"
+    return StreamingResponse(events(), media_type=media, headers=headers)
+
+
+# --- Cohere: v2 chat -------------------------------------------------------------------
+
+
+async def _cohere_chat(request: Request) -> Response:
+    call = await _begin(request)
+    if isinstance(call, Response):
+        return call
+    state, request_id, body, model, latency = call
+    messages = body.get("messages") or []
+    parts = [" ".join(_texts(m)) for m in messages if isinstance(m, dict)]
+    max_tokens = body.get("max_tokens")
+    plan = state.plan(model, parts, max_tokens=max_tokens if isinstance(max_tokens, int) else None)
+    finish = "COMPLETE" if plan.finish_reason == "stop" else "MAX_TOKENS"
+    message_id = _new_id("")
+    headers = _headers(request_id)
+    usage = {
+        "billed_units": {"input_tokens": plan.input_tokens, "output_tokens": plan.output_tokens},
+        "tokens": {"input_tokens": plan.input_tokens + 5, "output_tokens": plan.output_tokens},
+    }
+    if not body.get("stream"):
+        await _sleep(latency)
+        payload = {
+            "id": message_id,
+            "finish_reason": finish,
+            "message": {"role": "assistant", "content": [{"type": "text", "text": plan.text}]},
+            "usage": usage,
+        }
+        return JSONResponse(payload, headers=headers)
+    deltas, complete = _word_deltas(request, plan)
+    ttfc, gap = state.chunk_delays(latency, len(plan.words) + 1)
+
+    def ev(kind: str, **data: Any) -> bytes:
+        return _sse({"type": kind, **data}, kind)
+
+    async def events() -> AsyncIterator[bytes]:
+        await _sleep(ttfc)
+        yield ev(
+            "message-start", id=message_id, delta={"message": {"role": "assistant", "content": []}}
+        )
+        yield ev(
+            "content-start", index=0, delta={"message": {"content": {"type": "text", "text": ""}}}
+        )
+        for delta in deltas:
+            await _sleep(gap)
+            yield ev("content-delta", index=0, delta={"message": {"content": {"text": delta}}})
+        if not complete:
+            return
+        yield ev("content-end", index=0)
+        yield ev("message-end", delta={"finish_reason": finish, "usage": usage})
+
+    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+
+
 async def _models(request: Request) -> Response:
     cfg: MockLLMConfig = request.app.state.mock.config
     data = [
@@ -826,6 +1003,13 @@ def create_app(config: MockLLMConfig | None = None) -> ASGIApp:
     app = Starlette(
         routes=[
             Route("/v1/chat/completions", _chat_completions, methods=["POST"]),
+            # Groq's and OpenRouter's paths to the same format
+            Route("/openai/v1/chat/completions", _chat_completions, methods=["POST"]),
+            Route("/api/v1/chat/completions", _chat_completions, methods=["POST"]),
+            Route("/v1beta/models/{rest:path}", _gemini, methods=["POST"]),
+            Route("/v1/models/{rest:path}", _gemini, methods=["POST"]),
+            Route("/v1/projects/{rest:path}", _gemini, methods=["POST"]),
+            Route("/v2/chat", _cohere_chat, methods=["POST"]),
             Route("/v1/responses", _responses, methods=["POST"]),
             Route("/v1/embeddings", _embeddings, methods=["POST"]),
             Route("/v1/messages", _messages, methods=["POST"]),
