@@ -17,6 +17,10 @@ short blocks keep a shared machine's drift out of the differences (300-call roun
 a neighbour's build swing single differences by several hundred µs).
 
     uv run python bench/bench_overhead.py [--calls 300] [--rounds 7] [--block 25] [--json out.json]
+
+``--wire`` adds the wire-format layer's figures: ``no-wire`` (everything but the wire
+layer; ``otel-llm`` minus it is what the wire layer costs under an official span) and
+``wire-own`` (the wire layer making its own span, streams read event by event).
 """
 
 from __future__ import annotations
@@ -103,7 +107,9 @@ def _stream(include_usage: bool) -> bytes:
     return body + b"data: [DONE]\n\n"
 
 
-def make_client() -> Any:
+def make_client(chunked: bool = False) -> Any:
+    """``chunked``: stream bodies arrive event by event (as over a socket) instead of
+    pre-read, so the wire layer's stream tap is on the timed path."""
     import httpx2
     import openai
 
@@ -116,11 +122,36 @@ def make_client() -> Any:
         body = request.content
         if b'"stream":true' in body.replace(b" ", b""):
             include = b'"include_usage":true' in body.replace(b" ", b"")
+            if chunked:
+                return httpx2.Response(200, stream=_Events(streams[include]), headers=sse_headers)
             return httpx2.Response(200, content=streams[include], headers=sse_headers)
         return httpx2.Response(200, content=completion, headers=headers)
 
     http_client = httpx2.Client(transport=httpx2.MockTransport(handler))
     return openai.OpenAI(api_key="bench", http_client=http_client, max_retries=0)
+
+
+def _events_class() -> Any:
+    import httpx2
+
+    class Events(httpx2.SyncByteStream):
+        def __init__(self, body: bytes) -> None:
+            self.parts = [part + b"\n\n" for part in body.split(b"\n\n") if part]
+
+        def __iter__(self) -> Any:
+            yield from self.parts
+
+    return Events
+
+
+def _Events(body: bytes) -> Any:
+    global _EVENTS
+    if _EVENTS is None:
+        _EVENTS = _events_class()
+    return _EVENTS(body)
+
+
+_EVENTS: Any = None
 
 
 MESSAGES = [
@@ -262,8 +293,55 @@ def _openai_v2_setup() -> tuple[Callable[[], None], Callable[[], None], str]:
     return on, off, "opentelemetry-instrumentation-openai-v2 2.4b0"
 
 
+def _no_wire_setup() -> tuple[Callable[[], None], Callable[[], None], str]:
+    """Wire-path breakdown: instrument_llm_sdks + GenAISpanProcessor without the wire layer
+    (the difference to ``otel-llm`` is what the wire layer adds under an official span)."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    from otel_llm.config import Settings
+    from otel_llm.genai import instrument_llm_sdks, uninstrument_llm_sdks
+    from otel_llm.processor import GenAISpanProcessor
+
+    settings = Settings(exporter="none")
+    provider = TracerProvider()
+    provider.add_span_processor(
+        GenAISpanProcessor(settings, downstream=SimpleSpanProcessor(_noop_exporter()))
+    )
+
+    def on() -> None:
+        instrument_llm_sdks(settings, tracer_provider=provider, wire_layer=False)
+
+    return on, uninstrument_llm_sdks, "instrument_llm_sdks without the wire layer"
+
+
+def _wire_own_setup() -> tuple[Callable[[], None], Callable[[], None], str]:
+    """The wire layer alone making its own span (what a client with no official
+    instrumentation gets: google-genai, litellm, cohere...), + GenAISpanProcessor;
+    stream bodies arrive event by event, so the SSE tap is timed."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    from otel_llm.config import Settings
+    from otel_llm.genai import wire
+    from otel_llm.processor import GenAISpanProcessor
+
+    settings = Settings(exporter="none")
+    provider = TracerProvider()
+    provider.add_span_processor(
+        GenAISpanProcessor(settings, downstream=SimpleSpanProcessor(_noop_exporter()))
+    )
+
+    def on() -> None:
+        wire.install(tracer_provider=provider)
+
+    return on, wire.uninstall, "wire layer's own span + GenAISpanProcessor (chunked streams)"
+
+
 SETUPS = {
     "otel-llm": _otel_llm_setup,
+    "no-wire": _no_wire_setup,
+    "wire-own": _wire_own_setup,
     "openai-v2": _openai_v2_setup,
     "official": _official_only_setup,
     "layer": _layer_only_setup,
@@ -276,7 +354,7 @@ def measure(mode: str, calls: int, rounds: int, block: int = 25) -> dict[str, An
     import importlib.metadata as md
 
     on, off, what = SETUPS[mode]()
-    client = make_client()
+    client = make_client(chunked=mode == "wire-own")
     for fn in CALLS.values():  # warm up imports, pools and caches on both paths
         _time_per_call(fn, client, 200)
         on()
@@ -387,8 +465,13 @@ def main(argv: list[str] | None = None) -> int:
         "--breakdown",
         nargs="*",
         default=["official", "layer", "layer-nofast"],
-        choices=["official", "layer", "layer-nofast"],
+        choices=["official", "layer", "layer-nofast", "no-wire", "wire-own"],
         help="extra modes to show where the overhead comes from (default: all)",
+    )
+    parser.add_argument(
+        "--wire",
+        action="store_true",
+        help="add the wire-path modes (no-wire, wire-own) to the breakdown",
     )
     parser.add_argument("--worker", choices=sorted(SETUPS), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -401,7 +484,8 @@ def main(argv: list[str] | None = None) -> int:
 
     ours = measure("otel-llm", args.calls, args.rounds, args.block)
     v2 = None if args.skip_openai_v2 else run_openai_v2(args.calls, args.rounds, args.block)
-    breakdown = [measure(m, args.calls, args.rounds, args.block) for m in args.breakdown]
+    modes = list(args.breakdown) + (["no-wire", "wire-own"] if args.wire else [])
+    breakdown = [measure(m, args.calls, args.rounds, args.block) for m in dict.fromkeys(modes)]
     print(
         f"python {sys.version.split()[0]}, openai {ours['openai']}, "
         f"{args.rounds} rounds x {args.calls} calls in blocks of {args.block}, "

@@ -1,7 +1,8 @@
 """An OpenAI- and Anthropic-compatible mock LLM server for tests, demos and benchmarks.
 
 It speaks enough of each wire format for the client libraries to work unchanged:
-``/v1/chat/completions`` (with the ``stream_options.include_usage`` usage chunk; also
+``/v1/completions`` (legacy), ``/v1/chat/completions`` (with the
+``stream_options.include_usage`` usage chunk; also
 under Groq's ``/openai/v1`` and OpenRouter's ``/api/v1`` prefixes, and with OpenRouter's
 ``usage.cost`` when the request's Host is openrouter.ai), ``/v1/responses`` (with the
 ``response.*`` stream events), ``/v1/embeddings``, Anthropic's ``/v1/messages`` (SSE
@@ -827,6 +828,58 @@ async def _messages(request: Request) -> Response:
     return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
 
 
+# --- OpenAI: legacy completions -------------------------------------------------------
+
+
+async def _completions(request: Request) -> Response:
+    call = await _begin(request)
+    if isinstance(call, Response):
+        return call
+    state, request_id, body, model, latency = call
+    prompt = body.get("prompt")
+    parts = list(_texts(prompt))
+    max_tokens = body.get("max_tokens")
+    plan = state.plan(model, parts, max_tokens=max_tokens if isinstance(max_tokens, int) else None)
+    completion_id = _new_id("cmpl-")
+    usage = {
+        "prompt_tokens": plan.input_tokens,
+        "completion_tokens": plan.output_tokens,
+        "total_tokens": plan.input_tokens + plan.output_tokens,
+    }
+    headers = _headers(request_id)
+
+    def payload(text: str, finish: str | None) -> dict[str, Any]:
+        return {
+            "id": completion_id,
+            "object": "text_completion",
+            "created": _now(),
+            "model": model,
+            "choices": [{"index": 0, "text": text, "logprobs": None, "finish_reason": finish}],
+        }
+
+    if not body.get("stream"):
+        await _sleep(latency)
+        return JSONResponse(
+            {**payload(plan.text, plan.finish_reason), "usage": usage}, headers=headers
+        )
+    options = body.get("stream_options") or {}
+    include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
+    deltas, complete = _word_deltas(request, plan)
+
+    async def events() -> AsyncIterator[bytes]:
+        await _sleep(latency * 0.2)
+        for delta in deltas:
+            yield _sse(payload(delta, None))
+        if not complete:
+            return
+        yield _sse(payload("", plan.finish_reason))
+        if include_usage:
+            yield _sse({**payload("", None), "choices": [], "usage": usage})
+        yield b"data: [DONE]\n\n"
+
+    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+
+
 # --- Google Gemini (generativelanguage and Vertex AI paths) ---------------------------
 
 
@@ -1011,6 +1064,7 @@ def create_app(config: MockLLMConfig | None = None) -> ASGIApp:
             Route("/v1/projects/{rest:path}", _gemini, methods=["POST"]),
             Route("/v2/chat", _cohere_chat, methods=["POST"]),
             Route("/v1/responses", _responses, methods=["POST"]),
+            Route("/v1/completions", _completions, methods=["POST"]),
             Route("/v1/embeddings", _embeddings, methods=["POST"]),
             Route("/v1/messages", _messages, methods=["POST"]),
             Route("/v1/models", _models, methods=["GET"]),

@@ -17,14 +17,14 @@ logger = logging.getLogger("otel_llm.genai")
 
 SUPPORTED: Final[dict[str, tuple[str, str]]] = {
     # distribution: (oldest tested, first version not claimed)
-    "openai": ("1.109.0", "4"),
-    "anthropic": ("0.69.0", "3"),
-    "google-genai": ("1.40.0", "4"),
-    "litellm": ("1.77.0", "2"),
-    "langchain-openai": ("0.3.30", "2"),
-    "mistralai": ("1.9.0", "4"),
-    "cohere": ("5.18.0", "8"),
-    "groq": ("0.31.0", "2"),
+    "openai": ("3.50.0", "4"),
+    "anthropic": ("2.10.0", "3"),
+    "google-genai": ("3.0.0", "4"),
+    "litellm": ("1.108.0", "2"),
+    "langchain-openai": ("1.6.0", "2"),
+    "mistralai": ("3.0.0", "4"),
+    "cohere": ("7.0.0", "8"),
+    "groq": ("1.0.0", "2"),
 }
 """Claimed ranges: ``oldest <= version < limit``; the README's supported-clients table."""
 

@@ -290,6 +290,7 @@ def run_cohere(calls: list[Call]) -> None:
         call = _call(
             calls, "matrix-cohere-1", False, "cohere", "cohere", "command-a-03-2025", "chat"
         )
+        call["no_response_model"] = True  # Cohere's v2 chat response names no model
         resp = client.chat(
             model="command-a-03-2025", messages=[{"role": "user", "content": PROMPT}]
         )
@@ -299,6 +300,7 @@ def run_cohere(calls: list[Call]) -> None:
         call = _call(
             calls, "matrix-cohere-2", True, "cohere", "cohere", "command-r-plus-08-2024", "chat"
         )
+        call["no_response_model"] = True
         usage = None
         for event in client.chat_stream(
             model="command-r-plus-08-2024", messages=[{"role": "user", "content": PROMPT}]
@@ -322,10 +324,16 @@ def run_litellm(calls: list[Call]) -> None:
         call["usage"] = {"input": resp.usage.prompt_tokens, "output": resp.usage.completion_tokens}
     with request_state(RequestState("matrix-litellm-2")):
         call = _call(
-            calls, "matrix-litellm-2", False, "groq", "groq", "openai/gpt-oss-120b", "chat"
+            calls,
+            "matrix-litellm-2",
+            False,
+            "mistral_ai",
+            "mistral",
+            "mistral-small-latest",
+            "chat",
         )
         resp = litellm.completion(
-            model="groq/openai/gpt-oss-120b", messages=msgs, api_key="gsk-test"
+            model="mistral/mistral-small-latest", messages=msgs, api_key="test-key"
         )
         call["usage"] = {"input": resp.usage.prompt_tokens, "output": resp.usage.completion_tokens}
 

@@ -252,6 +252,12 @@ def _begin(request: Any) -> _Call | None:
         if endpoint.unresolved:
             attrs[providers.UNRESOLVED] = True
         official.set_attributes(attrs)
+        if request.headers.get("x-stainless-raw-response"):
+            # with_raw_response / with_streaming_response streams bypass the SDK layer's
+            # usage handling: read the stream here and fill in what the span lacks
+            info = fmt.request(_body(request), path)
+            if info.stream:
+                return _Call(fmt, official, False, endpoint, info)
         if endpoint.price_id not in _ENRICH_BODY:
             return None
         return _Call(fmt, official, False, endpoint, None)
@@ -329,7 +335,7 @@ def _respond(call: _Call, response: Any, module: Any) -> None:
         _read_whole(call, response.content, headers)
         _finish(call)
         return
-    if not call.own:
+    if not call.own and (call.request is None or not call.request.stream):
         return  # a stream under an SDK span: the SDK layer reads it
     encoding = headers.get("content-encoding", "").strip().lower()
     decoder = None
@@ -408,15 +414,19 @@ def _finish(call: _Call, broken: bool = False) -> None:
             # a deployment name is no model: label the call by the model behind it
             attrs[semconv.GEN_AI_REQUEST_MODEL] = result.model
             span.update_name(f"{call.fmt.operation} {result.model}")
-    if call.own:
-        if result.response_id is not None:
-            attrs[semconv.GEN_AI_RESPONSE_ID] = result.response_id
-        if result.finish_reasons:
-            attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = result.finish_reasons
+    # under an SDK span: only what it lacks
+    has = {} if call.own else (getattr(span, "attributes", None) or {})
+    if result.response_id is not None and semconv.GEN_AI_RESPONSE_ID not in has:
+        attrs[semconv.GEN_AI_RESPONSE_ID] = result.response_id
+    if result.finish_reasons and semconv.GEN_AI_RESPONSE_FINISH_REASONS not in has:
+        attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = result.finish_reasons
     usage = result.usage
-    if usage is not None:
+    has_usage = semconv.GEN_AI_USAGE_INPUT_TOKENS in has
+    if usage is not None and (call.own or not has_usage or not streaming):
         _usage_attrs(attrs, usage)
-    elif call.own and streaming and result.events > 0 and request is not None:
+    elif has_usage:
+        pass
+    elif streaming and result.events > 0 and request is not None:
         attrs[semconv.GEN_AI_USAGE_INPUT_TOKENS] = request.estimate_input()
         attrs[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] = tokens_for_chars(result.output_chars)
         attrs[semconv.OTEL_LLM_TOKENS_ESTIMATED] = True
