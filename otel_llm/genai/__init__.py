@@ -50,8 +50,8 @@ from opentelemetry.metrics import MeterProvider, NoOpMeterProvider
 from opentelemetry.trace import TracerProvider
 
 from otel_llm.config import Settings
-from otel_llm.genai import anthropic as _anthropic
 from otel_llm.genai import _versions
+from otel_llm.genai import anthropic as _anthropic
 from otel_llm.genai import openai as _openai
 from otel_llm.genai import wire as _wire
 from otel_llm.genai._common import PROVIDER_REQUEST_ID, logger

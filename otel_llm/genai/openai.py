@@ -221,7 +221,7 @@ class _Call:
 
 
 def _inject_usage(instance: Any) -> bool:
-    """Whether to ask this client's endpoint for a usage chunk (``OTEL_LLM_STREAM_INCLUDE_USAGE``)."""
+    """Whether to ask this endpoint for a usage chunk (``OTEL_LLM_STREAM_INCLUDE_USAGE``)."""
     if _include_usage != "auto":
         return bool(_include_usage)
     url = getattr(getattr(instance, "_client", None), "base_url", None)

@@ -26,7 +26,6 @@ import pytest
 from genai_prices import Usage, calc_price
 
 from otel_llm.demo.mock_llm import MockLLMConfig, serve_in_thread
-from otel_llm.genai._versions import SUPPORTED
 
 ROOT = Path(__file__).parents[2]
 DRIVER = Path(__file__).parent / "drive.py"
@@ -87,9 +86,9 @@ def environment(client: str, version: str) -> Path:
     shutil.rmtree(env_dir, ignore_errors=True)
     env_dir.parent.mkdir(parents=True, exist_ok=True)
     run = dict(capture_output=True, text=True, timeout=900, check=False)
-    made = subprocess.run([*_uv(), "venv", "--python", sys.executable, str(env_dir)], **run)  # type: ignore[call-overload]  # noqa: S603
+    made = subprocess.run([*_uv(), "venv", "--python", sys.executable, str(env_dir)], **run)  # type: ignore[call-overload]
     assert made.returncode == 0, made.stderr
-    installed = subprocess.run(  # noqa: S603
+    installed = subprocess.run(
         [
             *_uv(),
             "pip",
@@ -145,7 +144,7 @@ def drive(
         "OTEL_SDK_DISABLED": "false",
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",
     }
-    done = subprocess.run(  # noqa: S603
+    done = subprocess.run(
         [str(python), str(DRIVER), client, str(port), str(out)],
         capture_output=True,
         text=True,
