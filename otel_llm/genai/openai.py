@@ -227,8 +227,20 @@ def _inject_usage(instance: Any) -> bool:
     url = getattr(getattr(instance, "_client", None), "base_url", None)
     if url is None:
         return False
-    endpoint = providers.resolve(str(url), "openai")
-    return not endpoint.unresolved and endpoint.provider in ACCEPTS_STREAM_OPTIONS
+    key = str(url)
+    known = _accepts.get(key)
+    if known is None:
+        endpoint = providers.resolve(key, "openai")
+        known = not endpoint.unresolved and endpoint.provider in ACCEPTS_STREAM_OPTIONS
+        if len(_accepts) >= 256:
+            _accepts.clear()
+        _accepts[key] = known
+    return known
+
+
+_accepts: dict[str, bool] = {}
+"""Base URL -> whether ``auto`` injects there (bounded; OTEL_LLM_PROVIDER_HOSTS is read
+once, at the first call)."""
 
 
 def _prepare(kind: str, instance: Any, kwargs: dict[str, Any]) -> _Call | None:
@@ -308,6 +320,7 @@ def install(*, stream_include_usage: bool | str = "auto") -> None:
 
     global _include_usage
     _include_usage = stream_include_usage
+    _accepts.clear()
     for module_name, cls_name, kind, is_async in _TARGETS:
         module = importlib.import_module(module_name)
         cls = getattr(module, cls_name, None)

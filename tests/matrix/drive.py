@@ -356,6 +356,19 @@ def run_langchain_openai(calls: list[Call]) -> None:
         if u:
             call["usage"] = {"input": u["input_tokens"], "output": u["output_tokens"]}
 
+    # include_response_headers streams through with_raw_response
+    raw = ChatOpenAI(
+        model="gpt-4o-mini", api_key="sk-test", max_retries=0, include_response_headers=True
+    )
+    with request_state(RequestState("matrix-langchain-3")):
+        call = _call(calls, "matrix-langchain-3", True, "openai", "openai", "gpt-4o-mini", "chat")
+        agg = None
+        for chunk in raw.stream(PROMPT):
+            agg = chunk if agg is None else agg + chunk
+        u = agg.usage_metadata if agg is not None else None
+        if u:
+            call["usage"] = {"input": u["input_tokens"], "output": u["output_tokens"]}
+
 
 RUNNERS: dict[str, Callable[[list[Call]], None]] = {
     "openai": run_openai,

@@ -295,3 +295,36 @@ def test_unsupported_client_version_logged_once(
     lines = [r.getMessage() for r in caplog.records if "cohere 2.0.0" in r.getMessage()]
     assert len(lines) == 1, lines
     assert "outside the tested range" in lines[0]
+
+
+def test_sdk_span_over_unread_route_gets_endpoint_provider(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """AnthropicBedrock posts to ``/model/{id}/invoke``, a route no format reads: the SDK
+    span's provider still comes from the endpoint (aws.bedrock, priced under aws)."""
+    import httpx
+
+    from otel_llm.genai import wire
+
+    exporter = InMemorySpanExporter()
+    tp = TracerProvider()
+    tp.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = tp.get_tracer("sdk")
+    wire.install(tracer_provider=tp)
+    providers.reset({})
+    try:
+        with tracer.start_as_current_span(
+            "chat anthropic.claude", attributes={sc.GEN_AI_PROVIDER_NAME: "anthropic"}
+        ) as span:
+            monkeypatch.setattr(wire, "current_genai_span", lambda embedding=False: span)
+            client = httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(200)))
+            client.post(
+                "https://bedrock-runtime.us-east-1.amazonaws.com/model/anthropic.claude/invoke",
+                json={},
+            )
+    finally:
+        wire.uninstall()
+        providers.reset()
+    (done,) = exporter.get_finished_spans()
+    assert done.attributes is not None
+    assert done.attributes[sc.GEN_AI_PROVIDER_NAME] == "aws.bedrock"

@@ -237,6 +237,7 @@ def _begin(request: Any) -> _Call | None:
     path = url.path
     fmt = route(path)
     if fmt is None:
+        _correct_provider(url, path)
         return None
     host = url.host
     port = url.port
@@ -286,6 +287,24 @@ def _begin(request: Any) -> _Call | None:
     call = _Call(fmt, span, True, endpoint, info)
     call.token = otel_context.attach(trace.set_span_in_context(span))
     return call
+
+
+def _correct_provider(url: Any, path: str) -> None:
+    """An SDK span open over a route of no format we read (AnthropicBedrock's
+    ``/model/{id}/invoke``, Vertex's ``:rawPredict``): its provider still comes from
+    the endpoint."""
+    official = current_genai_span()
+    if official is None:
+        return
+    attrs = getattr(official, "attributes", None) or {}
+    sdk = attrs.get(semconv.GEN_AI_PROVIDER_NAME) or attrs.get(semconv.GEN_AI_SYSTEM)
+    if not isinstance(sdk, str):
+        return
+    endpoint = providers.resolve_host(url.host, url.port, path, sdk)
+    if endpoint.provider != sdk:
+        official.set_attribute(semconv.GEN_AI_PROVIDER_NAME, endpoint.provider)
+    if endpoint.unresolved:
+        official.set_attribute(providers.UNRESOLVED, True)
 
 
 def _azure_deployment(path: str) -> str | None:
