@@ -8,7 +8,8 @@ under Groq's ``/openai/v1`` and OpenRouter's ``/api/v1`` prefixes, and with Open
 ``response.*`` stream events), ``/v1/embeddings``, Anthropic's ``/v1/messages`` (SSE
 ``message_start`` ... ``message_stop``), Gemini's ``models/{model}:generateContent`` and
 ``:streamGenerateContent`` (``alt=sse`` or a JSON array; on the ``/v1beta`` and Vertex
-``/v1/projects/...`` paths) and Cohere's ``/v2/chat`` (JSON and typed SSE events).
+``/v1/projects/...`` paths), Cohere's ``/v2/chat`` (JSON and typed SSE events) and
+Bedrock's ``/model/{id}/converse`` (JSON; boto3 reaches it through ``endpoint_url``).
 Clients keep their real host names when a transport sends their requests here (the
 client matrix in tests/matrix does that below the instrumented ``send``).
 
@@ -1038,6 +1039,45 @@ async def _cohere_chat(request: Request) -> Response:
     return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
 
 
+# --- AWS Bedrock: converse (JSON) ------------------------------------------------------
+
+
+async def _bedrock(request: Request) -> Response:
+    """``/model/{modelId}/converse`` (boto3 ``bedrock-runtime`` ``converse``); the binary
+    event stream of ``converse-stream`` is not served."""
+    from urllib.parse import unquote
+
+    state: _MockState = request.app.state.mock
+    request_id = _new_id("")
+    path = unquote(request.url.path)
+    if not path.endswith("/converse"):
+        return JSONResponse({"message": "Unsupported operation"}, status_code=404)
+    model = path[len("/model/") : -len("/converse")]
+    body = await _json_body(request)
+    if body is None or not model:
+        return JSONResponse({"message": "Malformed input request"}, status_code=400)
+    texts = [
+        " ".join(_texts(m.get("content")))
+        for m in body.get("messages") or ()
+        if isinstance(m, dict)
+    ]
+    config = body.get("inferenceConfig") or {}
+    max_tokens = config.get("maxTokens") if isinstance(config, dict) else None
+    plan = state.plan(model, texts, max_tokens=max_tokens if isinstance(max_tokens, int) else None)
+    await _sleep(state.latency(model))
+    payload = {
+        "output": {"message": {"role": "assistant", "content": [{"text": plan.text}]}},
+        "stopReason": "end_turn" if plan.finish_reason == "stop" else "max_tokens",
+        "usage": {
+            "inputTokens": plan.input_tokens,
+            "outputTokens": plan.output_tokens,
+            "totalTokens": plan.input_tokens + plan.output_tokens,
+        },
+        "metrics": {"latencyMs": 1},
+    }
+    return JSONResponse(payload, headers={"x-amzn-requestid": request_id})
+
+
 async def _models(request: Request) -> Response:
     cfg: MockLLMConfig = request.app.state.mock.config
     data = [
@@ -1063,6 +1103,7 @@ def create_app(config: MockLLMConfig | None = None) -> ASGIApp:
             Route("/v1/models/{rest:path}", _gemini, methods=["POST"]),
             Route("/v1/projects/{rest:path}", _gemini, methods=["POST"]),
             Route("/v2/chat", _cohere_chat, methods=["POST"]),
+            Route("/model/{rest:path}", _bedrock, methods=["POST"]),
             Route("/v1/responses", _responses, methods=["POST"]),
             Route("/v1/completions", _completions, methods=["POST"]),
             Route("/v1/embeddings", _embeddings, methods=["POST"]),

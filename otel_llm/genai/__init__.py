@@ -133,6 +133,35 @@ def _instrument_one(
     return True
 
 
+def _instrument_botocore(tracer_provider: TracerProvider | None) -> bool:
+    """Bedrock through boto3 (urllib3, SigV4, AWS event streams: nothing passes httpx):
+    ``opentelemetry-instrumentation-botocore``'s Bedrock extension, when it and botocore
+    are installed. Never raises."""
+    try:
+        import botocore  # noqa: F401
+        from opentelemetry.instrumentation.botocore import BotocoreInstrumentor
+    except ImportError:
+        return False
+    try:
+        instrumentor = BotocoreInstrumentor()
+        if instrumentor.is_instrumented_by_opentelemetry:
+            return False  # instrumented already (opentelemetry-instrument): leave it
+        instrumentor.instrument(tracer_provider=tracer_provider)
+        return bool(instrumentor.is_instrumented_by_opentelemetry)
+    except Exception:
+        logger.warning("otel-llm: could not instrument botocore (Bedrock)", exc_info=True)
+        return False
+
+
+def _uninstrument_botocore() -> None:
+    try:
+        from opentelemetry.instrumentation.botocore import BotocoreInstrumentor
+
+        BotocoreInstrumentor().uninstrument()
+    except Exception:
+        logger.warning("otel-llm: could not uninstrument botocore", exc_info=True)
+
+
 def instrument_llm_sdks(
     settings: Settings,
     *,
@@ -176,6 +205,8 @@ def instrument_llm_sdks(
                     logger.warning("otel-llm: %s SDK not instrumented (version conflict)", name)
             except Exception:
                 logger.warning("otel-llm: could not instrument the %s SDK", name, exc_info=True)
+        if _instrument_botocore(tracer_provider):
+            _active.append("botocore")
         if wire_layer:
             try:
                 if _wire.install(tracer_provider=tracer_provider, registry=registry):
@@ -194,6 +225,9 @@ def uninstrument_llm_sdks() -> None:
             name = _active.pop()
             if name == "llm-wire":
                 _wire.uninstall()
+                continue
+            if name == "botocore":
+                _uninstrument_botocore()
                 continue
             try:
                 _official(name).uninstrument()

@@ -25,6 +25,7 @@ SUPPORTED: Final[dict[str, tuple[str, str]]] = {
     "mistralai": ("3.0.0", "4"),
     "cohere": ("7.0.0", "8"),
     "groq": ("1.0.0", "2"),
+    "boto3": ("1.40.0", "2"),
 }
 """Claimed ranges: ``oldest <= version < limit``; the README's supported-clients table."""
 

@@ -370,7 +370,36 @@ def run_langchain_openai(calls: list[Call]) -> None:
             call["usage"] = {"input": u["input_tokens"], "output": u["output_tokens"]}
 
 
+PORT = 0
+
+
+def run_boto3(calls: list[Call]) -> None:
+    """boto3 signs with SigV4 and sends through urllib3: it reaches the mock through
+    ``endpoint_url``; its GenAI span comes from opentelemetry-instrumentation-botocore."""
+    import boto3
+
+    client = boto3.client(
+        "bedrock-runtime",
+        region_name="us-east-1",
+        endpoint_url=f"http://127.0.0.1:{PORT}",
+        aws_access_key_id="AKIDEXAMPLE",
+        aws_secret_access_key="secret",
+    )
+    model = "amazon.nova-lite-v1:0"
+    with request_state(RequestState("matrix-bedrock-1")):
+        call = _call(calls, "matrix-bedrock-1", False, "aws.bedrock", "aws", model, "chat")
+        resp = client.converse(
+            modelId=model, messages=[{"role": "user", "content": [{"text": PROMPT}]}]
+        )
+        call["usage"] = {
+            "input": resp["usage"]["inputTokens"],
+            "output": resp["usage"]["outputTokens"],
+        }
+        call["no_response_model"] = True
+
+
 RUNNERS: dict[str, Callable[[list[Call]], None]] = {
+    "boto3": run_boto3,
     "openai": run_openai,
     "anthropic": run_anthropic,
     "google-genai": run_google_genai,
@@ -383,7 +412,9 @@ RUNNERS: dict[str, Callable[[list[Call]], None]] = {
 
 
 def main(argv: list[str]) -> int:
+    global PORT
     client, port, out = argv[0], int(argv[1]), Path(argv[2])
+    PORT = port
     out.mkdir(parents=True, exist_ok=True)
     redirect(port)
     exporter = JsonLinesExporter(out / "spans.jsonl")
