@@ -246,13 +246,14 @@ def _begin(request: Any) -> _Call | None:
         port = 443 if url.scheme == "https" else 80
     official = current_genai_span(embedding=fmt.operation == "embeddings")
     if official is not None:
-        attrs: dict[str, Any] = {
-            semconv.GEN_AI_PROVIDER_NAME: endpoint.provider,
-            semconv.SERVER_PORT: port,
-        }
+        # only what differs: setting an attribute costs more than reading it
+        present = getattr(official, "attributes", None) or {}
+        if present.get(semconv.GEN_AI_PROVIDER_NAME) != endpoint.provider:
+            official.set_attribute(semconv.GEN_AI_PROVIDER_NAME, endpoint.provider)
+        if semconv.SERVER_PORT not in present:
+            official.set_attribute(semconv.SERVER_PORT, port)
         if endpoint.unresolved:
-            attrs[providers.UNRESOLVED] = True
-        official.set_attributes(attrs)
+            official.set_attribute(providers.UNRESOLVED, True)
         if request.headers.get("x-stainless-raw-response"):
             # with_raw_response / with_streaming_response streams bypass the SDK layer's
             # usage handling: read the stream here and fill in what the span lacks
@@ -264,7 +265,7 @@ def _begin(request: Any) -> _Call | None:
         return _Call(fmt, official, False, endpoint, None)
     info = fmt.request(_body(request), path)
     model = info.model
-    attrs = {
+    attrs: dict[str, Any] = {
         semconv.GEN_AI_OPERATION_NAME: fmt.operation,
         semconv.GEN_AI_PROVIDER_NAME: endpoint.provider,
         semconv.SERVER_ADDRESS: host,
