@@ -284,6 +284,11 @@ def configure_logging(
     ``stream`` defaults to ``sys.stderr``. A plain ``StreamHandler`` left on the root
     logger (``logging.basicConfig``) is removed so lines are not printed twice in two
     formats; other handlers (files, OpenTelemetry's ``LoggingHandler``) are kept.
+
+    ``settings.log_level`` is the level of otel-llm's loggers and of those made by
+    :func:`get_logger`; no other logger's level changes (the root logger's included), so
+    a library logs through the pipeline at the level the application gave it (Python's
+    default: WARNING and above).
     """
     level = logging.getLevelName(settings.log_level.upper())
     if not isinstance(level, int):
@@ -336,7 +341,7 @@ def configure_logging(
         if getattr(old, _HANDLER_MARK, False) or type(old) is logging.StreamHandler:
             root.removeHandler(old)
     root.addHandler(handler)
-    root.setLevel(level)
+    _set_own_level(level)
     for name in _STDLIB_ROUTED:  # their own handlers would print a second, unlike line
         routed = logging.getLogger(name)
         routed.handlers.clear()
@@ -347,11 +352,36 @@ def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:
     """A structlog logger that goes through the pipeline set by :func:`configure_logging`.
 
     Without a name it is named after the calling module (looked up once, here, rather
-    than by structlog on every call).
+    than by structlog on every call). Its level is ``OTEL_LLM_LOG_LEVEL`` unless the
+    stdlib logger of that name has a level of its own.
     """
     if name is None:
         name = sys._getframe(1).f_globals.get("__name__", "root")
+    if name not in _OWN_LOGGERS and name != "root":
+        stdlib = logging.getLogger(name)
+        if stdlib.level == logging.NOTSET:  # a level set by the application stays
+            _OWN_LOGGERS.add(name)
+            if _own_level is not None:
+                stdlib.setLevel(_own_level)
     return structlog.stdlib.get_logger(name)
+
+
+# Loggers whose level OTEL_LLM_LOG_LEVEL sets: otel-llm's own and those made by
+# get_logger() without a level of their own. The root logger and other libraries' loggers
+# keep their levels: lowering the root's to INFO would switch on every library's INFO
+# lines (httpx logs one per request) and run them through the pipeline.
+_OWN_LOGGERS: Final[set[str]] = {"otel_llm"}
+_own_level: int | None = None
+
+
+def _set_own_level(level: int) -> None:
+    global _own_level
+    previous, _own_level = _own_level, level
+    for name in _OWN_LOGGERS:
+        own = logging.getLogger(name)
+        # leave a level the application set after ours
+        if own.level in (logging.NOTSET, previous):
+            own.setLevel(level)
 
 
 def _isatty(stream: TextIO) -> bool:

@@ -114,6 +114,8 @@ def test_stdlib_logging_goes_through_the_same_pipeline(
     uvicorn_access = logging.getLogger("uvicorn.access")
     uvicorn_access.addHandler(logging.StreamHandler(io.StringIO()))  # uvicorn's own, replaced
     uvicorn_access.propagate = False
+    uvicorn_access.setLevel(logging.INFO)  # as uvicorn's logging config does
+    logging.getLogger("lib").setLevel(logging.INFO)  # the application's choice
     stream = configured()
     uvicorn_access.info(
         '%s - "%s %s HTTP/%s" %d', "127.0.0.1:52344", "GET", "/v1?api_key=abc123", "1.1", 200
@@ -208,6 +210,7 @@ def test_configure_twice_is_idempotent(configured: Callable[..., io.StringIO]) -
     logging.getLogger().addHandler(kept)
     first = configured()
     second = configured(SETTINGS.with_(service_name="svc-b"))
+    logging.getLogger("lib").setLevel(logging.INFO)
     early.info("once")
     logging.getLogger("lib").info("stdlib once")
     assert first.getvalue() == ""
@@ -227,6 +230,41 @@ def test_level_is_honoured_and_bad_level_rejected(configured: Callable[..., io.S
     assert [r["event"] for r in records(stream)] == ["kept"]
     with pytest.raises(ValueError, match="OTEL_LLM_LOG_LEVEL"):
         configure_logging(SETTINGS.with_(log_level="LOUD"), stream=io.StringIO())
+
+
+def test_other_loggers_keep_their_levels(configured: Callable[..., io.StringIO]) -> None:
+    """configure() sets otel-llm's level only: the root's INFO would switch on httpx's
+    per-request INFO line and send it through the pipeline on every call."""
+    names = ("httpx", "httpx2", "httpcore", "openai", "anthropic", "urllib3", "lib", "some.library")
+    loggers = [logging.getLogger(), *(logging.getLogger(n) for n in names)]
+    logging.getLogger("openai").setLevel(logging.ERROR)  # set by the application
+    before = [(lg.level, lg.getEffectiveLevel()) for lg in loggers]
+    stream = configured(SETTINGS.with_(log_level="DEBUG"))
+    configured(SETTINGS.with_(log_level="INFO"))
+    stream = configured(SETTINGS.with_(log_level="DEBUG"))
+    assert [(lg.level, lg.getEffectiveLevel()) for lg in loggers] == before
+    logging.getLogger("httpx").info('HTTP Request: POST https://api.example "HTTP/1.1 200 OK"')
+    logging.getLogger("httpx").warning("a warning still shows")
+    get_logger("otel_llm.x").debug("ours at DEBUG")
+    get_logger("app.module").debug("the app's, through get_logger")
+    assert [r["event"] for r in records(stream)] == [
+        "a warning still shows",
+        "ours at DEBUG",
+        "the app's, through get_logger",
+    ]
+    assert logging.getLogger("otel_llm").level == logging.DEBUG
+    logging.getLogger("openai").setLevel(logging.NOTSET)
+
+
+def test_a_level_the_application_set_on_a_get_logger_logger_stays(
+    configured: Callable[..., io.StringIO],
+) -> None:
+    logging.getLogger("quiet.app").setLevel(logging.ERROR)
+    stream = configured()
+    get_logger("quiet.app").warning("dropped")
+    get_logger("quiet.app").error("kept")
+    assert [r["event"] for r in records(stream)] == ["kept"]
+    logging.getLogger("quiet.app").setLevel(logging.NOTSET)
 
 
 def test_get_logger_defaults_to_the_calling_module(configured: Callable[..., io.StringIO]) -> None:
