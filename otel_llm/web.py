@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import functools
 import logging
+import sys
 from typing import TYPE_CHECKING, Any
 
 from otel_llm._asgi import ASGIApp, Receive, Scope, Send
+from otel_llm._imports import when_imported
 
 if TYPE_CHECKING:
     from otel_llm.setup import Telemetry
@@ -91,43 +93,48 @@ def _instrument_legacy(app: Any) -> None:
     FastAPIInstrumentor.instrument_app(app, exclude_spans=["receive", "send"])
 
 
-def _instrument_http_clients() -> list[str]:
-    done: list[str] = []
+def _instrument_http_client(name: str) -> bool:
     try:
         from opentelemetry.instrumentation.httpx import (
             HTTPX2ClientInstrumentor,
             HTTPXClientInstrumentor,
         )
     except ImportError:  # pragma: no cover - a core dependency
-        return done
-    for name, instrumentor in (
-        ("httpx", HTTPXClientInstrumentor()),
-        ("httpx2", HTTPX2ClientInstrumentor()),
-    ):
-        try:
-            __import__(name)
-        except ImportError:
-            continue
-        try:
-            if not instrumentor.is_instrumented_by_opentelemetry:
-                instrumentor.instrument()
-            done.append(name)
-        except Exception:
-            log.exception("could not instrument %s", name)
-    return done
+        return False
+    instrumentor = HTTPXClientInstrumentor() if name == "httpx" else HTTPX2ClientInstrumentor()
+    try:
+        if not instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.instrument()
+        return True
+    except Exception:
+        log.exception("could not instrument %s", name)
+        return False
 
 
 def instrument_web(telemetry: Telemetry) -> list[str]:
-    """Instrument FastAPI apps and HTTP clients; returns what was instrumented."""
+    """Instrument FastAPI apps and HTTP clients; returns what is instrumented now.
+
+    A library installed but not imported yet is instrumented when the application
+    imports it (:func:`otel_llm._imports.when_imported`): configure() does not load it.
+    """
     _patched["telemetry"] = telemetry
     done: list[str] = []
-    try:
-        if _patch_fastapi():
-            done.append("fastapi")
-    except Exception:
-        log.exception("could not instrument FastAPI")
-    done += _instrument_http_clients()
-    return done
+
+    def fastapi_hook() -> None:
+        try:
+            if "telemetry" in _patched and _patch_fastapi():
+                done.append("fastapi")
+        except Exception:
+            log.exception("could not instrument FastAPI")
+
+    def client_hook(name: str) -> None:
+        if "telemetry" in _patched and _instrument_http_client(name):
+            done.append(name)
+
+    when_imported("fastapi", fastapi_hook)
+    for name in ("httpx", "httpx2"):
+        when_imported(name, functools.partial(client_hook, name))
+    return list(done)
 
 
 def uninstrument_web() -> None:
@@ -138,6 +145,8 @@ def uninstrument_web() -> None:
         import fastapi
 
         fastapi.FastAPI.__call__ = original  # type: ignore[method-assign]
+    if "opentelemetry.instrumentation.httpx" not in sys.modules:
+        return  # never loaded: nothing was instrumented
     try:
         from opentelemetry.instrumentation.httpx import (
             HTTPX2ClientInstrumentor,

@@ -49,6 +49,7 @@ from typing import Any
 from opentelemetry.metrics import MeterProvider, NoOpMeterProvider
 from opentelemetry.trace import TracerProvider
 
+from otel_llm._imports import when_imported
 from otel_llm.config import Settings
 from otel_llm.genai import _versions
 from otel_llm.genai import anthropic as _anthropic
@@ -71,8 +72,9 @@ CONTENT_MAX_CHARS = DEFAULT_MAX_CHARS
 _CAPTURE_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 _MODES = ("SPAN_ONLY", "EVENT_ONLY", "SPAN_AND_EVENT")
 
-_lock = threading.Lock()
+_lock = threading.RLock()  # re-entered when an SDK's import hook fires inside instrument
 _active: list[str] = []
+_generation = 0  # bumped by uninstrument: import hooks of an earlier call then do nothing
 
 
 def _content_mode(settings: Settings) -> str:
@@ -170,14 +172,19 @@ def instrument_llm_sdks(
     registry: Any = None,
     wire_layer: bool = True,
 ) -> list[str]:
-    """Instrument every importable LLM SDK; returns what was instrumented.
+    """Instrument every installed LLM SDK; returns what is instrumented now.
 
-    Never raises: an SDK that fails is logged and skipped. Calling it again while
-    instrumented returns the current list without changing anything.
+    An SDK that is installed but not imported yet is instrumented when the application
+    imports it (:func:`otel_llm._imports.when_imported`), so an unused SDK is never
+    loaded. Never raises: an SDK that fails is logged and skipped. Calling it again
+    while instrumented returns the current list without changing anything.
     """
+    global _generation
     with _lock:
-        if _active:
+        if _active or _generation % 2:
             return list(_active)
+        _generation += 1  # odd: instrumented (or waiting for imports)
+        generation = _generation
         mode = _content_mode(settings)
         tp: TracerProvider | None = tracer_provider
         if mode != "NO_CONTENT":
@@ -195,18 +202,40 @@ def instrument_llm_sdks(
             ),
             ("anthropic", _anthropic, _anthropic.install, _anthropic.uninstall),
         ]
-        for name, module, install, uninstall in sdks:
-            try:
-                if not module.available():
-                    continue
-                if _instrument_one(name, install, uninstall, providers, mode):
-                    _active.append(name)
-                else:
-                    logger.warning("otel-llm: %s SDK not instrumented (version conflict)", name)
-            except Exception:
-                logger.warning("otel-llm: could not instrument the %s SDK", name, exc_info=True)
-        if _instrument_botocore(tracer_provider):
-            _active.append("botocore")
+        for name, _module, install, uninstall in sdks:
+
+            def hook(
+                name: str = name,
+                install: Callable[[], None] = install,
+                uninstall: Callable[[], None] = uninstall,
+            ) -> None:
+                with _lock:
+                    if _generation != generation or name in _active:
+                        return  # uninstrumented (or re-instrumented) before the import
+                    try:
+                        if _instrument_one(name, install, uninstall, providers, mode):
+                            _active.append(name)
+                        else:
+                            logger.warning(
+                                "otel-llm: %s SDK not instrumented (version conflict)", name
+                            )
+                    except Exception:
+                        logger.warning(
+                            "otel-llm: could not instrument the %s SDK", name, exc_info=True
+                        )
+
+            when_imported(name, hook)
+
+        def botocore_hook() -> None:
+            with _lock:
+                if (
+                    _generation == generation
+                    and "botocore" not in _active
+                    and _instrument_botocore(tracer_provider)
+                ):
+                    _active.append("botocore")
+
+        when_imported("botocore", botocore_hook)
         if wire_layer:
             try:
                 if _wire.install(tracer_provider=tracer_provider, registry=registry):
@@ -219,7 +248,10 @@ def instrument_llm_sdks(
 
 def uninstrument_llm_sdks() -> None:
     """Undo :func:`instrument_llm_sdks` (official wrappers first, then ours). Never raises."""
+    global _generation
     with _lock:
+        if _generation % 2:
+            _generation += 1  # even: hooks still waiting for an import now do nothing
         modules = {"openai": _openai, "anthropic": _anthropic}
         while _active:
             name = _active.pop()
