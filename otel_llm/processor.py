@@ -45,7 +45,8 @@ from __future__ import annotations
 import collections
 import logging
 import math
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final
@@ -283,20 +284,77 @@ def _as_count(value: object) -> int | None:
     return None
 
 
-def _batch_queue(downstream: SpanProcessor | None) -> tuple[Any, collections.deque[Any]] | None:
-    """The bounded queue inside an SDK BatchSpanProcessor, to count what it drops.
+class _DropCountingQueue(collections.deque[Any]):
+    """A BatchSpanProcessor's bounded queue that counts the spans it pushes out when full.
 
-    The SDK drops silently (a log line, or an internal metric when
-    ``OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED``); reading the queue length before handing a
-    span over is the only way to count drops in our own metric. Private SDK attributes:
-    when they are missing, drops are not counted (logged once at start-up).
+    The SDK drops silently when its queue is full (a warning per span, or an internal
+    metric when ``OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED``): ``appendleft`` on a full
+    deque pushes the oldest span out. Checking the length from outside races with the
+    other threads and the export worker; here the check and the append happen under one
+    lock, which ``pop`` (the worker) takes too, so the count is exact under any burst.
+    """
+
+    def __init__(self, items: Any, maxlen: int, on_drop: Callable[[], None]) -> None:
+        super().__init__(items, maxlen)
+        self._lock = threading.Lock()
+        self._on_drop = on_drop
+
+    def appendleft(self, item: Any) -> None:
+        with self._lock:
+            full = len(self) == self.maxlen
+            super().appendleft(item)
+        if full:
+            self._on_drop()
+
+    def pop(self) -> Any:  # type: ignore[override]  # deque.pop takes no index
+        with self._lock:
+            return super().pop()
+
+
+class _OnceFilter(logging.Filter):
+    """Lets the first record of a message through and holds back its repeats (the SDK's
+    per-span "Queue full" warning: the drops are counted in the metric instead)."""
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self._prefix = prefix
+        self._seen = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not isinstance(record.msg, str) or not record.msg.startswith(self._prefix):
+            return True
+        if self._seen:
+            return False
+        self._seen = True
+        return True
+
+
+_QUEUE_FULL_LOG = _OnceFilter("Queue full")
+
+
+def _batch_queue(
+    downstream: SpanProcessor | None, on_drop: Callable[[], None]
+) -> tuple[Any, _DropCountingQueue] | None:
+    """The bounded queue inside an SDK BatchSpanProcessor, swapped for one that counts
+    what it drops.
+
+    Private SDK attributes (opentelemetry-sdk 1.45: ``_batch_processor._queue``, a
+    ``deque`` the processor only ``appendleft``s, ``pop``s, measures and clears): when
+    they are missing, drops are not counted (logged once at start-up).
     """
     if downstream is None:
         return None
     batch = getattr(downstream, "_batch_processor", None)
     queue = getattr(batch, "_queue", None)
-    if isinstance(queue, collections.deque) and queue.maxlen:
+    if isinstance(queue, _DropCountingQueue):
         return batch, queue
+    if type(queue) is collections.deque and queue.maxlen:
+        counting = _DropCountingQueue(queue, queue.maxlen, on_drop)
+        batch._queue = counting  # type: ignore[union-attr]
+        sdk_logger = logging.getLogger(type(batch).__module__)
+        if _QUEUE_FULL_LOG not in sdk_logger.filters:
+            sdk_logger.addFilter(_QUEUE_FULL_LOG)
+        return batch, counting
     if batch is not None:
         logger.info("otel-llm: cannot see the batch queue of %r; drops are not counted", downstream)
     return None
@@ -319,7 +377,7 @@ class GenAISpanProcessor(SpanProcessor):
             pricebook if pricebook is not None else PriceBook.load(settings.pricing_file)
         )
         self.downstream = downstream
-        self._queue = _batch_queue(downstream)
+        self._queue = _batch_queue(downstream, self._queue_full)
         self._label_keys = tuple(_attribute_keys(n) for n in self.metrics.attribution_labels)
         self._fields = _fields(self._label_keys)
         self._write_keys: dict[str, str] = {}
@@ -398,16 +456,16 @@ class GenAISpanProcessor(SpanProcessor):
     def _forward(self, span: ReadableSpan) -> None:
         if (
             self._queue is not None
+            and getattr(self._queue[0], "_shutdown", False)
             and span.context is not None
             and span.context.trace_flags.sampled
         ):
-            batch, queue = self._queue
-            if getattr(batch, "_shutdown", False):
-                self.metrics.record_dropped("shutdown")
-            elif len(queue) >= (queue.maxlen or 0):
-                self.metrics.record_dropped("queue_full")
+            self.metrics.record_dropped("shutdown")
         assert self.downstream is not None
         self.downstream.on_end(span)
+
+    def _queue_full(self) -> None:
+        self.metrics.record_dropped("queue_full")
 
     def _measure(self, span: ReadableSpan, attrs: dict[str, Any]) -> dict[str, Any]:
         """Record the metrics of one GenAI span; return the attributes to add to it."""
@@ -620,6 +678,14 @@ class GenAISpanProcessor(SpanProcessor):
                 self.downstream.shutdown()
             except Exception as exc:
                 self._error("shutdown", exc)
+            if self._queue is not None:
+                # what the worker had no time to export before shutdown's timeout: lost
+                batch, queue = self._queue
+                with queue._lock:
+                    left = len(queue)
+                    queue.clear()
+                if left and getattr(batch, "_shutdown", False):
+                    self.metrics.record_dropped("shutdown", left)
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         if self.downstream is None:
