@@ -26,7 +26,6 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -59,12 +58,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.queue_size:
         os.environ["OTEL_BSP_MAX_QUEUE_SIZE"] = str(args.queue_size)
 
+    from bench_overhead import MESSAGES, MODEL, make_client
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
     from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
     import otel_llm
-    from bench_overhead import MESSAGES, MODEL, make_client
 
     class Counting(SpanExporter):
         """The default OTLP exporter, counting what it is given and what it sends."""
@@ -161,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
         f"shutdown {shutdown_s:.1f} s"
     )
     print(f"spans created            {created.n}")
-    print(f"given to the exporter    {exporter.given} (sent {exporter.sent}, failed {export_failed})")
+    given = f"{exporter.given} (sent {exporter.sent}, failed {export_failed})"
+    print(f"given to the exporter    {given}")
     print(f"not sent                 {not_sent}")
     for reason, value in sorted(dropped.items()):
         print(f"otel_llm_spans_dropped_total{{reason={reason!r}}} {value:.0f}")
