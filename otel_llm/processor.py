@@ -52,6 +52,8 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from opentelemetry import context as otel_context
+from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.sdk import trace as _sdk_trace
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 from opentelemetry.trace import Link, SpanKind, StatusCode, TraceFlags
@@ -153,32 +155,32 @@ class _Fields:
 
     ``where`` maps the first spelling of each field to its slot (>= 0) and every other
     spelling to ``-1 - (slot * _RANKS + rank)``; spans with only first spellings (the usual
-    case) never decode those.
+    case) never decode those: their values are one C-level ``map`` over ``firsts``, after
+    one C-level check that no key of the span is in ``others``.
     """
 
     slots: tuple[tuple[str, ...], ...]
     where: dict[str, int]
     count: int
+    firsts: tuple[str, ...]
+    others: frozenset[str]
 
     def read(self, attrs: Mapping[str, Any]) -> list[Any]:
         """One value per slot, as :func:`otel_llm.semconv.first_attr` would pick it."""
-        values: list[Any] = [None] * self.count
+        values: list[Any] = list(map(attrs.get, self.firsts))
+        if self.others.isdisjoint(attrs):
+            return values
         where = self.where.get
-        others = None
+        others = []
         for key, value in attrs.items():
             slot = where(key)
-            if slot is not None:
-                if slot >= 0:
-                    values[slot] = value
-                elif others is None:
-                    others = [(-1 - slot, value)]
-                else:
-                    others.append((-1 - slot, value))
-        if others is not None:  # older spellings: the earliest non-None one, if no newer
-            for code, value in sorted(others, key=lambda item: item[0]):
-                slot = code // _RANKS
-                if values[slot] is None:
-                    values[slot] = value
+            if slot is not None and slot < 0:
+                others.append((-1 - slot, value))
+        # older spellings: the earliest non-None one, if no newer
+        for code, value in sorted(others, key=lambda item: item[0]):
+            slot = code // _RANKS
+            if values[slot] is None:
+                values[slot] = value
         return values
 
 
@@ -196,7 +198,9 @@ def _fields(label_keys: Sequence[tuple[str, ...]]) -> _Fields:
     for slot, keys in enumerate(slots):
         for rank, key in enumerate(keys[:_RANKS]):
             where.setdefault(key, slot if rank == 0 else -1 - (slot * _RANKS + rank))
-    return _Fields(slots, where, len(slots))
+    firsts = tuple(keys[0] for keys in slots)
+    others = frozenset(key for key, code in where.items() if code < 0)
+    return _Fields(slots, where, len(slots), firsts, others)
 
 
 class _AnnotatedSpan(ReadableSpan):
@@ -360,6 +364,60 @@ def _batch_queue(
     return None
 
 
+def _set_strings(span: Span, attrs: dict[str, str]) -> None:
+    """Set string attributes on a span that has just started.
+
+    ``Span.set_attribute(s)`` runs the SDK's generic value checks on every value (an ABC
+    ``isinstance`` chain) under two locks: most of the cost of stamping a span. Our
+    values are strings already (request ID, attribution values), so on the SDK's own
+    ``Span`` with its ``BoundedAttributes`` (opentelemetry-sdk 1.45; checked once at
+    import, and per span by type) they are written the way the SDK writes a checked
+    value: under both locks, through ``_setitem_locked`` (limit, eviction and dropped
+    count as upstream), cut to the attribute value length limit. Anything else (or a
+    missing private field, after which the fast path stays off) takes the public path;
+    ``tests/unit/test_processor.py`` holds both equal.
+    """
+    global _fast_attributes
+    attributes = getattr(span, "_attributes", None)
+    if _fast_attributes and type(attributes) is BoundedAttributes and type(span) in _SDK_SPANS:
+        try:
+            limit = attributes.max_value_len
+            with span._lock:
+                if span._end_time is None and not attributes._immutable:
+                    with attributes._lock:
+                        present = attributes._dict
+                        if (
+                            limit is None
+                            and _ONLY_STR.issuperset(map(type, attrs.values()))
+                            and present.keys().isdisjoint(attrs)
+                            and (
+                                attributes.maxlen is None
+                                or len(present) + len(attrs) <= attributes.maxlen
+                            )
+                        ):  # new keys, room for them: what _setitem_locked would do
+                            present.update(attrs)
+                            return
+                        for key, value in attrs.items():
+                            if type(value) is not str:
+                                break
+                            if limit is not None and len(value) > limit:
+                                value = value[:limit]
+                            attributes._setitem_locked(key, value)
+                        else:
+                            return
+        except AttributeError:  # another SDK layout: the public path from now on
+            _fast_attributes = False
+        # a value that is not a plain str (never ours today): the SDK checks the rest
+    span.set_attributes(attrs)
+
+
+_fast_attributes = hasattr(BoundedAttributes, "_setitem_locked")
+_ONLY_STR: Final = frozenset({str})
+_SDK_SPANS: Final = tuple(  # Span and the SDK's own _Span, which tracers make
+    t for t in (Span, getattr(_sdk_trace, "_Span", None)) if isinstance(t, type)
+)
+
+
 class GenAISpanProcessor(SpanProcessor):
     """Stamps request ID and attribution at start; prices and measures GenAI spans at end."""
 
@@ -400,8 +458,8 @@ class GenAISpanProcessor(SpanProcessor):
         request_id = current_request_id(parent_context)
         attribution = current_attribution()
         if not attribution:
-            if request_id is not None:  # the common case: one attribute, the cheap SDK call
-                span.set_attribute(REQUEST_ID, request_id)
+            if request_id is not None:  # the common case: one attribute
+                _set_strings(span, {REQUEST_ID: request_id})
             return
         attrs: dict[str, str] = {}
         if request_id is not None:
@@ -419,11 +477,7 @@ class GenAISpanProcessor(SpanProcessor):
             if label == "user":
                 value = self.metrics.pseudonymize_user(value)
             attrs[key] = value
-        if len(attrs) > 2:
-            span.set_attributes(attrs)
-        else:  # the SDK's per-call checks make set_attributes dearer for one or two
-            for key, value in attrs.items():
-                span.set_attribute(key, value)
+        _set_strings(span, attrs)
 
     # -- end --------------------------------------------------------------------------
 
