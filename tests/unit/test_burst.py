@@ -85,7 +85,6 @@ def test_burst_drops_are_counted_exactly(
         provider.shutdown()  # -> GenAISpanProcessor.shutdown: counts what is left queued
         batch._batch_processor._worker_thread.join(5)  # an export still under way ends
 
-
     created = threads * per_thread
     counted = dropped(metrics)
     assert counted.get("queue_full", 0) > 0, counted  # the burst did overflow the queue
