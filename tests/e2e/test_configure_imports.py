@@ -16,11 +16,13 @@ PROBE = """
     from otel_llm.genai import instrumented_sdks
     t = otel_llm.configure("svc")
     loaded = {m: m in sys.modules for m in ("grpc", "anthropic", "fastapi")}
-    now = instrumented_sdks()
+    now = [n for n in instrumented_sdks() if n != "llm-wire"]
+    exporter = t.processor.downstream.span_exporter  # otel-llm's failure-reporting wrapper
     import anthropic  # the application imports it after configure(): instrumented then
     print(json.dumps({"loaded": loaded, "levels_kept": levels() == before,
-                      "before_import": now, "after_import": instrumented_sdks(),
-                      "exporter": type(t.processor.downstream.span_exporter).__module__}))
+                      "before_import": now,
+                      "after_import": [n for n in instrumented_sdks() if n != "llm-wire"],
+                      "exporter": type(getattr(exporter, "inner", exporter)).__module__}))
     """
 # a closed port: nothing is exported, and nothing waits on it at exit
 ENV = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9", "OTEL_BSP_EXPORT_TIMEOUT": "100"}
