@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["OTEL_LLM_LOG_FORMAT"] = "json"
     if args.queue_size:
         os.environ["OTEL_BSP_MAX_QUEUE_SIZE"] = str(args.queue_size)
+        os.environ["OTEL_BSP_MAX_EXPORT_BATCH_SIZE"] = str(min(512, args.queue_size))
 
     from bench_overhead import MESSAGES, MODEL, make_client
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
