@@ -126,6 +126,12 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     otel_llm.shutdown()  # flushes what it can within the SDK's shutdown timeout
     shutdown_s = time.perf_counter() - started
+    # shutdown() returns after its timeout while the worker may still be retrying one
+    # batch; wait for that export to fail (and be counted) before reading the counter
+    batch = getattr(telemetry.processor.downstream, "_batch_processor", None)
+    worker_thread = getattr(batch, "_worker_thread", None)
+    if worker_thread is not None:
+        worker_thread.join(60)
 
     dropped: dict[str, float] = {}
     for family in telemetry.registry.collect():
