@@ -89,8 +89,11 @@ from genai_prices.data_snapshot import get_snapshot
 from otel_llm.pricing_units import (
     FILE_PRICE_KEYS,
     ExtendedUsage,
+    Price,
     UnitRates,
     extended_cost,
+    price_per_unit,
+    tier_rate,
     unit_rates,
 )
 
@@ -190,31 +193,15 @@ class PricingFileError(ValueError):
     """The pricing file cannot be read or does not follow the documented format."""
 
 
-# A price per unit: a flat rate, or (base rate, ((start, rate), ...) ascending) for tiers.
-_Price = float | tuple[float, tuple[tuple[int, float], ...]]
-
-
-def _rate(price: _Price | None, total_input: int) -> float:
-    if price is None:
-        return 0.0
-    if isinstance(price, float):
-        return price
-    base, tiers = price
-    for start, rate in reversed(tiers):
-        if total_input > start:
-            return rate
-    return base
-
-
 @dataclass(frozen=True, slots=True)
 class Rates:
     """One model's prices in USD per token (per request for ``request``); None = unpriced kind."""
 
-    input: _Price | None = None
-    output: _Price | None = None
-    cache_read: _Price | None = None
-    cache_write: _Price | None = None
-    reasoning: _Price | None = None
+    input: Price | None = None
+    output: Price | None = None
+    cache_read: Price | None = None
+    cache_write: Price | None = None
+    reasoning: Price | None = None
     request: float = 0.0
     extra: UnitRates | None = None
     """Audio/image/prediction token and non-token unit rates (:mod:`otel_llm.pricing_units`)."""
@@ -226,31 +213,24 @@ class Rates:
         total = 0.0
         if self.cache_read is not None:
             uncached -= usage.cache_read
-            total += usage.cache_read * _rate(self.cache_read, n)
+            total += usage.cache_read * tier_rate(self.cache_read, n)
         if self.cache_write is not None:
             uncached -= usage.cache_creation
-            total += usage.cache_creation * _rate(self.cache_write, n)
+            total += usage.cache_creation * tier_rate(self.cache_write, n)
         visible = usage.output
         if self.reasoning is not None:
             visible -= usage.reasoning
-            total += usage.reasoning * _rate(self.reasoning, n)
-        total += uncached * _rate(self.input, n) + visible * _rate(self.output, n)
+            total += usage.reasoning * tier_rate(self.reasoning, n)
+        total += uncached * tier_rate(self.input, n) + visible * tier_rate(self.output, n)
         return total + self.request
 
     @classmethod
     def from_model_price(cls, price: Any) -> Rates:
         """Compile a genai-prices ``ModelPrice`` (or our parsed file prices) into rates."""
 
-        def conv(key: str, per: float) -> _Price | None:
+        def conv(key: str, per: float) -> Price | None:
             value = getattr(price, key, None)
-            if value is None:
-                return None
-            if isinstance(value, gp_types.TieredPrices):
-                tiers = tuple(
-                    (int(t.start), float(Decimal(t.price) / Decimal(per))) for t in value.tiers
-                )
-                return (float(Decimal(value.base) / Decimal(per)), tiers)
-            return float(Decimal(value) / Decimal(per))
+            return None if value is None else price_per_unit(value, per)
 
         request = conv("requests_kcount", 1000)
         return cls(

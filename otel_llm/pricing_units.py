@@ -46,14 +46,18 @@ __all__ = [
     "FILE_PRICE_KEYS",
     "USAGE_FIELDS",
     "ExtendedUsage",
+    "Price",
     "UnitRates",
     "extended_cost",
+    "price_per_unit",
     "read_extended",
+    "tier_rate",
     "unit_rates",
 ]
 
-# A price per unit: flat, or (base, ((start, rate), ...)) for tiers (as in otel_llm.pricing).
-_Price = float | tuple[float, tuple[tuple[float, float], ...]]
+Price = float | tuple[float, tuple[tuple[float, float], ...]]
+"""A price per unit: a flat rate, or (base rate, ((start, rate), ...) ascending) for tiers.
+Token rates (:class:`otel_llm.pricing.Rates`) and unit rates (:class:`UnitRates`) alike."""
 
 FILE_PRICE_KEYS: Final = (
     "input_audio_mtok",
@@ -116,41 +120,44 @@ USAGE_FIELDS: Final = (
 class UnitRates:
     """USD per token (token kinds) or per unit; None = the model has no such price."""
 
-    audio_input: _Price | None = None
-    audio_output: _Price | None = None
-    image_input: _Price | None = None
-    image_output: _Price | None = None
-    accepted_prediction: _Price | None = None
-    rejected_prediction: _Price | None = None
-    seconds: _Price | None = None
-    characters: _Price | None = None
-    pages: _Price | None = None
-    images: _Price | None = None
+    audio_input: Price | None = None
+    audio_output: Price | None = None
+    image_input: Price | None = None
+    image_output: Price | None = None
+    accepted_prediction: Price | None = None
+    rejected_prediction: Price | None = None
+    seconds: Price | None = None
+    characters: Price | None = None
+    pages: Price | None = None
+    images: Price | None = None
 
 
-def _convert(value: Any, per: float) -> _Price:
+def price_per_unit(value: Any, per: float) -> Price:
+    """A genai-prices price (``Decimal`` or ``TieredPrices``, USD per ``per`` units) per unit."""
     tiers = getattr(value, "tiers", None)
     if tiers is not None:  # genai-prices TieredPrices
         return (
             float(Decimal(value.base) / Decimal(per)),
             tuple((float(t.start), float(Decimal(t.price) / Decimal(per))) for t in tiers),
         )
-    return float(Decimal(value) / Decimal(str(per)))
+    return float(Decimal(value) / Decimal(per))
 
 
 def unit_rates(price: Any) -> UnitRates | None:
     """The extra rates of a genai-prices ``ModelPrice`` (or a parsed file entry); None if none."""
-    found: dict[str, _Price] = {}
+    found: dict[str, Price] = {}
     for name, key, per in _SOURCES:
         if name in found:
             continue
         value = getattr(price, key, None)
         if value is not None:
-            found[name] = _convert(value, per)
+            found[name] = price_per_unit(value, per)
     return UnitRates(**found) if found else None  # type: ignore[arg-type]
 
 
-def _rate(price: _Price | None, quantity: float) -> float:
+def tier_rate(price: Price | None, quantity: float) -> float:
+    """The rate of ``price`` for ``quantity`` (0 for no price), by genai-prices' cliff rule:
+    past a tier's start, that tier's rate applies to the whole quantity."""
     if price is None:
         return 0.0
     if isinstance(price, float):
@@ -230,7 +237,6 @@ def extended_cost(
     (:class:`otel_llm.pricing.Rates`), or (None, the usage kind that has no price).
     """
     from otel_llm.pricing import Usage
-    from otel_llm.pricing import _rate as token_rate
 
     ext = ext or ExtendedUsage()
     extra: UnitRates = getattr(rates, "extra", None) or UnitRates()
@@ -255,7 +261,7 @@ def extended_cost(
         )
     total = rates.cost(usage)
     n = usage.input
-    r_in, r_out = token_rate(rates.input, n), token_rate(rates.output, n)
+    r_in, r_out = tier_rate(rates.input, n), tier_rate(rates.output, n)
     # token parts: moved from the input/output rate to their own
     for count, own, base, kind, required in (
         (a_in, extra.audio_input, r_in, "audio_input_tokens", True),
@@ -271,7 +277,7 @@ def extended_cost(
             if required:
                 return None, kind
             continue
-        total += count * (_rate(own, n) - base)
+        total += count * (tier_rate(own, n) - base)
     for unit in ("seconds", "characters", "pages", "images"):
         quantity = getattr(ext, unit)
         if not quantity:
@@ -279,7 +285,7 @@ def extended_cost(
         price = getattr(extra, unit)
         if price is None:
             return None, unit
-        total += quantity * _rate(price, quantity)
+        total += quantity * tier_rate(price, quantity)
     if ext.requests is not None:
         total += (ext.requests - 1) * rates.request
     return max(total, 0.0), None
