@@ -96,6 +96,7 @@ from otel_llm.pricing_units import (
     tier_rate,
     unit_rates,
 )
+from otel_llm.providers import PRICING_IDS
 
 __all__ = [
     "PROVIDER_IDS",
@@ -107,32 +108,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-PROVIDER_IDS: Final[Mapping[str, str]] = {
-    # semconv gen_ai.provider.name values
-    "openai": "openai",
-    "anthropic": "anthropic",
-    "azure.ai.openai": "azure",
-    "azure.ai.inference": "azure",
-    "aws.bedrock": "aws",
-    "gcp.vertex_ai": "google",
-    "gcp.gemini": "google",
-    "gcp.gen_ai": "google",
-    "mistral_ai": "mistral",
-    "groq": "groq",
-    "deepseek": "deepseek",
-    "x_ai": "x-ai",
-    "cohere": "cohere",
-    "perplexity": "perplexity",
-    # older gen_ai.system values
-    "az.ai.openai": "azure",
-    "az.ai.inference": "azure",
-    "vertex_ai": "google",
-    "gemini": "google",
-    "xai": "x-ai",
-    "mistral": "mistral",
-    "bedrock": "aws",
-}
-"""Semconv provider names (current and older spellings) -> genai-prices provider ids."""
+PROVIDER_IDS: Final[Mapping[str, str]] = {**PRICING_IDS, "mistral": "mistral"}
+"""Semconv provider names (current and older spellings) -> genai-prices provider ids
+(:data:`otel_llm.providers.PRICING_IDS`; the older value ``mistral`` is its own id)."""
 
 _PRICE_KEYS: Final = (
     "input_mtok",

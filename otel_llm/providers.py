@@ -40,6 +40,7 @@ from urllib.parse import urlsplit
 
 __all__ = [
     "ENV_HOSTS",
+    "PRICING_IDS",
     "SEMCONV_NAMES",
     "UNRESOLVED",
     "Endpoint",
@@ -72,7 +73,7 @@ SEMCONV_NAMES: Final[Mapping[str, str]] = {
 """genai-prices provider id -> semconv ``gen_ai.provider.name`` well-known value. Any
 other genai-prices provider keeps its id (``openrouter``, ``together``, ``cerebras``)."""
 
-_SEMCONV_TO_ID: Final[Mapping[str, str]] = {
+PRICING_IDS: Final[Mapping[str, str]] = {
     **{v: k for k, v in SEMCONV_NAMES.items()},
     "gcp.vertex_ai": "google",
     "gcp.gen_ai": "google",
@@ -85,6 +86,8 @@ _SEMCONV_TO_ID: Final[Mapping[str, str]] = {
     "xai": "x-ai",
     "bedrock": "aws",
 }
+"""Semconv provider names (current and older ``gen_ai.system`` spellings) -> genai-prices
+provider ids; the reverse of :data:`SEMCONV_NAMES` plus the other spellings."""
 
 SDK_DEFAULT_HOSTS: Final[Mapping[str, str]] = {
     "openai": "api.openai.com",
@@ -113,7 +116,7 @@ def price_id(provider: str | None) -> str | None:
     if not provider:
         return None
     key = provider.strip().lower()
-    mapped = _SEMCONV_TO_ID.get(key, key)
+    mapped = PRICING_IDS.get(key, key)
     return mapped if mapped in _known_ids() else None
 
 
@@ -194,7 +197,7 @@ def _mapped(value: str) -> Endpoint:
     pid = price_id(key)
     if pid is None:
         return Endpoint(key, None)
-    if key in _SEMCONV_TO_ID:
+    if key in PRICING_IDS:
         return Endpoint(key, pid)
     return Endpoint(semconv_name(pid), pid)
 
