@@ -25,25 +25,14 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { FILE_PRICE_KEYS, extendedCost, unitRates, type ExtendedUsage, type UnitRates } from './pricing-units.js';
+import { PRICING_IDS } from './providers.js';
 import { calcPrice, waitForUpdate } from '@pydantic/genai-prices';
 import type { MatchLogic, ModelInfo, ModelPrice, Provider } from '@pydantic/genai-prices';
 
 /** Semconv provider names (current and older spellings) -> genai-prices provider ids. */
 export const PROVIDER_IDS: Readonly<Record<string, string>> = Object.freeze({
-  openai: 'openai',
-  anthropic: 'anthropic',
-  'azure.ai.openai': 'azure',
-  'azure.ai.inference': 'azure',
-  'aws.bedrock': 'aws',
-  'gcp.vertex_ai': 'google',
-  'gcp.gemini': 'google',
-  'gcp.gen_ai': 'google',
-  mistral_ai: 'mistral',
-  groq: 'groq',
-  deepseek: 'deepseek',
-  x_ai: 'x-ai',
-  cohere: 'cohere',
-  perplexity: 'perplexity',
+  ...PRICING_IDS,
+  // older gen_ai.system values
   'az.ai.openai': 'azure',
   'az.ai.inference': 'azure',
   vertex_ai: 'google',

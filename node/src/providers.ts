@@ -30,22 +30,12 @@ export const SEMCONV_NAMES: Readonly<Record<string, string>> = Object.freeze({
   cohere: 'cohere',
 });
 
-/** Semconv values (and older spellings) -> genai-prices ids, the reverse of the above. */
-const PRICING_IDS: Readonly<Record<string, string>> = Object.freeze({
-  openai: 'openai',
-  anthropic: 'anthropic',
-  'azure.ai.openai': 'azure',
+/** Semconv values -> genai-prices ids: the reverse of {@link SEMCONV_NAMES}, plus the other semconv spellings. */
+export const PRICING_IDS: Readonly<Record<string, string>> = Object.freeze({
+  ...Object.fromEntries(Object.entries(SEMCONV_NAMES).map(([id, name]) => [name, id])),
   'azure.ai.inference': 'azure',
-  'aws.bedrock': 'aws',
   'gcp.vertex_ai': 'google',
-  'gcp.gemini': 'google',
   'gcp.gen_ai': 'google',
-  x_ai: 'x-ai',
-  groq: 'groq',
-  deepseek: 'deepseek',
-  mistral_ai: 'mistral',
-  perplexity: 'perplexity',
-  cohere: 'cohere',
 });
 
 /** Providers known to accept `stream_options.include_usage` (OTEL_LLM_STREAM_INCLUDE_USAGE=auto). */
