@@ -144,6 +144,38 @@ def message_estimate(messages: Any, *extra: Any) -> Callable[[], int]:
     return lambda: estimate_input_tokens(messages, *extra)
 
 
+def body_request(body: Any, messages: Any, *extra: Any) -> Request:
+    """The request of a JSON body that names its ``model`` and asks ``stream: true``; its
+    input tokens are estimated from ``messages`` and the ``extra`` texts."""
+    return Request(
+        str_or_none(get(body, "model")),
+        get(body, "stream") is True,
+        message_estimate(messages, *extra),
+    )
+
+
+def read_object(
+    data: Any,
+    result: Result,
+    extract: Extractor,
+    model_key: str | None,
+    id_key: str,
+    usage_key: str = "usage",
+) -> bool:
+    """Counts ``data`` (a response body, or one stream event's object) as an event and takes
+    its model, id and usage, later values replacing earlier ones; False when it is not a JSON
+    object."""
+    if not isinstance(data, dict):
+        return False
+    result.events += 1
+    if model_key is not None:
+        result.model = str_or_none(data.get(model_key)) or result.model
+    result.response_id = str_or_none(data.get(id_key)) or result.response_id
+    if isinstance(data.get(usage_key), dict):
+        result.usage = extract(data) or result.usage
+    return True
+
+
 def output_estimate(chars: int) -> int:
     return tokens_for_chars(chars)
 

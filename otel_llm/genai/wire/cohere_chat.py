@@ -8,8 +8,9 @@ from otel_llm.genai.wire._base import (
     Extractor,
     Request,
     Result,
+    body_request,
     get,
-    message_estimate,
+    read_object,
     str_or_none,
 )
 
@@ -22,22 +23,14 @@ class CohereChatFormat:
     operation = "chat"
 
     def request(self, body: Any, path: str) -> Request:
-        return Request(
-            str_or_none(get(body, "model")),
-            get(body, "stream") is True,
-            message_estimate(get(body, "messages")),
-        )
+        return body_request(body, get(body, "messages"))
 
     def parse_json(self, data: Any, result: Result, extract: Extractor) -> None:
-        if not isinstance(data, dict):
+        if not read_object(data, result, extract, None, "id"):
             return
-        result.events += 1
-        result.response_id = str_or_none(data.get("id")) or result.response_id
         reason = data.get("finish_reason")
         if isinstance(reason, str):
             result.finish_reasons = [reason]
-        if isinstance(data.get("usage"), dict):
-            result.usage = extract(data) or result.usage
 
     def on_event(self, event: str | None, data: Any, result: Result, extract: Extractor) -> None:
         kind = get(data, "type") or event

@@ -14,7 +14,7 @@ from otel_llm.genai.wire._base import (
     Result,
     get,
     message_estimate,
-    str_or_none,
+    read_object,
 )
 
 
@@ -63,17 +63,12 @@ class GeminiFormat:
             for item in data:
                 self.parse_json(item, result, extract)
             return
-        if not isinstance(data, dict):
+        if not read_object(data, result, extract, "modelVersion", "responseId", "usageMetadata"):
             return
-        result.events += 1
-        result.model = str_or_none(data.get("modelVersion")) or result.model
-        result.response_id = str_or_none(data.get("responseId")) or result.response_id
         for candidate in data.get("candidates") or ():
             reason = get(candidate, "finishReason")
             if isinstance(reason, str):
                 result.finish_reasons.append(reason)
-        if isinstance(data.get("usageMetadata"), dict):
-            result.usage = extract(data) or result.usage
 
     def on_event(self, event: str | None, data: Any, result: Result, extract: Extractor) -> None:
         self.parse_json(data, result, extract)

@@ -11,6 +11,7 @@ from otel_llm.genai.wire._base import (
     Extractor,
     Request,
     Result,
+    body_request,
     get,
     message_estimate,
     str_or_none,
@@ -27,11 +28,8 @@ class ChatFormat:
         self.operation = operation
 
     def request(self, body: Any, path: str) -> Request:
-        model = str_or_none(get(body, "model"))
-        stream = get(body, "stream") is True
-        if self.operation == "text_completion":
-            return Request(model, stream, message_estimate(get(body, "prompt")))
-        return Request(model, stream, message_estimate(get(body, "messages")))
+        key = "prompt" if self.operation == "text_completion" else "messages"
+        return body_request(body, get(body, key))
 
     def parse_json(self, data: Any, result: Result, extract: Extractor) -> None:
         _common(data, result, extract)
