@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -101,18 +101,9 @@ _EXTENDED_COLUMNS: tuple[tuple[str, str], ...] = (
     ("pages", sc.OTEL_LLM_USAGE_PAGES),
     ("images", sc.OTEL_LLM_USAGE_IMAGES),
 )
-SUMMED: tuple[str, ...] = (
-    "requests",
-    "errors",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_creation_tokens",
-    "reasoning_tokens",
-    *(name for name, _ in _EXTENDED_COLUMNS),
-    "unpriced",
-    "estimated",
-)
+_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Usage) if f.name != "durations")
+SUMMED: tuple[str, ...] = tuple(name for name in _COLUMNS if name not in ("key", "cost_usd"))
+"""The counts :func:`total` adds up (the cost is summed apart)."""
 
 
 def genai_spans(spans: Iterable[SpanRecord]) -> list[SpanRecord]:
@@ -298,23 +289,7 @@ def walk(roots: Sequence[TreeNode]) -> list[SpanRecord]:
     return out
 
 
-EXPORT_COLUMNS: tuple[str, ...] = (
-    "key",
-    "requests",
-    "errors",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_creation_tokens",
-    "reasoning_tokens",
-    *(name for name, _ in _EXTENDED_COLUMNS),
-    "cost_usd",
-    "unpriced",
-    "estimated",
-    "p50_s",
-    "p95_s",
-    "p99_s",
-)
+EXPORT_COLUMNS: tuple[str, ...] = (*_COLUMNS, "p50_s", "p95_s", "p99_s")
 """Columns of the CSV and JSON exports, in order."""
 
 
