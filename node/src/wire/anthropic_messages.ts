@@ -1,6 +1,6 @@
 /** Anthropic Messages (`POST .../v1/messages`). */
 import type { AttributeValue } from '@opentelemetry/api';
-import { type Any, type CallState, type WireFormat } from './common.js';
+import { bodyRequest, type Any, type CallState, type WireFormat } from './common.js';
 
 function message(msg: Any, st: CallState): void {
   st.responseId(msg?.id);
@@ -26,7 +26,7 @@ export const anthropicMessages: WireFormat = {
     if (typeof body?.temperature === 'number') attrs['gen_ai.request.temperature'] = body.temperature;
     if (typeof body?.top_p === 'number') attrs['gen_ai.request.top_p'] = body.top_p;
     if (typeof body?.top_k === 'number') attrs['gen_ai.request.top_k'] = body.top_k;
-    return { model: typeof body?.model === 'string' ? body.model : undefined, stream: body?.stream === true, attrs };
+    return bodyRequest(body, attrs);
   },
   json: (body: Any, st: CallState) => message(body, st),
   event(data: Any, event, st: CallState) {

@@ -1,5 +1,5 @@
 /** Cohere's v2 chat API (`POST .../v2/chat`): JSON and its typed SSE events. */
-import { type Any, type CallState, type WireFormat } from './common.js';
+import { bodyRequest, type Any, type CallState, type WireFormat } from './common.js';
 
 function message(data: Any, st: CallState): void {
   if (!data || typeof data !== 'object') return;
@@ -16,9 +16,7 @@ export const cohereChat: WireFormat = {
   reference: 'cohere',
   referenceFlavor: 'default',
   match: path => path.endsWith('/v2/chat'),
-  request(body: Any) {
-    return { model: typeof body?.model === 'string' ? body.model : undefined, stream: body?.stream === true };
-  },
+  request: (body: Any) => bodyRequest(body),
   json: (body: Any, st: CallState) => message(body, st),
   event(data: Any, event, st: CallState) {
     const kind = data?.type ?? event;

@@ -198,6 +198,14 @@ export interface WireFormat {
   usageOnly?(data: Any): boolean;
 }
 
+/** The request of a JSON body that names its `model` and asks `stream: true`. */
+export function bodyRequest(
+  body: Any,
+  attrs?: Record<string, AttributeValue>,
+): { model?: string; stream: boolean; attrs?: Record<string, AttributeValue> } {
+  return { model: typeof body?.model === 'string' ? body.model : undefined, stream: body?.stream === true, attrs };
+}
+
 /** Common request attributes of OpenAI-style bodies. */
 export function requestAttrs(body: Any): Record<string, AttributeValue> {
   const out: Record<string, AttributeValue> = {};

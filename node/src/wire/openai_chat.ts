@@ -1,6 +1,6 @@
 /** OpenAI Chat Completions (`POST .../chat/completions`), also every OpenAI-compatible API. */
 import { openaiUsageAttributes } from '../pricing-units.js';
-import { requestAttrs, textLength, type Any, type CallState, type WireFormat } from './common.js';
+import { bodyRequest, requestAttrs, textLength, type Any, type CallState, type WireFormat } from './common.js';
 
 /** Usage, plus audio/image/prediction tokens (priced apart; src/pricing-units.ts). */
 function addUsage(st: CallState, usage: Any): void {
@@ -16,13 +16,7 @@ export const openaiChat: WireFormat = {
   reference: 'openai',
   referenceFlavor: 'chat',
   match: path => path.endsWith('/chat/completions'),
-  request(body: Any) {
-    return {
-      model: typeof body?.model === 'string' ? body.model : undefined,
-      stream: body?.stream === true,
-      attrs: requestAttrs(body),
-    };
-  },
+  request: (body: Any) => bodyRequest(body, requestAttrs(body)),
   json(body: Any, st: CallState) {
     st.responseId(body?.id);
     st.responseModel(body?.model);

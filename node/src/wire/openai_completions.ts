@@ -1,5 +1,5 @@
 /** OpenAI legacy Completions (`POST .../completions`): `text_completion`. */
-import { requestAttrs, type Any, type CallState, type WireFormat } from './common.js';
+import { bodyRequest, requestAttrs, type Any, type CallState, type WireFormat } from './common.js';
 
 export const openaiCompletions: WireFormat = {
   name: 'openai_completions',
@@ -9,13 +9,7 @@ export const openaiCompletions: WireFormat = {
   reference: 'openai',
   referenceFlavor: 'chat',
   match: path => path.endsWith('/completions') && !path.endsWith('/chat/completions'),
-  request(body: Any) {
-    return {
-      model: typeof body?.model === 'string' ? body.model : undefined,
-      stream: body?.stream === true,
-      attrs: requestAttrs(body),
-    };
-  },
+  request: (body: Any) => bodyRequest(body, requestAttrs(body)),
   json(body: Any, st: CallState) {
     st.responseId(body?.id);
     st.responseModel(body?.model);

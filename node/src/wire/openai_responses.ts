@@ -1,6 +1,6 @@
 /** OpenAI Responses API (`POST .../responses`). */
 import { openaiUsageAttributes } from '../pricing-units.js';
-import { requestAttrs, type Any, type CallState, type WireFormat } from './common.js';
+import { bodyRequest, requestAttrs, type Any, type CallState, type WireFormat } from './common.js';
 
 function response(res: Any, st: CallState): void {
   if (!res || typeof res !== 'object') return;
@@ -31,13 +31,7 @@ export const openaiResponses: WireFormat = {
   reference: 'openai',
   referenceFlavor: 'responses',
   match: path => path.endsWith('/responses'),
-  request(body: Any) {
-    return {
-      model: typeof body?.model === 'string' ? body.model : undefined,
-      stream: body?.stream === true,
-      attrs: requestAttrs(body),
-    };
-  },
+  request: (body: Any) => bodyRequest(body, requestAttrs(body)),
   json: (body: Any, st: CallState) => response(body, st),
   event(data: Any, event, st: CallState) {
     const type = data?.type ?? event;
