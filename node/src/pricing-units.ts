@@ -15,7 +15,7 @@
 import { EXTRA_TOKEN_ATTRIBUTES, UNIT_ATTRIBUTES } from './semconv.js';
 
 /** A price per unit: flat, or a base rate with ascending (start, rate) tiers. */
-export type UnitPrice = number | { base: number; tiers: ReadonlyArray<readonly [number, number]> };
+export type Price = number | { base: number; tiers: ReadonlyArray<readonly [number, number]> };
 
 /** Pricing-file keys added to the token keys (USD; `*_mtok` per million tokens, `per_*` per unit). */
 export const FILE_PRICE_KEYS = [
@@ -55,16 +55,16 @@ export const USAGE_FIELDS = [
 export type UsageField = (typeof USAGE_FIELDS)[number];
 
 export interface UnitRates {
-  audio_input?: UnitPrice;
-  audio_output?: UnitPrice;
-  image_input?: UnitPrice;
-  image_output?: UnitPrice;
-  accepted_prediction?: UnitPrice;
-  rejected_prediction?: UnitPrice;
-  seconds?: UnitPrice;
-  characters?: UnitPrice;
-  pages?: UnitPrice;
-  images?: UnitPrice;
+  audio_input?: Price;
+  audio_output?: Price;
+  image_input?: Price;
+  image_output?: Price;
+  accepted_prediction?: Price;
+  rejected_prediction?: Price;
+  seconds?: Price;
+  characters?: Price;
+  pages?: Price;
+  images?: Price;
 }
 
 const SOURCES: ReadonlyArray<readonly [keyof UnitRates, string, number]> = [
@@ -85,7 +85,8 @@ const SOURCES: ReadonlyArray<readonly [keyof UnitRates, string, number]> = [
   ['images', 'per_image', 1],
 ];
 
-function convert(value: unknown, per: number): UnitPrice {
+/** A genai-prices price (a number or `{base, tiers}`, USD per `per` units) per unit. */
+export function pricePerUnit(value: unknown, per: number): Price {
   if (typeof value === 'number') return value / per;
   const tiered = value as { base: number; tiers: { start: number; price: number }[] };
   const tiers = [...tiered.tiers].sort((a, b) => a.start - b.start).map(t => [t.start, t.price / per] as const);
@@ -100,13 +101,14 @@ export function unitRates(price: Record<string, unknown>): UnitRates | undefined
     if (found[name] !== undefined) continue;
     const value = price[key];
     if (value === undefined || value === null) continue;
-    found[name] = convert(value, per);
+    found[name] = pricePerUnit(value, per);
     any = true;
   }
   return any ? found : undefined;
 }
 
-export function unitRate(price: UnitPrice | undefined, quantity: number): number {
+/** The rate of `price` for `quantity` (0 for no price), by genai-prices' cliff rule: past a tier's start, that tier's rate applies to the whole quantity. */
+export function tierRate(price: Price | undefined, quantity: number): number {
   if (price === undefined) return 0;
   if (typeof price === 'number') return price;
   for (let i = price.tiers.length - 1; i >= 0; i--) {
@@ -169,8 +171,8 @@ export function extendedTokens(ext: ExtendedUsage): [string, number][] {
 
 /** What extendedCost needs of a model's compiled rates (pricing.ts' Rates). */
 export interface TokenRates {
-  readonly input?: UnitPrice;
-  readonly output?: UnitPrice;
+  readonly input?: Price;
+  readonly output?: Price;
   readonly request: number;
   readonly extra?: UnitRates;
   cost(u: TokenUsage): number;
@@ -201,9 +203,9 @@ export function extendedCost(rates: TokenRates, u: TokenUsage, ext: ExtendedUsag
   if (aOut + iOut + pAcc + pRej > usage.output) usage = { ...usage, output: usage.output + aOut + iOut + pAcc + pRej };
   let total = rates.cost(usage);
   const n = usage.input;
-  const rIn = unitRate(rates.input, n);
-  const rOut = unitRate(rates.output, n);
-  const parts: [number, UnitPrice | undefined, number, string, boolean][] = [
+  const rIn = tierRate(rates.input, n);
+  const rOut = tierRate(rates.output, n);
+  const parts: [number, Price | undefined, number, string, boolean][] = [
     [aIn, extra.audio_input, rIn, 'audio_input_tokens', true],
     [aOut, extra.audio_output, rOut, 'audio_output_tokens', true],
     [iIn, extra.image_input, rIn, 'image_input_tokens', false],
@@ -217,14 +219,14 @@ export function extendedCost(rates: TokenRates, u: TokenUsage, ext: ExtendedUsag
       if (required) return [undefined, kind];
       continue;
     }
-    total += count * (unitRate(own, n) - base);
+    total += count * (tierRate(own, n) - base);
   }
   for (const unit of ['seconds', 'characters', 'pages', 'images'] as const) {
     const q = e[unit];
     if (!q) continue;
     const price = extra[unit];
     if (price === undefined) return [undefined, unit];
-    total += q * unitRate(price, q);
+    total += q * tierRate(price, q);
   }
   if (e.requests !== undefined) total += (e.requests - 1) * rates.request;
   return [Math.max(total, 0), undefined];

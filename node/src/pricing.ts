@@ -24,7 +24,16 @@
  */
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import { FILE_PRICE_KEYS, extendedCost, unitRates, type ExtendedUsage, type UnitRates } from './pricing-units.js';
+import {
+  FILE_PRICE_KEYS,
+  extendedCost,
+  pricePerUnit,
+  tierRate,
+  unitRates,
+  type ExtendedUsage,
+  type Price,
+  type UnitRates,
+} from './pricing-units.js';
 import { PRICING_IDS } from './providers.js';
 import { calcPrice, waitForUpdate } from '@pydantic/genai-prices';
 import type { MatchLogic, ModelInfo, ModelPrice, Provider } from '@pydantic/genai-prices';
@@ -83,19 +92,6 @@ export function normalizeUsage(u: Usage): Usage {
   };
 }
 
-/** A price per token: flat, or a base rate with ascending (start, rate) tiers. */
-type Price = number | { base: number; tiers: ReadonlyArray<readonly [number, number]> };
-
-function rate(price: Price | undefined, totalInput: number): number {
-  if (price === undefined) return 0;
-  if (typeof price === 'number') return price;
-  for (let i = price.tiers.length - 1; i >= 0; i--) {
-    const [start, r] = price.tiers[i]!;
-    if (totalInput > start) return r;
-  }
-  return price.base;
-}
-
 /** One model's prices in USD per token (per request for `request`). */
 export class Rates {
   constructor(
@@ -116,18 +112,18 @@ export class Rates {
     let total = 0;
     if (this.cacheRead !== undefined) {
       uncached -= u.cacheRead;
-      total += u.cacheRead * rate(this.cacheRead, n);
+      total += u.cacheRead * tierRate(this.cacheRead, n);
     }
     if (this.cacheWrite !== undefined) {
       uncached -= u.cacheCreation;
-      total += u.cacheCreation * rate(this.cacheWrite, n);
+      total += u.cacheCreation * tierRate(this.cacheWrite, n);
     }
     let visible = u.output;
     if (this.reasoning !== undefined) {
       visible -= u.reasoning;
-      total += u.reasoning * rate(this.reasoning, n);
+      total += u.reasoning * tierRate(this.reasoning, n);
     }
-    total += uncached * rate(this.input, n) + visible * rate(this.output, n);
+    total += uncached * tierRate(this.input, n) + visible * tierRate(this.output, n);
     return total + this.request;
   }
 
@@ -135,13 +131,7 @@ export class Rates {
   static fromModelPrice(price: ModelPrice | Record<string, unknown>): Rates {
     const conv = (key: string, per: number): Price | undefined => {
       const value = (price as Record<string, unknown>)[key];
-      if (value === undefined || value === null) return undefined;
-      if (typeof value === 'number') return value / per;
-      const tiered = value as { base: number; tiers: { start: number; price: number }[] };
-      const tiers = [...tiered.tiers]
-        .sort((a, b) => a.start - b.start)
-        .map(t => [t.start, t.price / per] as const);
-      return { base: tiered.base / per, tiers };
+      return value === undefined || value === null ? undefined : pricePerUnit(value, per);
     };
     const request = conv('requests_kcount', 1000);
     return new Rates(
