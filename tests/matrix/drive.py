@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -85,9 +86,12 @@ def redirect(port: int) -> None:
 Call = dict[str, Any]
 
 
-def _call(
+@contextmanager
+def _calling(
     calls: list[Call], rid: str, stream: bool, provider: str, price_id: str, model: str, op: str
-) -> Call:
+) -> Iterator[Call]:
+    """The record of one call (in ``calls``), made while its request ID ``rid`` is set, so
+    that the call's spans carry it."""
     call: Call = {
         "request_id": rid,
         "stream": stream,
@@ -98,15 +102,17 @@ def _call(
         "usage": None,
     }
     calls.append(call)
-    return call
+    with request_state(RequestState(rid)):
+        yield call
 
 
 def run_openai(calls: list[Call]) -> None:
     import openai
 
     client = openai.OpenAI(api_key="sk-test", max_retries=0)
-    with request_state(RequestState("matrix-openai-1")):
-        call = _call(calls, "matrix-openai-1", False, "openai", "openai", "gpt-5-mini", "chat")
+    with _calling(
+        calls, "matrix-openai-1", False, "openai", "openai", "gpt-5-mini", "chat"
+    ) as call:
         resp = client.chat.completions.create(
             model="gpt-5-mini", messages=[{"role": "user", "content": PROMPT}]
         )
@@ -117,8 +123,9 @@ def run_openai(calls: list[Call]) -> None:
             "reasoning": u.completion_tokens_details.reasoning_tokens,
         }
         call["response_model"] = resp.model
-    with request_state(RequestState("matrix-openai-2")):
-        call = _call(calls, "matrix-openai-2", True, "openai", "openai", "gpt-4o-mini", "chat")
+    with _calling(
+        calls, "matrix-openai-2", True, "openai", "openai", "gpt-4o-mini", "chat"
+    ) as call:
         stream = client.chat.completions.create(
             model="gpt-4o-mini", messages=[{"role": "user", "content": PROMPT}], stream=True
         )
@@ -126,8 +133,7 @@ def run_openai(calls: list[Call]) -> None:
         call["text"] = text
     # the openai SDK pointed at another provider: the endpoint decides
     xai = openai.OpenAI(api_key="sk-test", base_url="https://api.x.ai/v1", max_retries=0)
-    with request_state(RequestState("matrix-openai-3")):
-        call = _call(calls, "matrix-openai-3", False, "x_ai", "x-ai", "grok-4", "chat")
+    with _calling(calls, "matrix-openai-3", False, "x_ai", "x-ai", "grok-4", "chat") as call:
         resp = xai.chat.completions.create(
             model="grok-4", messages=[{"role": "user", "content": PROMPT}]
         )
@@ -136,10 +142,9 @@ def run_openai(calls: list[Call]) -> None:
     router = openai.OpenAI(
         api_key="sk-test", base_url="https://openrouter.ai/api/v1", max_retries=0
     )
-    with request_state(RequestState("matrix-openai-4")):
-        call = _call(
-            calls, "matrix-openai-4", False, "openrouter", "openrouter", "openai/gpt-4o", "chat"
-        )
+    with _calling(
+        calls, "matrix-openai-4", False, "openrouter", "openrouter", "openai/gpt-4o", "chat"
+    ) as call:
         resp = router.chat.completions.create(
             model="openai/gpt-4o", messages=[{"role": "user", "content": PROMPT}]
         )
@@ -156,16 +161,15 @@ def run_anthropic(calls: list[Call]) -> None:
 
     client = anthropic.Anthropic(api_key="sk-test", max_retries=0)
     msgs = [{"role": "user", "content": PROMPT}]
-    with request_state(RequestState("matrix-anthropic-1")):
-        call = _call(
-            calls,
-            "matrix-anthropic-1",
-            False,
-            "anthropic",
-            "anthropic",
-            "claude-sonnet-4-5",
-            "chat",
-        )
+    with _calling(
+        calls,
+        "matrix-anthropic-1",
+        False,
+        "anthropic",
+        "anthropic",
+        "claude-sonnet-4-5",
+        "chat",
+    ) as call:
         resp = client.messages.create(model="claude-sonnet-4-5", max_tokens=256, messages=msgs)
         u = resp.usage
         call["usage"] = {
@@ -175,10 +179,9 @@ def run_anthropic(calls: list[Call]) -> None:
             "output": u.output_tokens,
         }
         call["response_model"] = resp.model
-    with request_state(RequestState("matrix-anthropic-2")):
-        call = _call(
-            calls, "matrix-anthropic-2", True, "anthropic", "anthropic", "claude-haiku-4-5", "chat"
-        )
+    with _calling(
+        calls, "matrix-anthropic-2", True, "anthropic", "anthropic", "claude-haiku-4-5", "chat"
+    ) as call:
         with client.messages.stream(model="claude-haiku-4-5", max_tokens=256, messages=msgs) as s:
             final = s.get_final_message()
         call["usage"] = {"input": final.usage.input_tokens, "output": final.usage.output_tokens}
@@ -188,16 +191,15 @@ def run_google_genai(calls: list[Call]) -> None:
     from google import genai
 
     client = genai.Client(api_key="test-key")
-    with request_state(RequestState("matrix-gemini-1")):
-        call = _call(
-            calls,
-            "matrix-gemini-1",
-            False,
-            "gcp.gemini",
-            "google",
-            "gemini-2.5-flash",
-            "generate_content",
-        )
+    with _calling(
+        calls,
+        "matrix-gemini-1",
+        False,
+        "gcp.gemini",
+        "google",
+        "gemini-2.5-flash",
+        "generate_content",
+    ) as call:
         resp = client.models.generate_content(model="gemini-2.5-flash", contents=PROMPT)
         m = resp.usage_metadata
         call["usage"] = {
@@ -206,16 +208,15 @@ def run_google_genai(calls: list[Call]) -> None:
             "reasoning": m.thoughts_token_count or 0,
         }
         call["response_model"] = resp.model_version
-    with request_state(RequestState("matrix-gemini-2")):
-        call = _call(
-            calls,
-            "matrix-gemini-2",
-            True,
-            "gcp.gemini",
-            "google",
-            "gemini-2.0-flash",
-            "generate_content",
-        )
+    with _calling(
+        calls,
+        "matrix-gemini-2",
+        True,
+        "gcp.gemini",
+        "google",
+        "gemini-2.0-flash",
+        "generate_content",
+    ) as call:
         last = None
         for chunk in client.models.generate_content_stream(
             model="gemini-2.0-flash", contents=PROMPT
@@ -229,17 +230,17 @@ def run_groq(calls: list[Call]) -> None:
     import groq
 
     client = groq.Groq(api_key="gsk-test", max_retries=0)
-    with request_state(RequestState("matrix-groq-1")):
-        call = _call(calls, "matrix-groq-1", False, "groq", "groq", "openai/gpt-oss-120b", "chat")
+    with _calling(
+        calls, "matrix-groq-1", False, "groq", "groq", "openai/gpt-oss-120b", "chat"
+    ) as call:
         resp = client.chat.completions.create(
             model="openai/gpt-oss-120b", messages=[{"role": "user", "content": PROMPT}]
         )
         call["usage"] = {"input": resp.usage.prompt_tokens, "output": resp.usage.completion_tokens}
         call["response_model"] = resp.model
-    with request_state(RequestState("matrix-groq-2")):
-        call = _call(
-            calls, "matrix-groq-2", True, "groq", "groq", "llama-3.3-70b-versatile", "chat"
-        )
+    with _calling(
+        calls, "matrix-groq-2", True, "groq", "groq", "llama-3.3-70b-versatile", "chat"
+    ) as call:
         call["estimated"] = True  # the SDK does not ask for a usage chunk
         for _ in client.chat.completions.create(
             model="llama-3.3-70b-versatile",
@@ -256,25 +257,23 @@ def run_mistralai(calls: list[Call]) -> None:
         from mistralai.client import Mistral  # type: ignore[no-redef]
 
     client = Mistral(api_key="test-key")
-    with request_state(RequestState("matrix-mistral-1")):
-        call = _call(
-            calls,
-            "matrix-mistral-1",
-            False,
-            "mistral_ai",
-            "mistral",
-            "mistral-small-latest",
-            "chat",
-        )
+    with _calling(
+        calls,
+        "matrix-mistral-1",
+        False,
+        "mistral_ai",
+        "mistral",
+        "mistral-small-latest",
+        "chat",
+    ) as call:
         resp = client.chat.complete(
             model="mistral-small-latest", messages=[{"role": "user", "content": PROMPT}]
         )
         call["usage"] = {"input": resp.usage.prompt_tokens, "output": resp.usage.completion_tokens}
         call["response_model"] = resp.model
-    with request_state(RequestState("matrix-mistral-2")):
-        call = _call(
-            calls, "matrix-mistral-2", True, "mistral_ai", "mistral", "mistral-small-latest", "chat"
-        )
+    with _calling(
+        calls, "matrix-mistral-2", True, "mistral_ai", "mistral", "mistral-small-latest", "chat"
+    ) as call:
         call["estimated"] = True  # the mock sends usage only when asked
         for _ in client.chat.stream(
             model="mistral-small-latest", messages=[{"role": "user", "content": PROMPT}]
@@ -286,20 +285,18 @@ def run_cohere(calls: list[Call]) -> None:
     import cohere
 
     client = cohere.ClientV2(api_key="test-key")
-    with request_state(RequestState("matrix-cohere-1")):
-        call = _call(
-            calls, "matrix-cohere-1", False, "cohere", "cohere", "command-a-03-2025", "chat"
-        )
+    with _calling(
+        calls, "matrix-cohere-1", False, "cohere", "cohere", "command-a-03-2025", "chat"
+    ) as call:
         call["no_response_model"] = True  # Cohere's v2 chat response names no model
         resp = client.chat(
             model="command-a-03-2025", messages=[{"role": "user", "content": PROMPT}]
         )
         b = resp.usage.billed_units
         call["usage"] = {"input": int(b.input_tokens), "output": int(b.output_tokens)}
-    with request_state(RequestState("matrix-cohere-2")):
-        call = _call(
-            calls, "matrix-cohere-2", True, "cohere", "cohere", "command-r-plus-08-2024", "chat"
-        )
+    with _calling(
+        calls, "matrix-cohere-2", True, "cohere", "cohere", "command-r-plus-08-2024", "chat"
+    ) as call:
         call["no_response_model"] = True
         usage = None
         for event in client.chat_stream(
@@ -314,24 +311,22 @@ def run_litellm(calls: list[Call]) -> None:
     import litellm
 
     msgs = [{"role": "user", "content": PROMPT}]
-    with request_state(RequestState("matrix-litellm-1")):
-        call = _call(
-            calls, "matrix-litellm-1", False, "anthropic", "anthropic", "claude-haiku-4-5", "chat"
-        )
+    with _calling(
+        calls, "matrix-litellm-1", False, "anthropic", "anthropic", "claude-haiku-4-5", "chat"
+    ) as call:
         resp = litellm.completion(
             model="anthropic/claude-haiku-4-5", messages=msgs, api_key="sk-test", max_tokens=256
         )
         call["usage"] = {"input": resp.usage.prompt_tokens, "output": resp.usage.completion_tokens}
-    with request_state(RequestState("matrix-litellm-2")):
-        call = _call(
-            calls,
-            "matrix-litellm-2",
-            False,
-            "mistral_ai",
-            "mistral",
-            "mistral-small-latest",
-            "chat",
-        )
+    with _calling(
+        calls,
+        "matrix-litellm-2",
+        False,
+        "mistral_ai",
+        "mistral",
+        "mistral-small-latest",
+        "chat",
+    ) as call:
         resp = litellm.completion(
             model="mistral/mistral-small-latest", messages=msgs, api_key="test-key"
         )
@@ -342,13 +337,15 @@ def run_langchain_openai(calls: list[Call]) -> None:
     from langchain_openai import ChatOpenAI
 
     llm = ChatOpenAI(model="gpt-4o-mini", api_key="sk-test", max_retries=0)
-    with request_state(RequestState("matrix-langchain-1")):
-        call = _call(calls, "matrix-langchain-1", False, "openai", "openai", "gpt-4o-mini", "chat")
+    with _calling(
+        calls, "matrix-langchain-1", False, "openai", "openai", "gpt-4o-mini", "chat"
+    ) as call:
         msg = llm.invoke(PROMPT)
         u = msg.usage_metadata
         call["usage"] = {"input": u["input_tokens"], "output": u["output_tokens"]}
-    with request_state(RequestState("matrix-langchain-2")):
-        call = _call(calls, "matrix-langchain-2", True, "openai", "openai", "gpt-4o-mini", "chat")
+    with _calling(
+        calls, "matrix-langchain-2", True, "openai", "openai", "gpt-4o-mini", "chat"
+    ) as call:
         agg = None
         for chunk in llm.stream(PROMPT):
             agg = chunk if agg is None else agg + chunk
@@ -360,8 +357,9 @@ def run_langchain_openai(calls: list[Call]) -> None:
     raw = ChatOpenAI(
         model="gpt-4o-mini", api_key="sk-test", max_retries=0, include_response_headers=True
     )
-    with request_state(RequestState("matrix-langchain-3")):
-        call = _call(calls, "matrix-langchain-3", True, "openai", "openai", "gpt-4o-mini", "chat")
+    with _calling(
+        calls, "matrix-langchain-3", True, "openai", "openai", "gpt-4o-mini", "chat"
+    ) as call:
         agg = None
         for chunk in raw.stream(PROMPT):
             agg = chunk if agg is None else agg + chunk
@@ -386,8 +384,7 @@ def run_boto3(calls: list[Call]) -> None:
         aws_secret_access_key="secret",
     )
     model = "amazon.nova-lite-v1:0"
-    with request_state(RequestState("matrix-bedrock-1")):
-        call = _call(calls, "matrix-bedrock-1", False, "aws.bedrock", "aws", model, "chat")
+    with _calling(calls, "matrix-bedrock-1", False, "aws.bedrock", "aws", model, "chat") as call:
         resp = client.converse(
             modelId=model, messages=[{"role": "user", "content": [{"text": PROMPT}]}]
         )
