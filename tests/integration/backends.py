@@ -522,6 +522,13 @@ class PrometheusInstance:
             raise BackendError(f"Prometheus reload failed ({resp.status_code}): {resp.text}")
 
 
+def prometheus_query(url: str, expr: str) -> list[dict[str, Any]]:
+    """The result list of an instant PromQL query against the Prometheus at ``url``."""
+    body = httpx.get(f"{url}/api/v1/query", params={"query": expr}, timeout=5).json()
+    result: list[dict[str, Any]] = body["data"]["result"]
+    return result
+
+
 def start_prometheus(workdir: Path, *, binary: Path | None = None) -> PrometheusInstance:
     binary = binary or stack_binary("prometheus")
     port = free_port()

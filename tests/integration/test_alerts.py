@@ -99,11 +99,13 @@ def service() -> Iterator[StandInService]:
         svc.close()
 
 
-def start_prometheus_from_shipped_config(workdir: Path, config: Path) -> tuple[ManagedProcess, str]:
+def start_prometheus_from_shipped_config(
+    workdir: Path, config: Path, name: str = "prometheus-alerts"
+) -> tuple[ManagedProcess, str]:
     port = backends.free_port()
     url = f"http://127.0.0.1:{port}"
     process = ManagedProcess(
-        "prometheus-alerts",
+        name,
         [
             backends.stack_binary("prometheus"),
             f"--config.file={config}",
@@ -149,9 +151,7 @@ def test_daily_budget_alert_reaches_the_webhook(
         prom, prom_url = start_prometheus_from_shipped_config(tmp_path / "prometheus", config)
 
         def query(expr: str) -> list[dict[str, Any]]:
-            body = httpx.get(f"{prom_url}/api/v1/query", params={"query": expr}, timeout=5).json()
-            result: list[dict[str, Any]] = body["data"]["result"]
-            return result
+            return backends.prometheus_query(prom_url, expr)
 
         backends.wait_until(lambda: query('up{job="demo-app"} == 1'), 30, what="target up")
         # Within budget: $0.01 + $0.01 of $0.05. Then $0.06 more crosses it.

@@ -18,12 +18,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import yaml
 
 from tests.integration import backends
 from tests.integration.backends import ManagedProcess, WebhookReceiver, load_script
-from tests.integration.test_alerts import StandInService
+from tests.integration.test_alerts import StandInService, start_prometheus_from_shipped_config
 
 REPO = Path(__file__).resolve().parents[2]
 PROM_DIR = REPO / "prometheus"
@@ -69,27 +68,12 @@ def test_budget_breach_notifies_within_60s_with_shipped_settings(tmp_path: Path)
         config.write_text(
             shipped_prometheus_config(f"127.0.0.1:{service.port}", am.url.split("://", 1)[1])
         )
-        port = backends.free_port()
-        prom_url = f"http://127.0.0.1:{port}"
-        prom = ManagedProcess(
-            "prometheus-shipped",
-            [
-                str(backends.stack_binary("prometheus")),
-                f"--config.file={config}",
-                f"--storage.tsdb.path={tmp_path / 'data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--enable-feature=exemplar-storage",
-            ],
-            log_path=tmp_path / "prometheus.log",
-            ready=lambda: backends.http_ok(f"{prom_url}/-/ready"),
-            start_timeout=60,
+        prom, prom_url = start_prometheus_from_shipped_config(
+            tmp_path, config, "prometheus-shipped"
         )
-        prom.start()
 
         def query(expr: str) -> list[dict[str, Any]]:
-            body = httpx.get(f"{prom_url}/api/v1/query", params={"query": expr}, timeout=5).json()
-            result: list[dict[str, Any]] = body["data"]["result"]
-            return result
+            return backends.prometheus_query(prom_url, expr)
 
         service.call(1.0)  # $1 of the $10 daily budget before the breach
         backends.wait_until(

@@ -23,7 +23,7 @@ import yaml
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 
 from tests.integration import backends
-from tests.integration.backends import ManagedProcess, load_script
+from tests.integration.backends import ManagedProcess, load_script, prometheus_query
 
 REPO = Path(__file__).resolve().parents[2]
 PROM_DIR = REPO / "prometheus"
@@ -77,12 +77,6 @@ class ContractService:
         self.server.server_close()
 
 
-def query(url: str, expr: str) -> list[dict[str, Any]]:
-    body = httpx.get(f"{url}/api/v1/query", params={"query": expr}, timeout=5).json()
-    result: list[dict[str, Any]] = body["data"]["result"]
-    return result
-
-
 def test_agent_remote_write_keeps_names_exemplars_and_rules(tmp_path: Path) -> None:
     service = ContractService()
     central = backends.start_prometheus(tmp_path / "central")
@@ -126,7 +120,9 @@ def test_agent_remote_write_keeps_names_exemplars_and_rules(tmp_path: Path) -> N
         service.call(0.5, 1.7)
         series = 'gen_ai_client_cost_usd_total{job="demo-app"}'
         got = backends.wait_until(
-            lambda: query(central.url, f"{series} == 0.5"), 60, what="cost written to central"
+            lambda: prometheus_query(central.url, f"{series} == 0.5"),
+            60,
+            what="cost written to central",
         )
         # the contract's names and labels, as the service exposes them
         assert got[0]["metric"] == {
@@ -142,7 +138,7 @@ def test_agent_remote_write_keeps_names_exemplars_and_rules(tmp_path: Path) -> N
             "otel_llm_operation_cost_usd_bucket",
             'up{job="demo-app"}',
         ):
-            assert query(central.url, name), f"{name} missing at the central store"
+            assert prometheus_query(central.url, name), f"{name} missing at the central store"
 
         # exemplars survive the remote write, with their trace IDs
         now = time.time()
@@ -167,19 +163,21 @@ def test_agent_remote_write_keeps_names_exemplars_and_rules(tmp_path: Path) -> N
         service.call(20.0, 0.4)  # $20.50 today: over the $10 daily budget
         breach = time.monotonic()
         backends.wait_until(
-            lambda: query(
+            lambda: prometheus_query(
                 central.url, 'ALERTS{alertname="LLMDailyBudgetExceeded",alertstate="firing"}'
             ),
             60,
             what="LLMDailyBudgetExceeded at the central store",
         )
         seconds = time.monotonic() - breach
-        recorded = query(central.url, "global:gen_ai_client_cost_usd:increase24h")
+        recorded = prometheus_query(central.url, "global:gen_ai_client_cost_usd:increase24h")
         assert len(recorded) == 1  # recorded centrally only; the agent has no rules
         assert float(recorded[0]["value"][1]) >= 20.5
         # the per-model rate lives in another rule group, evaluated on its own tick
         backends.wait_until(
-            lambda: query(central.url, 'job_model:gen_ai_client_cost_usd:rate5m{job="demo-app"}'),
+            lambda: prometheus_query(
+                central.url, 'job_model:gen_ai_client_cost_usd:rate5m{job="demo-app"}'
+            ),
             30,
             what="the recorded per-model spend rate at the central store",
         )
