@@ -133,18 +133,24 @@ def _wait_for_spans(path: Path, predicate: Any, timeout: float = 15.0) -> list[d
     return spans
 
 
-def test_gateway_and_demo_share_trace_and_request_id(services: dict[str, Any]) -> None:
+def ask_gateway(gateway_url: str, request_id: str) -> dict[str, Any]:
+    """POST the gateway's /ask with ``request_id``; it answers 200 and echoes the ID."""
     body = json.dumps({"prompt": "What is OpenTelemetry?", "model": "gpt-4o-mini"}).encode()
     req = urllib.request.Request(
-        services["gateway"] + "/ask",
+        f"{gateway_url}/ask",
         data=body,
-        headers={"content-type": "application/json", "X-Request-ID": REQUEST_ID},
+        headers={"content-type": "application/json", "X-Request-ID": request_id},
         method="POST",
     )
     with urllib.request.urlopen(req, timeout=30) as resp:
         assert resp.status == 200
-        assert resp.headers["X-Request-ID"] == REQUEST_ID
-        answer = json.loads(resp.read())
+        assert resp.headers["X-Request-ID"] == request_id
+        answer: dict[str, Any] = json.loads(resp.read())
+    return answer
+
+
+def test_gateway_and_demo_share_trace_and_request_id(services: dict[str, Any]) -> None:
+    answer = ask_gateway(services["gateway"], REQUEST_ID)
     assert answer["answer"]
     assert answer["summary"]
 

@@ -13,9 +13,7 @@ Fails (never skips) when Node or ``node/node_modules`` is missing, like
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,6 +37,7 @@ from tests.integration.backends import (
     run_cli,
     wait_until,
 )
+from tests.integration.test_node_python import ask_gateway
 
 pytestmark = pytest.mark.integration
 
@@ -89,21 +88,6 @@ def gateway(
         demo.stop()
 
 
-def _ask(gateway_url: str, request_id: str) -> dict[str, object]:
-    body = json.dumps({"prompt": "What is OpenTelemetry?", "model": "gpt-4o-mini"}).encode()
-    req = urllib.request.Request(
-        f"{gateway_url}/ask",
-        data=body,
-        headers={"content-type": "application/json", "X-Request-ID": request_id},
-        method="POST",
-    )
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        assert resp.status == 200
-        assert resp.headers["X-Request-ID"] == request_id
-        answer: dict[str, object] = json.loads(resp.read())
-    return answer
-
-
 def _priced_genai(spans: list[SpanRecord], service: str) -> list[SpanRecord]:
     return [
         s
@@ -116,7 +100,7 @@ def _priced_genai(spans: list[SpanRecord], service: str) -> list[SpanRecord]:
 
 def test_gateway_and_demo_form_one_stored_trace(gateway: str, jaeger: JaegerInstance) -> None:
     request_id = f"it-node-py-{uuid.uuid4().hex[:12]}"
-    answer = _ask(gateway, request_id)
+    answer = ask_gateway(gateway, request_id)
     assert answer["answer"] and answer["summary"]
     served = time.monotonic()
 
