@@ -44,7 +44,6 @@ from otel_llm import semconv as sc
 
 __all__ = [
     "FILE_PRICE_KEYS",
-    "USAGE_FIELDS",
     "ExtendedUsage",
     "Price",
     "UnitRates",
@@ -94,26 +93,6 @@ _SOURCES: Final[tuple[tuple[str, str, float], ...]] = (
     ("pages", "input_document_kpages", 1000),
     ("images", "per_image", 1),
 )
-
-USAGE_FIELDS: Final = (
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_creation_tokens",
-    "reasoning_tokens",
-    "audio_input_tokens",
-    "audio_output_tokens",
-    "image_input_tokens",
-    "image_output_tokens",
-    "accepted_prediction_tokens",
-    "rejected_prediction_tokens",
-    "seconds",
-    "characters",
-    "pages",
-    "images",
-    "requests",
-)
-"""Usage names the tracking API takes (Python keywords, Node object keys), in this order."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -66,7 +66,6 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from otel_llm import semconv as sc
 from otel_llm.context import RequestState, _state, current_request_id
-from otel_llm.pricing_units import USAGE_FIELDS
 
 __all__ = ["TrackedCall", "TrackingError", "current_call", "track"]
 
@@ -94,8 +93,9 @@ USAGE_ATTRIBUTES: Final[dict[str, str]] = {
     **_TOKEN_ATTRIBUTES,
     **{unit: key for unit, key in sc.UNIT_ATTRIBUTES},
 }
-"""Usage name -> span attribute, for every name in :data:`~otel_llm.pricing_units.USAGE_FIELDS`."""
-assert tuple(USAGE_ATTRIBUTES) == USAGE_FIELDS
+"""Usage name -> span attribute, for every usage name the tracking API takes."""
+USAGE_FIELDS: Final = tuple(USAGE_ATTRIBUTES)
+"""Usage names the tracking API takes (Python keywords, Node object keys), in this order."""
 
 _current: contextvars.ContextVar[TrackedCall | None] = contextvars.ContextVar(
     "otel_llm_tracked_call", default=None
