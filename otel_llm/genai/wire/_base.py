@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from otel_llm.genai._common import as_int, estimate_input_tokens, tokens_for_chars
+from otel_llm.genai._common import as_int, estimate_input_tokens
 
 MAX_SSE_EVENT = 1 << 20
 """An SSE event longer than this (bytes) is skipped and the stream marked unreadable."""
@@ -174,10 +174,6 @@ def read_object(
     if isinstance(data.get(usage_key), dict):
         result.usage = extract(data) or result.usage
     return True
-
-
-def output_estimate(chars: int) -> int:
-    return tokens_for_chars(chars)
 
 
 def str_or_none(value: Any) -> str | None:
