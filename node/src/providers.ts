@@ -13,7 +13,7 @@
  *    priced only by the pricing file, never by genai-prices under another provider.
  * Results are cached per (host, port, first path segment), bounded.
  */
-import { findProvider } from '@pydantic/genai-prices';
+import { findProvider, type Provider } from '@pydantic/genai-prices';
 
 /** genai-prices provider id -> semconv `gen_ai.provider.name` well-known value. */
 export const SEMCONV_NAMES: Readonly<Record<string, string>> = Object.freeze({
@@ -95,17 +95,29 @@ export function parseProviderHosts(raw: string | undefined, onError?: (msg: stri
   return out;
 }
 
+const providerCache = new Map<string, Provider | undefined>();
+
+/** The genai-prices provider with exactly this id (cached), or undefined. */
+export function providerById(id: string | null | undefined): Provider | undefined {
+  if (!id) return undefined;
+  if (providerCache.has(id)) return providerCache.get(id);
+  let found: Provider | undefined;
+  try {
+    found = findProvider({ providerId: id });
+    if (found && found.id !== id) found = undefined;
+  } catch {
+    found = undefined;
+  }
+  providerCache.set(id, found);
+  return found;
+}
+
 /** The genai-prices id of a semconv name or id, or null when genai-prices has none. */
 export function priceId(provider: string | undefined): string | null {
   if (!provider) return null;
   const key = provider.trim().toLowerCase();
   const mapped = PRICING_IDS[key] ?? key;
-  try {
-    const found = findProvider({ providerId: mapped });
-    return found && found.id === mapped ? mapped : null;
-  } catch {
-    return null;
-  }
+  return providerById(mapped) ? mapped : null;
 }
 
 export function semconvName(id: string, host = ''): string {

@@ -4,7 +4,8 @@
  * provider's own extractor for the API flavor, else the format's reference provider's).
  */
 import type { AttributeValue } from '@opentelemetry/api';
-import { extractUsage, findProvider, type Provider } from '@pydantic/genai-prices';
+import { extractUsage, type Provider } from '@pydantic/genai-prices';
+import { providerById } from '../providers.js';
 import {
   GEN_AI_RESPONSE_FINISH_REASONS,
   GEN_AI_RESPONSE_ID,
@@ -125,23 +126,6 @@ export function extractTokens(provider: Provider | undefined, flavor: string, co
     if (dest && typeof v === 'number' && Number.isFinite(v)) out[dest] = v;
   }
   return Object.keys(out).length ? out : undefined;
-}
-
-const providerCache = new Map<string, Provider | undefined>();
-
-/** A genai-prices provider by id (cached). */
-export function providerById(id: string | null | undefined): Provider | undefined {
-  if (!id) return undefined;
-  if (providerCache.has(id)) return providerCache.get(id);
-  let found: Provider | undefined;
-  try {
-    found = findProvider({ providerId: id });
-    if (found && found.id !== id) found = undefined;
-  } catch {
-    found = undefined;
-  }
-  providerCache.set(id, found);
-  return found;
 }
 
 /**
