@@ -26,23 +26,28 @@ import pytest
 from genai_prices import Usage, calc_price
 
 from otel_llm.demo.mock_llm import MockLLMConfig, serve_in_thread
+from otel_llm.genai._versions import SUPPORTED
 
 ROOT = Path(__file__).parents[2]
 DRIVER = Path(__file__).parent / "drive.py"
 CACHE = Path(os.environ.get("OTEL_LLM_MATRIX_DIR", Path.home() / ".cache" / "otel-llm" / "matrix"))
 
+NEWEST: dict[str, str] = {
+    # client distribution: newest release; keep the README's supported-clients table in step
+    "openai": "3.57.0",
+    "anthropic": "2.14.0",
+    "google-genai": "3.6.1",
+    "groq": "1.7.0",
+    "mistralai": "3.7.0",
+    "cohere": "7.3.1",
+    "litellm": "1.110.2",
+    "langchain-openai": "1.7.4",
+    "boto3": "1.44.8",
+}
 MATRIX: dict[str, tuple[str, ...]] = {
-    # client distribution: (newest release, oldest claimed); keep in step with
-    # otel_llm/genai/_versions.py SUPPORTED and the README's supported-clients table
-    "openai": ("3.57.0", "3.50.0"),
-    "anthropic": ("2.14.0", "2.10.0"),
-    "google-genai": ("3.6.1", "3.0.0"),
-    "groq": ("1.7.0", "1.0.0"),
-    "mistralai": ("3.7.0", "3.0.0"),
-    "cohere": ("7.3.1", "7.0.0"),
-    "litellm": ("1.110.2", "1.108.0"),
-    "langchain-openai": ("1.7.4", "1.6.0"),
-    "boto3": ("1.44.8", "1.40.0"),
+    # (newest release, oldest claimed): the oldest is otel_llm's own claim
+    client: (newest, SUPPORTED[client][0])
+    for client, newest in NEWEST.items()
 }
 EXTRAS: dict[str, tuple[str, ...]] = {
     # Bedrock's GenAI spans come from the botocore instrumentation (see docs/clients.md)
