@@ -68,3 +68,9 @@ class HTTPTraceStore:
             return self._client.get(path, params=params, headers={"Accept": "application/json"})
         except httpx.HTTPError as exc:
             raise self.error(f"cannot reach {self.name} at {self.base_url}: {exc}") from exc
+
+    def _ok(self, resp: httpx.Response, what: str) -> httpx.Response:
+        """``resp`` if it is a 200; else the store's error saying ``what`` failed."""
+        if resp.status_code != 200:
+            raise self.error(f"{self.name} {what} failed ({resp.status_code}): {resp.text[:500]}")
+        return resp

@@ -38,8 +38,7 @@ class JaegerStore(HTTPTraceStore):
     error = JaegerError
 
     def _json(self, resp: httpx.Response, what: str) -> Any:
-        if resp.status_code != 200:
-            raise JaegerError(f"Jaeger {what} failed ({resp.status_code}): {resp.text[:500]}")
+        self._ok(resp, what)
         try:
             return resp.json()
         except ValueError as exc:

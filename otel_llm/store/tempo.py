@@ -52,10 +52,7 @@ class TempoStore(HTTPTraceStore):
             "start": now - self.lookback_s,
             "end": now + 60,
         }
-        resp = self._get("/api/search", params)
-        if resp.status_code != 200:
-            raise TempoError(f"Tempo search failed ({resp.status_code}): {resp.text[:500]}")
-        body = resp.json()
+        body = self._ok(self._get("/api/search", params), "search").json()
         return list(body.get("traces") or [])
 
     def find_trace_ids(self, request_id: str) -> list[str]:
@@ -70,9 +67,7 @@ class TempoStore(HTTPTraceStore):
             resp = self._get(f"/api/traces/{tid}")  # Tempo before the v2 API
         if resp.status_code == 404:
             raise TempoError(f"trace {tid} not found in Tempo")
-        if resp.status_code != 200:
-            raise TempoError(f"Tempo trace lookup failed ({resp.status_code}): {resp.text[:500]}")
-        doc = to_otlp_json(resp.json())
+        doc = to_otlp_json(self._ok(resp, "trace lookup").json())
         if not doc["resourceSpans"]:  # v2 answers 200 with an empty trace
             raise TempoError(f"trace {tid} not found in Tempo")
         return doc
