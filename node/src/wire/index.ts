@@ -437,36 +437,55 @@ class WireCall {
         const reader = new SseReader();
         if (this.hideUsage) {
           const framer = new EventFramer();
-          const encoder = new TextEncoder();
-          out = '';
-          for (const raw of [...framer.push(encoder.encode(text)), framer.end()]) {
-            if (!raw) continue;
-            let hide = false;
-            for (const ev of reader.pushText(raw)) hide = this.event(ev.event, ev.data) || hide;
-            if (!hide) out += raw;
-          }
+          out = this.passEvents(reader, [...framer.push(new TextEncoder().encode(text)), framer.end()]);
         } else {
           for (const ev of reader.pushText(text)) this.event(ev.event, ev.data);
         }
-        for (const ev of reader.end()) this.event(ev.event, ev.data, true);
-        if (reader.oversized) this.fail('too_large');
-        if (reader.partial) this.fail('truncated');
+        this.endEvents(reader);
       } else if (text.length > MAX_JSON_BYTES) {
         this.fail('too_large');
       } else {
-        let parsed: unknown;
-        try {
-          parsed = JSON.parse(text);
-        } catch {
-          this.fail(text.trim() ? 'not_json' : 'empty');
-        }
-        if (parsed !== undefined) this.readParsed(parsed, text.length, false);
+        this.readJsonText(text);
       }
     } catch {
       this.fail('unknown_shape');
     }
     this.end();
     return out;
+  }
+
+  /** Whole SSE events (each with its blank line): read them; returns the text to hand on, without the usage-only event we asked for. */
+  private passEvents(reader: SseReader, raws: string[]): string {
+    let out = '';
+    try {
+      for (const raw of raws) {
+        if (!raw) continue;
+        let hide = false;
+        for (const ev of reader.pushText(raw)) hide = this.event(ev.event, ev.data) || hide;
+        if (!hide) out += raw;
+      }
+    } catch {
+      this.fail('unknown_shape'); // what was read so far is still handed on
+    }
+    return out;
+  }
+
+  /** The end of an SSE body: an event left without its blank line, and what the reader found wrong. */
+  private endEvents(reader: SseReader): void {
+    for (const ev of reader.end()) this.event(ev.event, ev.data, true);
+    if (reader.oversized) this.fail('too_large');
+    if (reader.partial) this.fail('truncated');
+  }
+
+  /** A whole JSON body's text (within the size bound): parse it and read the object. */
+  private readJsonText(text: string): void {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      this.fail(text.trim() ? 'not_json' : 'empty');
+    }
+    if (parsed !== undefined) this.readParsed(parsed, text.length, false);
   }
 
   /** A JSON body the caller parsed (or we did): read the object, end the call. */
@@ -498,24 +517,11 @@ class WireCall {
     const finish = (): void => {
       try {
         if (sseReader) {
-          for (const ev of sseReader.end()) call.event(ev.event, ev.data, true);
-          if (sseReader.oversized) call.fail('too_large');
-          if (sseReader.partial) call.fail('truncated');
-        } else if (framer) {
-          // unreachable: a framer always comes with an SSE reader
+          call.endEvents(sseReader);
         } else if (json) {
           const text = new TextDecoder().decode(concat(json, jsonBytes));
           json = undefined;
-          let parsed: unknown;
-          try {
-            parsed = JSON.parse(text);
-          } catch {
-            call.fail(text.trim() ? 'not_json' : 'empty');
-          }
-          if (parsed !== undefined) {
-            call.format.json(parsed, call.st);
-            if (Object.keys(call.st.attrs).length === 0) call.fail('unknown_shape');
-          }
+          call.readJsonText(text);
         }
       } catch {
         call.fail('unknown_shape');
@@ -554,12 +560,7 @@ class WireCall {
               let out = '';
               try {
                 call.chunkSeen();
-                for (const raw of framer.push(chunk)) {
-                  const events = sseReader!.pushText(raw);
-                  let hide = false;
-                  for (const ev of events) hide = call.event(ev.event, ev.data) || hide;
-                  if (!hide) out += raw;
-                }
+                out = call.passEvents(sseReader!, framer.push(chunk));
                 call.sync();
               } catch {
                 call.fail('unknown_shape');
