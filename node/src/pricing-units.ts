@@ -177,6 +177,7 @@ export interface TokenRates {
   readonly extra?: UnitRates;
   cost(u: TokenUsage): number;
 }
+/** Token counts of one operation (pricing.ts' Usage): input includes cache kinds, output includes reasoning. */
 export interface TokenUsage {
   input: number;
   output: number;

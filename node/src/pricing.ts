@@ -32,6 +32,7 @@ import {
   unitRates,
   type ExtendedUsage,
   type Price,
+  type TokenUsage,
   type UnitRates,
 } from './pricing-units.js';
 import { PRICING_IDS } from './providers.js';
@@ -65,13 +66,7 @@ const VERSION_TAIL = /^(?:[-@](?:\d{8}|\d{4}-\d{2}-\d{2}|\d{2}-\d{2,4}|\d{3,4}|l
 const NAMESPACE_HEAD = /^(?:.*[./:])?$/s;
 
 /** Token counts of one operation; input includes cache kinds, output includes reasoning. */
-export interface Usage {
-  input: number;
-  output: number;
-  cacheRead: number;
-  cacheCreation: number;
-  reasoning: number;
-}
+export type Usage = TokenUsage;
 
 export function usage(parts: Partial<Usage>): Usage {
   return { input: 0, output: 0, cacheRead: 0, cacheCreation: 0, reasoning: 0, ...parts };
