@@ -25,6 +25,10 @@ def percentile(sorted_values: Sequence[float], q: float) -> float | None:
     return sorted_values[min(rank, len(sorted_values)) - 1]
 
 
+PERCENTILES: tuple[int, ...] = (50, 95, 99)
+"""Latency percentiles of each group (``p50_s``... in the exports)."""
+
+
 @dataclass
 class Usage:
     """Aggregated usage of a group of GenAI spans."""
@@ -85,7 +89,7 @@ class Usage:
         out = asdict(self)
         out.pop("durations")
         out["cost_usd"] = round(self.cost_usd, 9)
-        for q in (50, 95, 99):
+        for q in PERCENTILES:
             value = self.latency(q)
             out[f"p{q}_s"] = None if value is None else round(value, 6)
         return out
@@ -289,7 +293,7 @@ def walk(roots: Sequence[TreeNode]) -> list[SpanRecord]:
     return out
 
 
-EXPORT_COLUMNS: tuple[str, ...] = (*_COLUMNS, "p50_s", "p95_s", "p99_s")
+EXPORT_COLUMNS: tuple[str, ...] = (*_COLUMNS, *(f"p{q}_s" for q in PERCENTILES))
 """Columns of the CSV and JSON exports, in order."""
 
 
