@@ -35,8 +35,11 @@ import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from genai_prices.types import Provider
 
 __all__ = [
     "ENV_HOSTS",
@@ -46,6 +49,7 @@ __all__ = [
     "Endpoint",
     "parse_hosts",
     "price_id",
+    "provider_by_id",
     "reset",
     "resolve",
     "semconv_name",
@@ -117,7 +121,7 @@ def price_id(provider: str | None) -> str | None:
         return None
     key = provider.strip().lower()
     mapped = PRICING_IDS.get(key, key)
-    return mapped if mapped in _known_ids() else None
+    return mapped if provider_by_id(mapped) is not None else None
 
 
 def semconv_name(pid: str, host: str = "") -> str:
@@ -127,16 +131,17 @@ def semconv_name(pid: str, host: str = "") -> str:
     return SEMCONV_NAMES.get(pid, pid)
 
 
-_known: frozenset[str] | None = None
+_by_id: dict[str, Provider] | None = None
 
 
-def _known_ids() -> frozenset[str]:
-    global _known
-    if _known is None:
+def provider_by_id(pid: str | None) -> Provider | None:
+    """The bundled genai-prices provider with exactly this id, or None (indexed once)."""
+    global _by_id
+    if _by_id is None:
         from genai_prices.data_snapshot import get_snapshot
 
-        _known = frozenset(p.id for p in get_snapshot().providers)
-    return _known
+        _by_id = {p.id: p for p in get_snapshot().providers}
+    return _by_id.get(pid) if pid else None
 
 
 def parse_hosts(raw: str) -> dict[str, str]:

@@ -151,12 +151,8 @@ def _count_error(fmt: str, reason: str) -> None:
 
 def _extractor(endpoint: providers.Endpoint, fmt: Any) -> Extractor:
     """genai-prices' usage extractor for the endpoint's provider and the format's flavor."""
-    from genai_prices.data_snapshot import get_snapshot
-
-    snapshot = get_snapshot()
-    by_id = {p.id: p for p in snapshot.providers}
     for pid in (endpoint.price_id, fmt.home):
-        prov = by_id.get(pid) if pid else None
+        prov = providers.provider_by_id(pid)
         if prov is not None and any(e.api_flavor == fmt.flavor for e in prov.extractors or ()):
             return functools.partial(extracted, prov, fmt.flavor)
     return _no_usage
