@@ -322,14 +322,18 @@ def _detach(call: _Call) -> None:
         call.token = None
 
 
+def _record_error(span: Span, exc: BaseException) -> None:
+    """A call that raised: ``error.type`` is the exception's class, the status its text."""
+    span.set_attribute(semconv.ERROR_TYPE, type(exc).__qualname__)
+    span.set_status(Status(StatusCode.ERROR, str(exc)[:200]))
+
+
 def _fail(call: _Call, exc: BaseException) -> None:
     _detach(call)
     if call.own and not call.done:
         call.done = True
-        span = call.span
-        span.set_attribute(semconv.ERROR_TYPE, type(exc).__qualname__)
-        span.set_status(Status(StatusCode.ERROR, str(exc)[:200]))
-        span.end()
+        _record_error(call.span, exc)
+        call.span.end()
 
 
 def _respond(call: _Call, response: Any, module: Any) -> None:
@@ -591,8 +595,7 @@ def _broken(feeder: _Feeder, exc: BaseException) -> None:
     call = feeder.call
     try:
         if call.own and not call.done:
-            call.span.set_attribute(semconv.ERROR_TYPE, type(exc).__qualname__)
-            call.span.set_status(Status(StatusCode.ERROR, str(exc)[:200]))
+            _record_error(call.span, exc)
         feeder.end(True)
     except Exception:
         logger.debug("otel-llm: wire tap failed on a broken stream", exc_info=True)
