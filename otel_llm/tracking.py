@@ -82,12 +82,8 @@ _TOKEN_ATTRIBUTES: Final[dict[str, str]] = {
     "cache_read_tokens": sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
     "cache_creation_tokens": sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
     "reasoning_tokens": sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
-    "audio_input_tokens": sc.OTEL_LLM_USAGE_AUDIO_INPUT_TOKENS,
-    "audio_output_tokens": sc.OTEL_LLM_USAGE_AUDIO_OUTPUT_TOKENS,
-    "image_input_tokens": sc.OTEL_LLM_USAGE_IMAGE_INPUT_TOKENS,
-    "image_output_tokens": sc.OTEL_LLM_USAGE_IMAGE_OUTPUT_TOKENS,
-    "accepted_prediction_tokens": sc.OTEL_LLM_USAGE_PREDICTION_ACCEPTED_TOKENS,
-    "rejected_prediction_tokens": sc.OTEL_LLM_USAGE_PREDICTION_REJECTED_TOKENS,
+    # audio_input_tokens, ... rejected_prediction_tokens
+    **{f"{kind}_tokens": key for kind, key in sc.EXTRA_TOKEN_ATTRIBUTES},
 }
 USAGE_ATTRIBUTES: Final[dict[str, str]] = {
     **_TOKEN_ATTRIBUTES,
