@@ -57,12 +57,7 @@ import {
   GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
   OTEL_LLM_MANUAL,
   OTEL_LLM_MANUAL_NESTED,
-  OTEL_LLM_USAGE_AUDIO_INPUT_TOKENS,
-  OTEL_LLM_USAGE_AUDIO_OUTPUT_TOKENS,
-  OTEL_LLM_USAGE_IMAGE_INPUT_TOKENS,
-  OTEL_LLM_USAGE_IMAGE_OUTPUT_TOKENS,
-  OTEL_LLM_USAGE_PREDICTION_ACCEPTED_TOKENS,
-  OTEL_LLM_USAGE_PREDICTION_REJECTED_TOKENS,
+  EXTRA_TOKEN_ATTRIBUTES,
   UNIT_ATTRIBUTES,
   isGenAiSpan,
 } from './semconv.js';
@@ -76,12 +71,8 @@ const TOKEN_ATTRIBUTES: Record<string, string> = {
   cache_read_tokens: GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
   cache_creation_tokens: GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
   reasoning_tokens: GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
-  audio_input_tokens: OTEL_LLM_USAGE_AUDIO_INPUT_TOKENS,
-  audio_output_tokens: OTEL_LLM_USAGE_AUDIO_OUTPUT_TOKENS,
-  image_input_tokens: OTEL_LLM_USAGE_IMAGE_INPUT_TOKENS,
-  image_output_tokens: OTEL_LLM_USAGE_IMAGE_OUTPUT_TOKENS,
-  accepted_prediction_tokens: OTEL_LLM_USAGE_PREDICTION_ACCEPTED_TOKENS,
-  rejected_prediction_tokens: OTEL_LLM_USAGE_PREDICTION_REJECTED_TOKENS,
+  // audio_input_tokens, ... rejected_prediction_tokens
+  ...Object.fromEntries(EXTRA_TOKEN_ATTRIBUTES.map(([kind, key]) => [`${kind}_tokens`, key])),
 };
 /** Usage name -> span attribute, for every name in USAGE_FIELDS. */
 export const USAGE_ATTRIBUTES: Readonly<Record<UsageField, string>> = Object.freeze({
