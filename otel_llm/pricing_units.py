@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from decimal import Decimal
 from typing import Any, Final
 
@@ -215,29 +215,15 @@ def extended_cost(
     """USD of ``usage`` (:class:`otel_llm.pricing.Usage`) plus ``ext`` at ``rates``
     (:class:`otel_llm.pricing.Rates`), or (None, the usage kind that has no price).
     """
-    from otel_llm.pricing import Usage
-
     ext = ext or ExtendedUsage()
     extra: UnitRates = getattr(rates, "extra", None) or UnitRates()
     a_in, i_in = ext.audio_input or 0, ext.image_input or 0
     a_out, i_out = ext.audio_output or 0, ext.image_output or 0
     p_acc, p_rej = ext.accepted_prediction or 0, ext.rejected_prediction or 0
     if a_in + i_in > usage.input:
-        usage = Usage(
-            usage.input + a_in + i_in,
-            usage.output,
-            usage.cache_read,
-            usage.cache_creation,
-            usage.reasoning,
-        )
+        usage = replace(usage, input=usage.input + a_in + i_in)
     if a_out + i_out + p_acc + p_rej > usage.output:
-        usage = Usage(
-            usage.input,
-            usage.output + a_out + i_out + p_acc + p_rej,
-            usage.cache_read,
-            usage.cache_creation,
-            usage.reasoning,
-        )
+        usage = replace(usage, output=usage.output + a_out + i_out + p_acc + p_rej)
     total = rates.cost(usage)
     n = usage.input
     r_in, r_out = tier_rate(rates.input, n), tier_rate(rates.output, n)
