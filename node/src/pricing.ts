@@ -39,18 +39,9 @@ import { PRICING_IDS } from './providers.js';
 import { calcPrice, waitForUpdate } from '@pydantic/genai-prices';
 import type { MatchLogic, ModelInfo, ModelPrice, Provider } from '@pydantic/genai-prices';
 
-/** Semconv provider names (current and older spellings) -> genai-prices provider ids. */
-export const PROVIDER_IDS: Readonly<Record<string, string>> = Object.freeze({
-  ...PRICING_IDS,
-  // older gen_ai.system values
-  'az.ai.openai': 'azure',
-  'az.ai.inference': 'azure',
-  vertex_ai: 'google',
-  gemini: 'google',
-  xai: 'x-ai',
-  mistral: 'mistral',
-  bedrock: 'aws',
-});
+/** Semconv provider names (current and older spellings) -> genai-prices provider ids
+ * ({@link PRICING_IDS}; the older value `mistral` is its own id). */
+export const PROVIDER_IDS: Readonly<Record<string, string>> = Object.freeze({ ...PRICING_IDS, mistral: 'mistral' });
 
 const PRICE_KEYS = [
   'input_mtok',

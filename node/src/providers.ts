@@ -30,12 +30,19 @@ export const SEMCONV_NAMES: Readonly<Record<string, string>> = Object.freeze({
   cohere: 'cohere',
 });
 
-/** Semconv values -> genai-prices ids: the reverse of {@link SEMCONV_NAMES}, plus the other semconv spellings. */
+/** Semconv values (current and older `gen_ai.system` spellings) -> genai-prices ids: the reverse of {@link SEMCONV_NAMES}, plus the other spellings. */
 export const PRICING_IDS: Readonly<Record<string, string>> = Object.freeze({
   ...Object.fromEntries(Object.entries(SEMCONV_NAMES).map(([id, name]) => [name, id])),
   'azure.ai.inference': 'azure',
   'gcp.vertex_ai': 'google',
   'gcp.gen_ai': 'google',
+  // older gen_ai.system spellings
+  'az.ai.openai': 'azure',
+  'az.ai.inference': 'azure',
+  vertex_ai: 'google',
+  gemini: 'google',
+  xai: 'x-ai',
+  bedrock: 'aws',
 });
 
 /** Providers known to accept `stream_options.include_usage` (OTEL_LLM_STREAM_INCLUDE_USAGE=auto). */

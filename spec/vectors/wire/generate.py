@@ -819,6 +819,25 @@ def cases() -> list[dict[str, Any]]:
     )
     out.append(
         case(
+            "mapped_gateway_older_spelling",
+            "a gateway mapped with an older gen_ai.system spelling (xai): that name, priced "
+            "at the provider it stands for (x-ai)",
+            "https://grok-proxy.internal/v1/chat/completions",
+            {"model": "grok-4", "messages": MESSAGES},
+            {
+                "status": 200,
+                "headers": JSON_HEADERS,
+                "body": chat_json("grok-4", "chatcmpl-xg", usage),
+            },
+            base("chat", "xai", "grok-proxy.internal", "grok-4") | tokens(500, 50),
+            span_name="chat grok-4",
+            cost_usd=price("x-ai", "grok-4", input_tokens=500, output_tokens=50),
+            env={"OTEL_LLM_PROVIDER_HOSTS": "grok-proxy.internal=xai"},
+            absent=["otel_llm.provider.unresolved"],
+        )
+    )
+    out.append(
+        case(
             "mapped_local_model_server",
             "a local model server mapped to a provider genai-prices does not know: unpriced",
             "http://localhost:11434/v1/chat/completions",
