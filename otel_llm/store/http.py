@@ -74,3 +74,12 @@ class HTTPTraceStore:
         if resp.status_code != 200:
             raise self.error(f"{self.name} {what} failed ({resp.status_code}): {resp.text[:500]}")
         return resp
+
+    def _json(self, resp: httpx.Response, what: str) -> Any:
+        """The JSON body of a 200 ``resp``; else the store's error saying ``what`` failed."""
+        self._ok(resp, what)
+        try:
+            return resp.json()
+        except ValueError as exc:
+            text = resp.text[:300]
+            raise self.error(f"{self.name} {what} answered without JSON: {text}") from exc

@@ -18,8 +18,6 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
-
 from otel_llm.semconv import REQUEST_ID
 from otel_llm.store.base import TraceStoreError
 from otel_llm.store.http import HTTPTraceStore, hex_trace_id, trace_ids_of
@@ -36,13 +34,6 @@ class JaegerStore(HTTPTraceStore):
 
     name = "Jaeger"
     error = JaegerError
-
-    def _json(self, resp: httpx.Response, what: str) -> Any:
-        self._ok(resp, what)
-        try:
-            return resp.json()
-        except ValueError as exc:
-            raise JaegerError(f"Jaeger {what} answered without JSON: {resp.text[:300]}") from exc
 
     def services(self) -> list[str]:
         """Every service name Jaeger holds spans of."""

@@ -52,7 +52,7 @@ class TempoStore(HTTPTraceStore):
             "start": now - self.lookback_s,
             "end": now + 60,
         }
-        body = self._ok(self._get("/api/search", params), "search").json()
+        body = self._json(self._get("/api/search", params), "search")
         return list(body.get("traces") or [])
 
     def find_trace_ids(self, request_id: str) -> list[str]:
@@ -67,7 +67,7 @@ class TempoStore(HTTPTraceStore):
             resp = self._get(f"/api/traces/{tid}")  # Tempo before the v2 API
         if resp.status_code == 404:
             raise TempoError(f"trace {tid} not found in Tempo")
-        doc = to_otlp_json(self._ok(resp, "trace lookup").json())
+        doc = to_otlp_json(self._json(resp, "trace lookup"))
         if not doc["resourceSpans"]:  # v2 answers 200 with an empty trace
             raise TempoError(f"trace {tid} not found in Tempo")
         return doc

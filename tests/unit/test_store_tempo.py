@@ -110,6 +110,15 @@ def test_unknown_trace_is_a_clear_error(tempo: FakeTempo) -> None:
         TempoStore(tempo.url).get_trace("not-hex")
 
 
+def test_a_200_answer_without_json_is_a_clear_error(tempo: FakeTempo) -> None:
+    """A proxy's HTML page in front of Tempo: TempoError naming it, not a bare ValueError."""
+    tempo.answer = lambda path, query: (200, "<html>sign in</html>")  # type: ignore[method-assign]
+    with pytest.raises(TempoError, match="without JSON"):
+        TempoStore(tempo.url).find_trace_ids(docs.REQUEST_ID)
+    with pytest.raises(TempoError, match="without JSON"):
+        TempoStore(tempo.url).get_trace(docs.TRACE_ID)
+
+
 def test_cli_prints_the_same_tree_as_from_the_span_file(
     tempo: FakeTempo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
