@@ -3,13 +3,16 @@
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { pathToFileURL } from 'node:url';
 
 const [mode, openaiDir, url, callsArg] = process.argv.slice(2);
 const CALLS = Number(callsArg);
 const noop = { export: (_spans, done) => done({ code: 0 }), shutdown: async () => {}, forceFlush: async () => {} };
 
 if (mode === 'otel-llm') {
-  const { register } = await import('@otel-llm/node');
+  // OTEL_LLM_BENCH_PACKAGE: another build of this package (its dist/esm/index.js), for a before/after run
+  const pkg = process.env.OTEL_LLM_BENCH_PACKAGE;
+  const { register } = await import(pkg ? pathToFileURL(pkg).href : '@otel-llm/node');
   register({ spanExporter: noop, serviceName: 'bench' });
 } else if (mode === 'official') {
   const { NodeSDK } = await import('@opentelemetry/sdk-node');

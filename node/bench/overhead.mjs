@@ -7,9 +7,14 @@
 // client process's CPU time per call (user + system; robust on a shared machine) and the
 // wall time per call.
 //
+// Each round's figures are printed too, so a change shows against the spread between rounds.
+// OTEL_LLM_BENCH_AGAINST=<dir of another build of node/> adds that build (its dist/esm) as
+// "otel-llm (against)" modes in the same run: a before/after comparison on one machine state.
+//
 //   node bench/overhead.mjs [calls=2000] [rounds=5]
 import { spawn } from 'node:child_process';
 import http from 'node:http';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { install } from '../matrix/install.mjs';
 
@@ -44,11 +49,11 @@ function startServer() {
   return new Promise(r => server.listen(0, '127.0.0.1', () => r(server)));
 }
 
-function child(mode, openaiDir, url) {
+function child(mode, openaiDir, url, pkg) {
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, [`${HERE}overhead-child.mjs`, mode, openaiDir ?? '', url, String(CALLS), String(ROUNDS)], {
       stdio: ['ignore', 'pipe', 'inherit'],
-      env: { ...process.env, OTEL_LLM_EXPORTER: 'none', OTEL_LLM_LOG_LEVEL: 'ERROR' },
+      env: { ...process.env, OTEL_LLM_EXPORTER: 'none', OTEL_LLM_LOG_LEVEL: 'ERROR', OTEL_LLM_BENCH_PACKAGE: pkg ?? '' },
     });
     let out = '';
     p.stdout.on('data', d => (out += d));
@@ -66,9 +71,16 @@ const modes = [
   ['baseline', 'openai 7 uninstrumented', openai7],
   ['otel-llm', 'openai 7 + @otel-llm/node register() (wire layer)', openai7],
 ];
+const against = process.env.OTEL_LLM_BENCH_AGAINST;
+if (against) {
+  const pkg = join(resolve(against), 'dist', 'esm', 'index.js');
+  modes.splice(3, 0, ['otel-llm', `openai 6 + @otel-llm/node register(), ${against}`, null, pkg]);
+  modes.push(['otel-llm', `openai 7 + @otel-llm/node register() (wire layer), ${against}`, openai7, pkg]);
+}
 const runs = modes.map(() => []);
 for (let round = 0; round < ROUNDS; round++) {
-  for (const [i, [mode, , dir]] of modes.entries()) runs[i].push(await child(mode, dir, url));
+  for (const [i, [mode, , dir, pkg]] of modes.entries()) runs[i].push(await child(mode, dir, url, pkg));
+  process.stderr.write(`round ${round + 1}/${ROUNDS} done\n`);
 }
 const median = list => {
   const sorted = [...list].sort((a, b) => a - b);
@@ -82,6 +94,10 @@ const results = modes.map(([mode, label, dir], i) => {
 server.close();
 
 const us = v => `${v.toFixed(0)} us`;
+console.log(`CPU per call in each round (chat / stream, us), in the order run:`);
+for (const [i, [, label]] of modes.entries()) {
+  console.log(`  ${label}: ${runs[i].map(r => `${r.chatCpu.toFixed(0)}/${r.streamCpu.toFixed(0)}`).join('  ')}`);
+}
 console.log(`per call, median of ${ROUNDS} alternating runs x ${CALLS} sequential calls over loopback HTTP (Node ${process.version})`);
 console.log('| client + instrumentation | chat CPU | vs baseline | stream CPU | vs baseline | chat wall | stream wall |');
 console.log('|---|---|---|---|---|---|---|');
