@@ -74,6 +74,8 @@ const MAX_JSON_BYTES = 8 * 1024 * 1024;
 const MAX_REQUEST_BYTES = 8 * 1024 * 1024;
 const WRAPPED = Symbol.for('otel-llm.wire.fetch');
 const SCOPE = '@otel-llm/node/wire';
+/** The official OpenAI instrumentation's scope (genai/openai.ts adds to its spans). */
+const OFFICIAL_OPENAI_SCOPE = '@opentelemetry/instrumentation-openai';
 
 export interface WireOptions {
   resolver?: ProviderResolver;
@@ -118,6 +120,52 @@ function sdkGenAiSpan(): SdkSpan | undefined {
     return a[GEN_AI_PROVIDER_NAME] !== undefined || a[GEN_AI_SYSTEM] !== undefined ? span : undefined;
   }
   return INFERENCE_OPERATIONS.has(String(operation)) ? span : undefined;
+}
+
+/** The request-time attributes of an SDK span: the provider from the endpoint, server address and port. */
+function enrichSdkSpan(
+  span: SdkSpan,
+  provider: ResolvedProvider,
+  url: URL,
+  requestModel: string | undefined,
+  stream: boolean,
+  deployment: string | undefined,
+): void {
+  const a = span.attributes ?? {};
+  const set: Record<string, AttributeValue> = { [GEN_AI_PROVIDER_NAME]: provider.name };
+  if (provider.unresolved) set[OTEL_LLM_PROVIDER_UNRESOLVED] = true;
+  if (a[GEN_AI_REQUEST_MODEL] === undefined && requestModel) set[GEN_AI_REQUEST_MODEL] = requestModel;
+  if (stream && a[GEN_AI_REQUEST_STREAM] === undefined) set[GEN_AI_REQUEST_STREAM] = true;
+  if (a[SERVER_ADDRESS] === undefined) set[SERVER_ADDRESS] = url.hostname;
+  if (a[SERVER_PORT] === undefined) set[SERVER_PORT] = portOf(url);
+  if (deployment) set[OTEL_LLM_AZURE_DEPLOYMENT] = deployment;
+  span.setAttributes(set);
+  // an SDK span that keeps the older spelling gets the endpoint's provider there too
+  if (a[GEN_AI_SYSTEM] !== undefined) span.setAttribute(GEN_AI_SYSTEM, provider.name);
+}
+
+function portOf(url: URL): number {
+  return url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80;
+}
+
+/**
+ * The official OpenAI instrumentation's chat or Responses span of a call to OpenAI itself
+ * (or a loopback or mapped host priced as OpenAI): that span, with what
+ * genai/openai.ts adds to it (cached and reasoning tokens, stream flag, time to the first
+ * chunk, include_usage), already carries everything the wire layer would read from the
+ * body, read the same way; the layer only adds the endpoint's attributes and leaves
+ * request and response untouched. Any other provider behind the OpenAI SDK (xAI counts
+ * reasoning tokens apart, DeepSeek reports cache misses...) is read at the wire as usual.
+ */
+function coveredBySdk(span: SdkSpan, format: WireFormat, provider: ResolvedProvider): boolean {
+  return (
+    (format === openaiChat || format === openaiResponses) &&
+    provider.pricingId === 'openai' &&
+    provider.name === 'openai' &&
+    !provider.unresolved &&
+    span.instrumentationScope?.name === OFFICIAL_OPENAI_SCOPE &&
+    span.attributes?.[GEN_AI_OPERATION_NAME] === format.operation
+  );
 }
 
 function urlOf(input: unknown): URL | undefined {
@@ -186,24 +234,14 @@ class WireCall {
     this.st = new CallState(extractor, flavor);
     this.st.stream = stream;
     this.st.requestModel = model;
-    const port = url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80;
+    const port = portOf(url);
     const deployment = azureDeployment(url.pathname);
     const requestModel = model ?? deployment;
     this.requestModel = requestModel;
     if (sdkSpan) {
       this.own = false;
       this.span = sdkSpan;
-      const a = sdkSpan.attributes ?? {};
-      const set: Record<string, AttributeValue> = { [GEN_AI_PROVIDER_NAME]: provider.name };
-      if (provider.unresolved) set[OTEL_LLM_PROVIDER_UNRESOLVED] = true;
-      if (a[GEN_AI_REQUEST_MODEL] === undefined && requestModel) set[GEN_AI_REQUEST_MODEL] = requestModel;
-      if (stream && a[GEN_AI_REQUEST_STREAM] === undefined) set[GEN_AI_REQUEST_STREAM] = true;
-      if (a[SERVER_ADDRESS] === undefined) set[SERVER_ADDRESS] = url.hostname;
-      if (a[SERVER_PORT] === undefined) set[SERVER_PORT] = port;
-      if (deployment) set[OTEL_LLM_AZURE_DEPLOYMENT] = deployment;
-      sdkSpan.setAttributes(set);
-      // an SDK span that keeps the older spelling gets the endpoint's provider there too
-      if (a[GEN_AI_SYSTEM] !== undefined) sdkSpan.setAttribute(GEN_AI_SYSTEM, provider.name);
+      enrichSdkSpan(sdkSpan, provider, url, requestModel, stream, deployment);
     } else {
       this.own = true;
       const attributes: Record<string, AttributeValue> = {
@@ -767,6 +805,10 @@ export class WireLayer {
     const sdkSpan = sdkGenAiSpan();
     const sdkName = sdkSpan?.attributes?.[GEN_AI_PROVIDER_NAME] ?? sdkSpan?.attributes?.[GEN_AI_SYSTEM];
     const provider = this.resolver.resolve(url, typeof sdkName === 'string' && sdkName ? sdkName : format.family);
+    if (sdkSpan && coveredBySdk(sdkSpan, format, provider)) {
+      enrichSdkSpan(sdkSpan, provider, url, undefined, false, undefined);
+      return undefined;
+    }
     let body: Any;
     let unreadable = false;
     // a string or bytes body is read; a stream or form body is left alone (no model then)
