@@ -376,6 +376,15 @@ export function normalizeAtEnd(span: unknown, attrs: Attrs): Record<string, Attr
 
 // --- the processor -------------------------------------------------------------------------
 
+/** Shared label objects of one label combination (see LlmSpanProcessor.labelSet). */
+interface LabelSet {
+  base: Labels;
+  operation: Labels;
+  tokens: Map<string, Labels>;
+  perCall: Labels;
+  unpriced: Labels;
+}
+
 export interface ProcessorOptions {
   metrics: LlmMetrics;
   prices: PriceBook;
@@ -492,34 +501,65 @@ export class LlmSpanProcessor implements SpanProcessor {
     const prov = this.foldProvider.fold(a.provider);
     const req = this.foldRequestModel.fold(a.requestModel);
     const resp = this.foldResponseModel.fold(a.responseModel);
-    const base: Labels = {
+    const err = this.foldErrorType.fold(a.errorType);
+    const set = this.labelSet(op, prov, req, resp, err);
+    const out: Observation[] = [];
+    if (a.durationS !== undefined) out.push({ metric: METRIC_DURATION, labels: set.operation, value: a.durationS });
+    if (a.ttfcS !== undefined && a.ttfcS >= 0) out.push({ metric: METRIC_TTFC, labels: set.operation, value: a.ttfcS });
+    for (const [type, count] of a.tokens) {
+      let labels = set.tokens.get(type);
+      if (labels === undefined) {
+        labels = Object.freeze({ ...set.base, gen_ai_token_type: type });
+        set.tokens.set(type, labels);
+      }
+      out.push({ metric: METRIC_TOKEN_USAGE, labels, value: count });
+    }
+    if (a.costUsd !== undefined && a.costUsd >= 0) {
+      let labels = set.perCall;
+      if (this.labelNames.length) {
+        labels = { ...set.perCall };
+        this.labelNames.forEach((name, i) => {
+          labels[name] = this.attributionFolders[i]!.fold(firstAttr(attrs, this.labelKeys[i]!));
+        });
+      }
+      out.push({ metric: METRIC_COST, labels, value: a.costUsd });
+      // one observation per priced call: the single-call budget alert counts calls above a bound
+      out.push({ metric: METRIC_OPERATION_COST, labels: set.perCall, value: a.costUsd });
+    }
+    if (a.unpriced) {
+      out.push({ metric: METRIC_UNPRICED, labels: set.unpriced, value: 1 });
+    }
+    return out;
+  }
+
+  /**
+   * The label objects of one (operation, provider, request model, response model, error
+   * type), made once and shared (frozen: prom-client keeps the first one of each series);
+   * bounded like the folders' memos.
+   */
+  private labelSet(op: string, prov: string, req: string, resp: string, err: string): LabelSet {
+    const key = `${op}\u0000${prov}\u0000${req}\u0000${resp}\u0000${err}`;
+    let set = this.labelSets.get(key);
+    if (set !== undefined) return set;
+    const base: Labels = Object.freeze({
       gen_ai_operation_name: op,
       gen_ai_provider_name: prov,
       gen_ai_request_model: req,
       gen_ai_response_model: resp,
+    });
+    set = {
+      base,
+      operation: Object.freeze({ ...base, error_type: err }),
+      tokens: new Map(),
+      perCall: Object.freeze({ gen_ai_operation_name: op, gen_ai_provider_name: prov, gen_ai_request_model: req }),
+      unpriced: Object.freeze({ gen_ai_provider_name: prov, gen_ai_request_model: req }),
     };
-    const out: Observation[] = [];
-    const opLabels = { ...base, error_type: this.foldErrorType.fold(a.errorType) };
-    if (a.durationS !== undefined) out.push({ metric: METRIC_DURATION, labels: opLabels, value: a.durationS });
-    if (a.ttfcS !== undefined && a.ttfcS >= 0) out.push({ metric: METRIC_TTFC, labels: opLabels, value: a.ttfcS });
-    for (const [type, count] of a.tokens) {
-      out.push({ metric: METRIC_TOKEN_USAGE, labels: { ...base, gen_ai_token_type: type }, value: count });
-    }
-    if (a.costUsd !== undefined && a.costUsd >= 0) {
-      const perCall: Labels = { gen_ai_operation_name: op, gen_ai_provider_name: prov, gen_ai_request_model: req };
-      const labels: Labels = { ...perCall };
-      this.labelNames.forEach((name, i) => {
-        labels[name] = this.attributionFolders[i]!.fold(firstAttr(attrs, this.labelKeys[i]!));
-      });
-      out.push({ metric: METRIC_COST, labels, value: a.costUsd });
-      // one observation per priced call: the single-call budget alert counts calls above a bound
-      out.push({ metric: METRIC_OPERATION_COST, labels: perCall, value: a.costUsd });
-    }
-    if (a.unpriced) {
-      out.push({ metric: METRIC_UNPRICED, labels: { gen_ai_provider_name: prov, gen_ai_request_model: req }, value: 1 });
-    }
-    return out;
+    if (this.labelSets.size >= MEMO_LIMIT) this.labelSets.clear();
+    this.labelSets.set(key, set);
+    return set;
   }
+
+  private readonly labelSets = new Map<string, LabelSet>();
 
   private record(a: Analysis, span: ReadableSpan): void {
     const ctx = span.spanContext();
