@@ -16,7 +16,10 @@
  * - when an SDK-level inference span is active (official OpenAI instrumentation, the
  *   Anthropic SDK's own, the AI SDK's telemetry), that span is enriched: the provider from
  *   the endpoint, usage, response id/model, finish reasons; otherwise the layer makes the
- *   GenAI client span itself (`{operation} {model}`, CLIENT), parent of the HTTP span.
+ *   GenAI client span itself (`{operation} {model}`, CLIENT), parent of the HTTP span;
+ *   under the official OpenAI instrumentation's span of a call priced as OpenAI, which
+ *   (with genai/openai.ts) already reads the same figures, only the endpoint's attributes
+ *   are set and the body is left alone (coveredBySdk).
  * Nothing here throws into the caller: a body it cannot read leaves the call as it was,
  * the span says what is missing (`otel_llm.wire.error`, `otel_llm.usage.missing` or an
  * estimate), and `otel_llm_wire_parse_errors_total{format,reason}` counts it.
