@@ -248,6 +248,32 @@ describe('provider from the endpoint (openai 6 SDK, official instrumentation spa
     assert.ok(Math.abs(span.attributes['gen_ai.usage.cost.amount'] - 0.0003072) < 1e-9, String(span.attributes['gen_ai.usage.cost.amount']));
   });
 
+  it('api.openai.com: the official span already reads the body, the wire layer leaves the Response alone', async () => {
+    exporter.reset();
+    const usage = { prompt_tokens: 1200, completion_tokens: 340, prompt_tokens_details: { cached_tokens: 1024 }, completion_tokens_details: { reasoning_tokens: 120 } };
+    const responses = [];
+    const answer = answering(usage);
+    const layer = new WireLayer({ resolver: new ProviderResolver() });
+    const fetch = layer.wrap(async (...args) => {
+      const res = await answer(...args);
+      responses.push(res);
+      return res;
+    });
+    await new OpenAI({ baseURL: 'https://api.openai.com/v1', apiKey: 'k', maxRetries: 0, fetch }).chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] });
+    await settle();
+    assert.equal(responses.length, 1);
+    assert.deepEqual(Object.getOwnPropertyNames(responses[0]), [], 'no watched body or read methods');
+    const [span] = exporter.getFinishedSpans().filter(s => s.attributes['server.address'] === 'api.openai.com');
+    const a = span.attributes;
+    assert.equal(a['gen_ai.provider.name'], 'openai');
+    assert.equal(a['server.port'], 443);
+    assert.equal(a['gen_ai.usage.input_tokens'], 1200);
+    assert.equal(a['gen_ai.usage.output_tokens'], 340);
+    assert.equal(a['gen_ai.usage.cache_read.input_tokens'], 1024);
+    assert.equal(a['gen_ai.usage.reasoning.output_tokens'], 120);
+    assert.ok(a['gen_ai.usage.cost.amount'] > 0);
+  });
+
   it('an unknown host keeps the SDK family, unresolved, unpriced (never priced at OpenAI)', async () => {
     exporter.reset();
     const usage = { prompt_tokens: 1200, completion_tokens: 340 };
