@@ -40,8 +40,8 @@ raised in here reaches the caller.
 from __future__ import annotations
 
 import functools
-import importlib
 import logging
+import sys
 import threading
 from collections.abc import AsyncIterator, Iterator
 from timeit import default_timer
@@ -52,6 +52,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from otel_llm import providers, semconv
+from otel_llm._imports import when_imported
 from otel_llm.genai._common import PROVIDER_REQUEST_ID as _PROVIDER_REQUEST_ID
 from otel_llm.genai._common import (
     Switch,
@@ -101,7 +102,7 @@ PARSE_ERRORS_METRIC = "otel_llm_wire_parse_errors_total"
 _switch = Switch()
 _wrapped: list[tuple[Any, str]] = []
 _lock = threading.Lock()
-_state: dict[str, Any] = {"tracer": None, "counter": None}
+_state: dict[str, Any] = {"tracer": None, "counter": None, "generation": 0, "modules": []}
 _counts: dict[tuple[str, str], int] = {}
 _logged: set[tuple[str, str]] = set()
 
@@ -671,14 +672,35 @@ def _wrappers(module: Any) -> tuple[Any, Any]:
     return send, async_send
 
 
-def install(*, tracer_provider: Any = None, registry: Any = None) -> list[str]:
-    """Wrap ``send`` of the httpx and httpx2 clients that are importable; returns which."""
-    from wrapt import wrap_function_wrapper
+def _wrap_when_imported(name: str, generation: int) -> Any:
+    """The hook that wraps ``name``'s clients once the application imports it."""
 
-    done: list[str] = []
+    def hook() -> None:
+        from wrapt import wrap_function_wrapper
+
+        with _lock:
+            module = sys.modules.get(name)
+            if _state["generation"] != generation or not _switch.on or module is None:
+                return  # uninstalled (or reinstalled) before the import
+            if any(owner is module.Client for owner, _ in _wrapped):
+                return
+            sync_send, async_send = _wrappers(module)
+            wrap_function_wrapper(module, "Client.send", sync_send)
+            _wrapped.append((module.Client, "send"))
+            wrap_function_wrapper(module, "AsyncClient.send", async_send)
+            _wrapped.append((module.AsyncClient, "send"))
+
+    return hook
+
+
+def install(*, tracer_provider: Any = None, registry: Any = None) -> list[str]:
+    """Wrap ``send`` of the httpx and httpx2 clients that are installed; returns which.
+
+    A client library the application has not imported yet is wrapped when it is imported
+    (:func:`otel_llm._imports.when_imported`), so an unused one is never loaded."""
     with _lock:
         if _switch.on:
-            return sorted({owner.__module__.split(".")[0] for owner, _ in _wrapped})
+            return list(_state["modules"])
         _state["tracer"] = trace.get_tracer("otel_llm.genai.wire", tracer_provider=tracer_provider)
         if registry is not None and _state["counter"] is None:
             from prometheus_client import Counter
@@ -693,18 +715,16 @@ def install(*, tracer_provider: Any = None, registry: Any = None) -> list[str]:
                 )
             except ValueError:
                 logger.debug("otel-llm: %s already registered", PARSE_ERRORS_METRIC)
-        for name in ("httpx", "httpx2"):
-            try:
-                module = importlib.import_module(name)
-            except ImportError:
-                continue
-            sync_send, async_send = _wrappers(module)
-            wrap_function_wrapper(module, "Client.send", sync_send)
-            _wrapped.append((module.Client, "send"))
-            wrap_function_wrapper(module, "AsyncClient.send", async_send)
-            _wrapped.append((module.AsyncClient, "send"))
-            done.append(name)
+        _state["generation"] += 1
+        generation = _state["generation"]
         _switch.on = True
+    done = [
+        name
+        for name in ("httpx", "httpx2")
+        if when_imported(name, _wrap_when_imported(name, generation))
+    ]
+    with _lock:
+        _state["modules"] = done
     return done
 
 
@@ -715,6 +735,8 @@ def installed() -> bool:
 def uninstall() -> None:
     """Remove the wrappers. Never raises."""
     with _lock:
+        _state["generation"] += 1  # hooks still waiting for an import now do nothing
+        _state["modules"] = []
         try:
             remove_wrappers(_switch, _wrapped)
         except Exception:
