@@ -251,7 +251,7 @@ def _begin(request: Any) -> _Call | None:
             official.set_attribute(semconv.SERVER_PORT, port)
         if endpoint.unresolved:
             official.set_attribute(providers.UNRESOLVED, True)
-        if request.headers.get("x-stainless-raw-response"):
+        if _may_stream(request, path) and request.headers.get("x-stainless-raw-response"):
             # with_raw_response / with_streaming_response streams bypass the SDK layer's
             # usage handling: read the stream here and fill in what the span lacks
             info = fmt.request(_body(request), path)
@@ -285,6 +285,19 @@ def _begin(request: Any) -> _Call | None:
     call = _Call(fmt, span, True, endpoint, info)
     call.token = otel_context.attach(trace.set_span_in_context(span))
     return call
+
+
+def _may_stream(request: Any, path: str) -> bool:
+    """False when the request cannot be a stream: a JSON body without the key ``"stream"``
+    (Gemini streams by path). A cheap check before the header lookup, which scans every
+    header of the request (and on a fresh request decodes them all first)."""
+    if "stream" in path:
+        return True
+    try:
+        content = request.content
+    except Exception:  # a streamed request body: decide by the header
+        return True
+    return b'"stream"' in content
 
 
 def _correct_provider(url: Any, path: str) -> None:
