@@ -614,7 +614,16 @@ class GenAISpanProcessor(SpanProcessor):
                 cost = float(reported)
         else:
             cost = self._price(
-                span, provider, request_model, response_model, usage, failed, extra, ext, manual
+                span,
+                provider,
+                request_model,
+                response_model,
+                usage,
+                failed,
+                extra,
+                ext,
+                manual,
+                bundled=not attrs.get(UNRESOLVED_PROVIDER),
             )
         self.metrics.observe(
             route, duration, ttfc, tokens, cost, span_ids, OTEL_LLM_UNPRICED in extra
@@ -632,14 +641,27 @@ class GenAISpanProcessor(SpanProcessor):
         extra: dict[str, Any],
         ext: ExtendedUsage | None = None,
         manual: bool = False,
+        bundled: bool | None = None,
     ) -> float | None:
         """USD of the span's usage from the price table; fills ``extra`` with the cost
         attributes, or with the unpriced flag when there is no usage or no price.
+        ``bundled``: whether genai-prices may price it (None: read from the span).
         """
+        if bundled is None:
+            # an endpoint that matched no known provider: only the pricing file prices it
+            bundled = not (span.attributes or {}).get(UNRESOLVED_PROVIDER)
         provider_name = provider if isinstance(provider, str) else None
         if ext is not None or manual:
             return self._price_extended(
-                span, provider_name, request_model, response_model, usage, failed, extra, ext
+                span,
+                provider_name,
+                request_model,
+                response_model,
+                usage,
+                failed,
+                extra,
+                ext,
+                bundled,
             )
         if usage is None:
             if not failed:
@@ -647,8 +669,6 @@ class GenAISpanProcessor(SpanProcessor):
                 self._log_once("no usage", provider_name, request_model)
             return None
         cost = None
-        # an endpoint that matched no known provider: only the pricing file prices it
-        bundled = not (span.attributes or {}).get(UNRESOLVED_PROVIDER)
         for model in (response_model, request_model):
             if isinstance(model, str) and model:
                 cost = self.pricebook.cost(
@@ -675,6 +695,7 @@ class GenAISpanProcessor(SpanProcessor):
         failed: bool,
         extra: dict[str, Any],
         ext: ExtendedUsage | None,
+        bundled: bool,
     ) -> float | None:
         """A span with audio/image/prediction tokens or units, or a manual span.
 
@@ -683,7 +704,6 @@ class GenAISpanProcessor(SpanProcessor):
         """
         if usage is None and failed:
             return None
-        bundled = not (span.attributes or {}).get(UNRESOLVED_PROVIDER)
         reason: str | None = "no_price"
         cost = None
         for model in (response_model, request_model):
