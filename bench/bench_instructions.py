@@ -1,0 +1,185 @@
+"""Instructions per operation, counted by valgrind: stable where timings on a shared
+machine are not.
+
+Run: ``uv run python bench/bench_instructions.py TARGET [--n N]`` with TARGET one of
+
+- ``call:<config>:<path>``: one SDK call as in ``bench_compare.py`` (config ``none``,
+  ``otel-llm``, ``otel-llm-nowire``, ``genai-1.3b0``; path ``chat``, ``stream``,
+  ``responses``, ``anthropic``, ``anthropic_stream``), after 40 warm-up calls;
+- ``processor:<ours|noop>``: one GenAI chat span of ``bench_processor.py`` (request ID,
+  user, tenant) through ``GenAISpanProcessor`` or a no-op processor;
+- ``wire-dispatch:<openai|anthropic>``: the wire layer's dispatch of one fresh SDK request
+  while the official instrumentation's span is open (what every chat call pays).
+
+Each target runs twice under ``valgrind --tool=cachegrind --cache-sim=no`` (N operations,
+then 0, after the same warm-up); the difference over N is printed. All threads count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def _call(config: str, path: str, n: int) -> None:
+    sys.path.insert(0, str(HERE))
+    import bench_compare as bc
+
+    if config == "none":
+        clients = bc.make_clients(anthropic_tracing=False)
+    else:
+        on, _off, _what = bc.SETUPS[config.removesuffix("-nowire")]()
+        clients = bc.make_clients()
+        on()
+        if config.endswith("-nowire"):
+            from otel_llm.genai import wire
+
+            wire.uninstall()
+    fn = bc.CALLS[path]
+    for _ in range(40 + n):
+        fn(clients)
+
+
+def _processor(which: str, n: int) -> None:
+    sys.path.insert(0, str(HERE))
+    import bench_processor as bp
+    from opentelemetry.sdk.trace import SpanProcessor
+
+    from otel_llm.config import Settings
+    from otel_llm.context import RequestState, request_state
+    from otel_llm.pricing import PriceBook
+    from otel_llm.processor import GenAISpanProcessor
+
+    settings = Settings(attribution_labels=("user", "tenant"), user_hash_key="bench-key")
+    state = RequestState("req-bench", {"user": "alice", "tenant": "acme"})
+    processor = (
+        GenAISpanProcessor(settings, pricebook=PriceBook.load(None), downstream=SpanProcessor())
+        if which == "ours"
+        else SpanProcessor()
+    )
+    with request_state(state):
+        one = bp._span_loop(processor, True)
+        for _ in range(500 + n):
+            one()
+
+
+HEADERS = [  # what openai 3.54 sends
+    (b"Host", b"api.openai.com"),
+    (b"Accept-Encoding", b"gzip, deflate"),
+    (b"Connection", b"keep-alive"),
+    (b"authorization", b"Bearer bench"),
+    (b"accept", b"application/json"),
+    (b"content-type", b"application/json"),
+    (b"user-agent", b"OpenAI/Python 3.54.0"),
+    (b"x-stainless-lang", b"python"),
+    (b"x-stainless-package-version", b"3.54.0"),
+    (b"x-stainless-os", b"Linux"),
+    (b"x-stainless-arch", b"x64"),
+    (b"x-stainless-runtime", b"CPython"),
+    (b"x-stainless-runtime-version", b"3.11.7"),
+    (b"x-stainless-async", b"false"),
+    (b"x-stainless-retry-count", b"0"),
+    (b"x-stainless-read-timeout", b"600"),
+]
+BODY = (
+    b'{"messages":[{"role":"system","content":"You are a terse assistant."},'
+    b'{"role":"user","content":"Say twenty words."}],"model":"gpt-4o-mini"}'
+)
+
+
+def _wire_dispatch(provider: str, n: int) -> None:
+    import httpx2
+    from opentelemetry import context, trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.util.genai.invocation import CLIENT_INFERENCE_CONTEXT_KEY, InferenceData
+
+    from otel_llm.genai import wire
+
+    url = {
+        "openai": "https://api.openai.com/v1/chat/completions",
+        "anthropic": "https://api.anthropic.com/v1/messages",
+    }[provider]
+    wire.install()
+    span = (
+        TracerProvider()
+        .get_tracer("bench")
+        .start_span(
+            "chat gpt-4o-mini",
+            attributes={
+                "gen_ai.operation.name": "chat",
+                "gen_ai.provider.name": provider,
+                "gen_ai.request.model": "gpt-4o-mini",
+                "server.address": url.split("/")[2],
+                "server.port": 443,
+            },
+        )
+    )
+    ctx = trace.set_span_in_context(span)
+    context.attach(context.set_value(CLIENT_INFERENCE_CONTEXT_KEY, InferenceData(), ctx))
+    # fresh requests in both runs, as the SDK makes one per call
+    requests = [httpx2.Request("POST", url, headers=HEADERS, content=BODY) for _ in range(5200)]
+    for request in requests[: 200 + n]:
+        wire._guarded_begin(request)
+
+
+def _child(target: str, n: int) -> None:
+    kind, _, rest = target.partition(":")
+    if kind == "call":
+        config, path = rest.split(":")
+        _call(config, path, n)
+    elif kind == "processor":
+        _processor(rest, n)
+    elif kind == "wire-dispatch":
+        _wire_dispatch(rest, min(n, 5000))
+    else:
+        raise SystemExit(f"unknown target {target!r}")
+    os._exit(0)  # exit handlers (exporter shutdown) are not the operation's
+
+
+def _count(target: str, n: int) -> int:
+    out = subprocess.run(
+        [
+            "valgrind",
+            "--tool=cachegrind",
+            "--cache-sim=no",
+            "--cachegrind-out-file=/dev/null",
+            sys.executable,
+            __file__,
+            "--child",
+            target,
+            "--n",
+            str(n),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    found = re.search(r"I\s+refs:\s+([\d,]+)", out.stderr)
+    if found is None:
+        raise SystemExit(f"valgrind gave no count for {target} (n={n}):\n{out.stderr[-2000:]}")
+    return int(found.group(1).replace(",", ""))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("target")
+    parser.add_argument("--n", type=int, default=None, help="operations (default per target)")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    defaults = {"call": 40, "processor": 3000, "wire-dispatch": 5000}
+    n: int = args.n if args.n is not None else defaults.get(args.target.partition(":")[0], 40)
+    if args.child:
+        _child(args.target, n)
+        return
+    with_n, without = _count(args.target, n), _count(args.target, 0)
+    print(f"{args.target}: {(with_n - without) / n / 1000:.1f}k instructions per operation")
+
+
+if __name__ == "__main__":
+    main()
