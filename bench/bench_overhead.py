@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -37,74 +36,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-BENCH_VENV = Path(
-    os.environ.get("OTEL_LLM_BENCH_VENV", "~/.cache/otel-llm/bench-venv")
-).expanduser()
-OPENAI_V2_PINS = (
-    "openai==3.54.0",
-    "opentelemetry-instrumentation-openai-v2==2.4b0",
-    "opentelemetry-util-genai==1.1b0",
-    "opentelemetry-sdk==1.45.2",
-    "opentelemetry-api==1.45.2",
-    "httpx==0.28.1",  # openai-v2 imports httpx although openai 3.x uses httpx2
+from bench_compare import (  # the same in-process provider bodies and openai-v2 venv
+    MODEL,
+    _completion,
+    _noop_exporter,
+    _stream,
+    ensure_bench_venv,
 )
-MODEL = "gpt-4o-mini"
-N_CHUNKS = 20
-
 
 # --- the in-process provider ------------------------------------------------------------
-
-
-def _completion() -> bytes:
-    return json.dumps(
-        {
-            "id": "chatcmpl-bench",
-            "object": "chat.completion",
-            "created": 1,
-            "model": MODEL,
-            "system_fingerprint": "fp_bench",
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": "word " * 20, "refusal": None},
-                    "logprobs": None,
-                    "finish_reason": "stop",
-                }
-            ],
-            "usage": {
-                "prompt_tokens": 12,
-                "completion_tokens": 20,
-                "total_tokens": 32,
-                "prompt_tokens_details": {"cached_tokens": 0},
-                "completion_tokens_details": {"reasoning_tokens": 0},
-            },
-        }
-    ).encode()
-
-
-def _stream(include_usage: bool) -> bytes:
-    def chunk(delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "id": "chatcmpl-bench",
-            "object": "chat.completion.chunk",
-            "created": 1,
-            "model": MODEL,
-            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-        }
-        if include_usage:
-            data["usage"] = None
-        return data
-
-    events = [chunk({"role": "assistant", "content": ""}, None)]
-    events += [chunk({"content": " word"}, None) for _ in range(N_CHUNKS)]
-    events.append(chunk({}, "stop"))
-    if include_usage:
-        final = chunk({}, None)
-        final["choices"] = []
-        final["usage"] = {"prompt_tokens": 12, "completion_tokens": 20, "total_tokens": 32}
-        events.append(final)
-    body = b"".join(b"data: " + json.dumps(e).encode() + b"\n\n" for e in events)
-    return body + b"data: [DONE]\n\n"
 
 
 def make_client(chunked: bool = False) -> Any:
@@ -183,16 +123,6 @@ def _time_per_call(fn: Callable[[Any], None], client: Any, calls: int) -> float:
 
 
 # --- instrumentation setups -------------------------------------------------------------
-
-
-def _noop_exporter() -> Any:
-    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
-
-    class NoopExporter(SpanExporter):
-        def export(self, spans: Any) -> SpanExportResult:
-            return SpanExportResult.SUCCESS
-
-    return NoopExporter()
 
 
 def _otel_llm_setup() -> tuple[Callable[[], None], Callable[[], None], str]:
@@ -382,20 +312,6 @@ def measure(mode: str, calls: int, rounds: int, block: int = 25) -> dict[str, An
 
 
 # --- the openai-v2 venv -----------------------------------------------------------------
-
-
-def ensure_bench_venv() -> Path:
-    python = BENCH_VENV / "bin" / "python"
-    marker = BENCH_VENV / ".pins"
-    pins = "\n".join(OPENAI_V2_PINS)
-    if python.exists() and marker.exists() and marker.read_text() == pins:
-        return python
-    subprocess.run(["uv", "venv", "-q", "--clear", "--python", "3.11", str(BENCH_VENV)], check=True)
-    subprocess.run(
-        ["uv", "pip", "install", "-q", "--python", str(python), *OPENAI_V2_PINS], check=True
-    )
-    marker.write_text(pins)
-    return python
 
 
 def run_openai_v2(calls: int, rounds: int, block: int) -> dict[str, Any]:
