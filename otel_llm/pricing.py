@@ -81,10 +81,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Final, Protocol
-
-from genai_prices import types as gp_types
-from genai_prices.data_snapshot import get_snapshot
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from otel_llm.pricing_units import (
     FILE_PRICE_KEYS,
@@ -97,6 +94,13 @@ from otel_llm.pricing_units import (
     unit_rates,
 )
 from otel_llm.providers import PRICING_IDS
+
+if TYPE_CHECKING:
+    from genai_prices import types as gp_types
+
+# genai-prices is imported where it is used, not with this module: its package imports
+# its price updater's HTTP client (httpx2) and its data set is one 1.6 MB module, which a
+# service that never prices a call (no LLM client imported) should not load.
 
 __all__ = [
     "PROVIDER_IDS",
@@ -253,6 +257,8 @@ class _Resolved:
 
 
 def _compile_model(model: gp_types.ModelInfo, provider_id: str) -> _Resolved:
+    from genai_prices import types as gp_types
+
     prices = model.prices
     if isinstance(prices, gp_types.ModelPrice):
         return _Resolved(Rates.from_model_price(prices), (), model.id, provider_id)
@@ -271,6 +277,8 @@ def _tail_ok(matched: str, rest: str) -> bool:
 
 def _leaf_accepts(clause: Any, ref: str) -> bool:
     """Whether ``clause`` matches ``ref`` leaving at most a version tag or namespace."""
+    from genai_prices import types as gp_types
+
     if isinstance(clause, gp_types.ClauseOr):
         return any(_leaf_accepts(c, ref) for c in clause.or_)
     if isinstance(clause, gp_types.ClauseAnd):
@@ -309,6 +317,8 @@ def _leaf_accepts(clause: Any, ref: str) -> bool:
 
 
 def _normalize_compact_date(ref: str) -> str:
+    from genai_prices import types as gp_types
+
     normalize = getattr(gp_types, "_normalize_compact_dated_ref", None)
     return normalize(ref) if callable(normalize) else ref
 
@@ -350,13 +360,38 @@ class PriceBook:
         *,
         providers: Sequence[gp_types.Provider] | None = None,
     ) -> None:
-        self._providers = list(providers if providers is not None else get_snapshot().providers)
-        self._by_id = {p.id: p for p in self._providers}
+        # The bundled data set loads at the first lookup (or load_bundled_prices()).
+        self._given = list(providers) if providers is not None else None
+        self._loaded: tuple[list[gp_types.Provider], dict[str, gp_types.Provider]] | None = None
         self._custom = {
             (prov, model.lower()): _Resolved(rates, (), model, prov or "")
             for (prov, model), rates in (custom or {}).items()
         }
         self._cache: dict[tuple[str | None, ...], _Resolved | None] = {}
+
+    def _data(self) -> tuple[list[gp_types.Provider], dict[str, gp_types.Provider]]:
+        if self._loaded is None:
+            if self._given is not None:
+                providers = self._given
+            else:
+                from genai_prices.data_snapshot import get_snapshot
+
+                providers = list(get_snapshot().providers)
+            self._loaded = providers, {p.id: p for p in providers}
+        return self._loaded
+
+    def warm(self) -> None:
+        """Load the bundled data set now (``configure()`` does when an LLM client is
+        imported, so that the first priced call does not pay for it)."""
+        self._data()
+
+    @property
+    def _providers(self) -> list[gp_types.Provider]:
+        return self._data()[0]
+
+    @property
+    def _by_id(self) -> dict[str, gp_types.Provider]:
+        return self._data()[1]
 
     @classmethod
     def load(cls, pricing_file: str | None) -> PriceBook:
@@ -487,6 +522,9 @@ def _read_pricing_file(path_str: str) -> dict[tuple[str | None, str], Rates]:
 
 def parse_pricing(data: Any, *, source: str = "pricing") -> dict[tuple[str | None, str], Rates]:
     """Validate a decoded pricing document; raise :class:`PricingFileError` naming the entry."""
+    from genai_prices import types as gp_types
+    from genai_prices.data_snapshot import get_snapshot
+
     if not isinstance(data, Mapping) or set(data) - {"models"}:
         raise PricingFileError(f"{source}: expected a mapping with one key, 'models'")
     models = data.get("models")
@@ -553,6 +591,8 @@ def _number(value: Any, where: str) -> Decimal:
 
 
 def _parse_price(value: Any, where: str) -> Decimal | gp_types.TieredPrices:
+    from genai_prices import types as gp_types
+
     if not isinstance(value, Mapping):
         return _number(value, where)
     if set(value) != {"base", "tiers"} or not isinstance(value["tiers"], list):

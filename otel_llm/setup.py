@@ -258,6 +258,30 @@ def _propagator(settings: Settings) -> CompositePropagator:
     )
 
 
+# What can make a priced call: the bundled prices (genai-prices' data set, and through its
+# package the HTTP client of its updater) load when one of these is imported, not before,
+# and not on the first call's path either.
+_LLM_CALLERS = ("openai", "anthropic", "botocore", "httpx", "httpx2")
+
+
+def _warm_prices_on_import(processor: SpanProcessor) -> None:
+    from otel_llm._imports import when_imported
+    from otel_llm.processor import GenAISpanProcessor
+
+    if not isinstance(processor, GenAISpanProcessor):  # pragma: no cover
+        return
+    book = processor.pricebook
+
+    def warm() -> None:
+        try:
+            book.warm()
+        except Exception:  # the first priced call retries and reports it
+            log.warning("otel-llm: loading the bundled prices failed", exc_info=True)
+
+    for name in _LLM_CALLERS:
+        when_imported(name, warm)
+
+
 def configure(
     service_name: str | None = None,
     *,
@@ -353,6 +377,7 @@ def configure(
             telemetry.instrumented += instrument_llm_sdks(
                 settings, tracer_provider=tracer_provider, registry=registry
             )
+            _warm_prices_on_import(processor)
         if app is not None:
             from otel_llm.web import mount_app
 

@@ -16,10 +16,11 @@ PROBE = """
     from otel_llm.genai import instrumented_sdks
     t = otel_llm.configure("svc")
     loaded = {m: m in sys.modules for m in ("grpc", "anthropic", "fastapi")}
+    prices = "genai_prices.data" in sys.modules  # openai imported: loaded at configure()
     now = [n for n in instrumented_sdks() if n != "llm-wire"]
     exporter = t.processor.downstream.span_exporter  # otel-llm's failure-reporting wrapper
     import anthropic  # the application imports it after configure(): instrumented then
-    print(json.dumps({"loaded": loaded, "levels_kept": levels() == before,
+    print(json.dumps({"loaded": loaded, "levels_kept": levels() == before, "prices": prices,
                       "before_import": now,
                       "after_import": [n for n in instrumented_sdks() if n != "llm-wire"],
                       "exporter": type(getattr(exporter, "inner", exporter)).__module__}))
@@ -33,6 +34,7 @@ def test_defaults_do_not_import_grpc_or_unused_sdks_nor_change_log_levels() -> N
     assert out == {
         "loaded": {"grpc": False, "anthropic": False, "fastapi": False},
         "levels_kept": True,
+        "prices": True,
         "before_import": ["openai"],
         "after_import": ["openai", "anthropic"],
         "exporter": "opentelemetry.exporter.otlp.proto.http.trace_exporter",
@@ -43,3 +45,35 @@ def test_grpc_is_imported_when_the_protocol_asks_for_it() -> None:
     out = run_py(PROBE, {**ENV, "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"})
     assert out["loaded"] == {"grpc": True, "anthropic": False, "fastapi": False}
     assert out["exporter"] == "opentelemetry.exporter.otlp.proto.grpc.trace_exporter"
+
+
+NO_CLIENT = """
+    import json, sys
+    import otel_llm
+    t = otel_llm.configure("svc")
+    watched = ("genai_prices", "genai_prices.data", "httpx2", "httpx", "pydantic",
+               "opentelemetry.instrumentation.httpx")
+    loaded = {m: m in sys.modules for m in watched}
+    import httpx2  # the application imports an HTTP client: prices load then
+    print(json.dumps({"loaded": loaded, "prices_after_client": "genai_prices.data" in sys.modules}))
+    """
+
+
+def test_a_service_importing_no_llm_client_does_not_load_the_price_data() -> None:
+    # genai-prices' package imports httpx2 (its updater), which brings the official httpx
+    # instrumentation and with it httpx: none of it before something can make an LLM call.
+    out = run_py(NO_CLIENT, ENV)
+    assert out == {
+        "loaded": dict.fromkeys(
+            (
+                "genai_prices",
+                "genai_prices.data",
+                "httpx2",
+                "httpx",
+                "pydantic",
+                "opentelemetry.instrumentation.httpx",
+            ),
+            False,
+        ),
+        "prices_after_client": True,
+    }
