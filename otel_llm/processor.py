@@ -259,7 +259,15 @@ def _attributes_of(span: ReadableSpan) -> dict[str, Any]:
     ``ReadableSpan.attributes`` is a read-only view of the SDK's ``BoundedAttributes``, whose
     Python-level ``__getitem__`` makes every read slow; its ``copy()`` is one C-level dict
     copy, after which reads are plain dict lookups and the dict can take the cost attributes.
+    For the SDK's own ``ReadableSpan`` that copy is taken straight from the
+    ``BoundedAttributes``' dict (the view and the Python-level ``copy()`` skipped).
     """
+    if type(span) is ReadableSpan:  # what Span.end() hands over: its BoundedAttributes
+        bounded = span._attributes
+        if type(bounded) is BoundedAttributes:
+            plain = getattr(bounded, "_dict", None)  # opentelemetry-sdk 1.45
+            if type(plain) is dict:
+                return plain.copy()
     attrs = span.attributes
     if type(attrs) is MappingProxyType:
         try:
