@@ -190,20 +190,28 @@ class Rates:
 
     def cost(self, usage: Usage) -> float:
         """USD for ``usage`` (already normalised), following genai-prices' rules."""
+        # a flat price (a float, the usual case) is its own rate: tier_rate only for tiers
         n = usage.input
         uncached = n
         total = 0.0
-        if self.cache_read is not None:
+        price = self.cache_read
+        if price is not None:
             uncached -= usage.cache_read
-            total += usage.cache_read * tier_rate(self.cache_read, n)
-        if self.cache_write is not None:
+            total += usage.cache_read * (price if type(price) is float else tier_rate(price, n))
+        price = self.cache_write
+        if price is not None:
             uncached -= usage.cache_creation
-            total += usage.cache_creation * tier_rate(self.cache_write, n)
+            total += usage.cache_creation * (price if type(price) is float else tier_rate(price, n))
         visible = usage.output
-        if self.reasoning is not None:
+        price = self.reasoning
+        if price is not None:
             visible -= usage.reasoning
-            total += usage.reasoning * tier_rate(self.reasoning, n)
-        total += uncached * tier_rate(self.input, n) + visible * tier_rate(self.output, n)
+            total += usage.reasoning * (price if type(price) is float else tier_rate(price, n))
+        price = self.input
+        rate_in = price if type(price) is float else tier_rate(price, n)
+        price = self.output
+        rate_out = price if type(price) is float else tier_rate(price, n)
+        total += uncached * rate_in + visible * rate_out
         return total + self.request
 
     @classmethod
