@@ -40,6 +40,7 @@ from bench_compare import (  # the same in-process provider bodies and openai-v2
     MODEL,
     _completion,
     _noop_exporter,
+    _openai_v2_setup,
     _stream,
     ensure_bench_venv,
 )
@@ -204,23 +205,6 @@ def _layer_only_setup() -> tuple[Callable[[], None], Callable[[], None], str]:
         instrument_llm_sdks(Settings(exporter="none"), tracer_provider=provider)
 
     return on, uninstrument_llm_sdks, "instrument_llm_sdks alone"
-
-
-def _openai_v2_setup() -> tuple[Callable[[], None], Callable[[], None], str]:
-    from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(_noop_exporter()))
-
-    def on() -> None:
-        OpenAIInstrumentor().instrument(tracer_provider=provider)
-
-    def off() -> None:
-        OpenAIInstrumentor().uninstrument()
-
-    return on, off, "opentelemetry-instrumentation-openai-v2 2.4b0"
 
 
 def _no_wire_setup() -> tuple[Callable[[], None], Callable[[], None], str]:
