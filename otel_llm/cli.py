@@ -265,7 +265,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         else f"LLM usage by {by}{window}{where}"
     )
     if args.output:
-        from rich.console import Console
+        from otel_llm.render import Console
 
         with open(args.output, "w", encoding="utf-8") as fh:
             Console(file=fh, width=160).print(usage_table(groups, by, title=title))
@@ -308,9 +308,7 @@ def _report_prometheus(args: argparse.Namespace, by: str, filters: dict[str, str
         writer.writerows(rows)
         _emit(buf.getvalue(), args.output)
         return 0
-    from rich.table import Table
-
-    from otel_llm.render import console
+    from otel_llm.render import Table, console
 
     span = args.month or f"the last {window}"
     table = Table(title=f"Usage by {by} over {span} (Prometheus)")

@@ -1,17 +1,23 @@
-"""Terminal rendering (rich) of usage tables and trace trees; JSON for machines."""
+"""Terminal rendering of usage tables and trace trees: rich when installed (the ``cli``
+extra), plain aligned text otherwise (:mod:`otel_llm._plain`); JSON for machines."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
 
-from rich.console import Console
-from rich.table import Table
-from rich.tree import Tree
+try:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.tree import Tree
+except ImportError:  # installed without the cli extra: plain text
+    from otel_llm._plain import Console, Table, Tree  # type: ignore[assignment]
 
 from otel_llm import semconv as sc
 from otel_llm.report import TreeNode, Usage, total
 from otel_llm.store.base import SpanRecord
+
+__all__ = ["Console", "Table", "Tree", "console", "trace_tree", "usage_table"]
 
 
 def _ms(seconds: float | None) -> str:

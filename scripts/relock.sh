@@ -3,12 +3,18 @@
 # hash-checked requirement files with no index addresses inside: requirements.lock (all
 # extras and the dev group; setup.sh installs it) and requirements-demo.lock (the demo
 # extra only; the Dockerfile installs it). Arguments go to `uv lock`, e.g. --upgrade.
+# Without --upgrade the versions pinned now are kept (passed as constraints), so a change
+# to pyproject.toml moves only what it has to.
 # uv refuses to lock a project marked unmanaged, so the resolution runs on a copy.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 sed '/^managed = false$/d' "$root/pyproject.toml" > "$work/pyproject.toml"
+if [ -f "$root/requirements.lock" ] && [[ " $* " != *" --upgrade "* ]]; then
+  pins="$(grep -oE '^[A-Za-z0-9._-]+==[^ ;]+' "$root/requirements.lock" | sed 's/.*/"&",/' | tr -d '\n')"
+  sed -i "s/^\[tool\.uv\]$/[tool.uv]\nconstraint-dependencies = [${pins}]/" "$work/pyproject.toml"
+fi
 cp "$root/README.md" "$work/"
 mkdir "$work/otel_llm" && touch "$work/otel_llm/__init__.py"
 cd "$work"

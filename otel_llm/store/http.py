@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, Self
 
-import httpx
+try:
+    import httpx
+except ImportError:  # installed without the cli extra: httpx2 (a dependency) has the same API
+    import httpx2 as httpx  # type: ignore[no-redef]
 
 from otel_llm.store.base import TraceStoreError, normalize_id
 

@@ -15,7 +15,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
+try:
+    import httpx
+except ImportError:  # installed without the cli extra: httpx2 (a dependency) has the same API
+    import httpx2 as httpx  # type: ignore[no-redef]
 
 from otel_llm import semconv
 

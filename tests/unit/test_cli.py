@@ -75,3 +75,53 @@ def test_unreachable_backends_are_a_clear_error(capsys: pytest.CaptureFixture[st
     assert "cannot reach Jaeger" in capsys.readouterr().err
     assert main(["report", "--prometheus", "http://127.0.0.1:9"]) == 3
     assert "cannot reach Prometheus" in capsys.readouterr().err
+
+
+# An install without the cli extra: no rich and no httpx (hidden in a fresh interpreter).
+WITHOUT_CLI_EXTRA = """
+import sys
+sys.modules["rich"] = sys.modules["httpx"] = None  # import of either raises ImportError
+from otel_llm.cli import main
+code = main(sys.argv[1:])
+assert "rich" not in sys.modules or sys.modules["rich"] is None
+sys.exit(code)
+"""
+
+
+def _plain_cli(*args: str) -> str:
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", WITHOUT_CLI_EXTRA, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def test_cli_prints_plain_text_without_the_cli_extra(spans_file: Path) -> None:
+    tree = _plain_cli("trace", "req-123", "--file", str(spans_file))
+    assert "── POST /chat" in tree and "cost=$0.000195" in tree
+    assert "[bold]" not in tree and "[/]" not in tree
+    table = _plain_cli("report", "--file", str(spans_file), "--by", "model")
+    lines = table.splitlines()
+    header = next(line for line in lines if line.startswith("model"))
+    assert "requests" in header and "cost" in header
+    assert any(line.startswith("gpt-4o-mini") for line in lines)
+    assert any("unpriced" in line for line in lines)
+
+
+def test_trace_stores_fall_back_to_httpx2_without_httpx() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['httpx'] = None\n"
+        "from otel_llm.store import http, prometheus\n"
+        "print(http.httpx.__name__, prometheus.httpx.__name__)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.split() == ["httpx2", "httpx2"], out.stderr
