@@ -52,8 +52,6 @@ from opentelemetry.trace import TracerProvider
 from otel_llm._imports import when_imported
 from otel_llm.config import Settings
 from otel_llm.genai import _versions
-from otel_llm.genai import anthropic as _anthropic
-from otel_llm.genai import openai as _openai
 from otel_llm.genai import wire as _wire
 from otel_llm.genai._common import PROVIDER_REQUEST_ID, logger
 from otel_llm.genai._content import DEFAULT_MAX_CHARS, BoundedContentTracerProvider
@@ -98,6 +96,13 @@ def _capture_env(mode: str) -> Iterator[None]:
             os.environ.pop(_CAPTURE_ENV, None)
         else:
             os.environ[_CAPTURE_ENV] = old
+
+
+def _ours(name: str) -> Any:
+    """Our layer for one SDK, imported with the SDK (it loads opentelemetry-util-genai)."""
+    import importlib
+
+    return importlib.import_module(f"otel_llm.genai.{name}")
 
 
 def _official(name: str) -> Any:
@@ -193,16 +198,19 @@ def instrument_llm_sdks(
             "tracer_provider": tp,
             "meter_provider": meter_provider if meter_provider is not None else NoOpMeterProvider(),
         }
-        sdks: list[tuple[str, Any, Callable[[], None], Callable[[], None]]] = [
+        sdks: list[tuple[str, Callable[[], None], Callable[[], None]]] = [
             (
                 "openai",
-                _openai,
-                lambda: _openai.install(stream_include_usage=settings.stream_include_usage),
-                _openai.uninstall,
+                lambda: _ours("openai").install(stream_include_usage=settings.stream_include_usage),
+                lambda: _ours("openai").uninstall(),
             ),
-            ("anthropic", _anthropic, _anthropic.install, _anthropic.uninstall),
+            (
+                "anthropic",
+                lambda: _ours("anthropic").install(),
+                lambda: _ours("anthropic").uninstall(),
+            ),
         ]
-        for name, _module, install, uninstall in sdks:
+        for name, install, uninstall in sdks:
 
             def hook(
                 name: str = name,
@@ -252,7 +260,6 @@ def uninstrument_llm_sdks() -> None:
     with _lock:
         if _generation % 2:
             _generation += 1  # even: hooks still waiting for an import now do nothing
-        modules = {"openai": _openai, "anthropic": _anthropic}
         while _active:
             name = _active.pop()
             if name == "llm-wire":
@@ -266,7 +273,7 @@ def uninstrument_llm_sdks() -> None:
             except Exception:
                 logger.warning("otel-llm: could not uninstrument %s", name, exc_info=True)
             try:
-                modules[name].uninstall()
+                _ours(name).uninstall()
             except Exception:
                 logger.warning("otel-llm: could not remove our %s wrappers", name, exc_info=True)
 

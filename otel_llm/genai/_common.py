@@ -13,18 +13,13 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol, TypeVar
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span
-from opentelemetry.util.genai.invocation import (
-    CLIENT_EMBEDDING_CONTEXT_KEY,
-    CLIENT_INFERENCE_CONTEXT_KEY,
-    EmbeddingData,
-    InferenceData,
-)
 
 from otel_llm import semconv
 
@@ -67,10 +62,15 @@ def remove_wrappers(switch: Switch, wrapped: list[tuple[Any, str]]) -> None:
 
 def current_genai_span(embedding: bool = False) -> Span | None:
     """The official instrumentation's span for this call, if one is open and recording."""
+    # opentelemetry-util-genai loads with an instrumented SDK, not at configure(): while
+    # it is not imported, no official span can be open.
+    invocation = sys.modules.get("opentelemetry.util.genai.invocation")
+    if invocation is None:
+        return None
     key, data_type = (
-        (CLIENT_EMBEDDING_CONTEXT_KEY, EmbeddingData)
+        (invocation.CLIENT_EMBEDDING_CONTEXT_KEY, invocation.EmbeddingData)
         if embedding
-        else (CLIENT_INFERENCE_CONTEXT_KEY, InferenceData)
+        else (invocation.CLIENT_INFERENCE_CONTEXT_KEY, invocation.InferenceData)
     )
     if not isinstance(otel_context.get_value(key), data_type):
         return None

@@ -52,7 +52,10 @@ NO_CLIENT = """
     import otel_llm
     t = otel_llm.configure("svc")
     watched = ("genai_prices", "genai_prices.data", "httpx2", "httpx", "pydantic",
-               "opentelemetry.instrumentation.httpx")
+               "opentelemetry.instrumentation.httpx", "opentelemetry.util.genai",
+               "opentelemetry.instrumentation.genai.openai",
+               "opentelemetry.instrumentation.genai.anthropic", "otel_llm.genai.openai",
+               "otel_llm.genai.anthropic")
     loaded = {m: m in sys.modules for m in watched}
     import httpx2  # the application imports an HTTP client: prices load then
     print(json.dumps({"loaded": loaded, "prices_after_client": "genai_prices.data" in sys.modules}))
@@ -61,7 +64,8 @@ NO_CLIENT = """
 
 def test_a_service_importing_no_llm_client_does_not_load_the_price_data() -> None:
     # genai-prices' package imports httpx2 (its updater), which brings the official httpx
-    # instrumentation and with it httpx: none of it before something can make an LLM call.
+    # instrumentation and with it httpx: none of it before something can make an LLM call;
+    # nor the official GenAI instrumentations and util-genai before their SDK is imported.
     out = run_py(NO_CLIENT, ENV)
     assert out == {
         "loaded": dict.fromkeys(
@@ -72,6 +76,11 @@ def test_a_service_importing_no_llm_client_does_not_load_the_price_data() -> Non
                 "httpx",
                 "pydantic",
                 "opentelemetry.instrumentation.httpx",
+                "opentelemetry.util.genai",
+                "opentelemetry.instrumentation.genai.openai",
+                "opentelemetry.instrumentation.genai.anthropic",
+                "otel_llm.genai.openai",
+                "otel_llm.genai.anthropic",
             ),
             False,
         ),
