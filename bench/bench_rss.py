@@ -1,0 +1,276 @@
+"""Peak RSS per service shape: uninstrumented against ``otel_llm.configure()``.
+
+Each row is a fresh process (bytecode compiled first, as an installed package has it)
+that imports what a service of that shape imports, sets the configuration up, and reads
+``VmHWM`` (peak RSS) and ``VmRSS`` from ``/proc/self/status``: once right after set-up,
+once after ``--calls`` calls on every path its SDKs have (over an in-process
+``httpx2.MockTransport``). otel-llm runs with its defaults and the default exporter
+(OTLP/HTTP, sending to a loopback sink in this parent process that accepts everything).
+
+By default the processes run in a venv as a service has it (built with uv on first use
+under ``~/.cache/otel-llm/rss-venv``): otel-llm without extras, the OpenAI and Anthropic
+SDKs, versions from requirements.lock; ``--venv current`` measures this venv instead (the
+dev set-up, where the ``cli`` extra's rich and httpx are installed and get imported by
+structlog and the official instrumentations).
+
+Shapes: ``none`` (a service that imports neither LLM SDK), ``openai``, ``anthropic``,
+``both``. Configurations: ``none`` (uninstrumented), ``otel-llm`` (plain
+``configure()``), and, for the OpenAI-only shape, the official
+``opentelemetry-instrumentation-openai-v2`` in its own venv (see bench_compare.py; chat
+and stream only, the paths it instruments, for it and its baseline; its spans go to a
+no-op exporter there, as that venv has no OTLP exporter).
+
+    uv run python bench/bench_rss.py [--calls 200] [--shapes none,openai,anthropic,both]
+        [--venv service|current] [--skip-openai-v2] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+SERVICE_VENV = Path(os.environ.get("OTEL_LLM_RSS_VENV", "~/.cache/otel-llm/rss-venv")).expanduser()
+
+SHAPES = ("none", "openai", "anthropic", "both")
+SDKS = {
+    "none": (),
+    "openai": ("openai",),
+    "anthropic": ("anthropic",),
+    "both": ("openai", "anthropic"),
+}
+PATHS = {"openai": ("chat", "stream", "responses"), "anthropic": ("anthropic", "anthropic_stream")}
+
+
+def _status() -> dict[str, float]:
+    out: dict[str, float] = {}
+    with open("/proc/self/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key in ("VmHWM", "VmRSS"):
+                out[key] = round(int(value.split()[0]) / 1024, 1)
+    return out
+
+
+def child(shape: str, mode: str, calls: int, v2_paths: bool = False) -> dict[str, Any]:
+    """Runs in the measured process: imports, set-up, calls (``v2_paths``: only the paths
+    openai-v2 instruments, for it and its baseline)."""
+    sdks = SDKS[shape]
+    for name in sdks:  # the service's own imports come first
+        __import__(name)
+    what = "uninstrumented"
+    if mode == "otel-llm":
+        os.environ.setdefault("OTEL_LLM_LOG_LEVEL", "WARNING")  # no start-up line on stdout
+        import otel_llm
+
+        otel_llm.configure("bench-rss")
+        what = "otel_llm.configure() defaults, OTLP/HTTP exporter"
+    elif mode == "openai-v2":
+        from bench_compare import SETUPS
+
+        on, _, what = SETUPS["openai-v2"]()
+        on()
+    after_setup = _status()
+    modules = len(sys.modules)
+    after_calls: dict[str, float] = {}
+    if sdks and calls:
+        import bench_compare as bc
+
+        clients = _clients(sdks)
+        for sdk in sdks:
+            for path in PATHS[sdk]:
+                if v2_paths and path not in bc.SUPPORTED["openai-v2"]:
+                    continue
+                for _ in range(calls):
+                    bc.CALLS[path](clients)
+        after_calls = _status()
+    if mode == "otel-llm":
+        import otel_llm
+
+        otel_llm.shutdown()
+    return {
+        "shape": shape,
+        "mode": mode,
+        "what": what,
+        "setup": after_setup,
+        "calls": after_calls,
+        "modules": modules,
+        "modules_after_calls": len(sys.modules),
+    }
+
+
+def _clients(sdks: tuple[str, ...]) -> tuple[Any, Any]:
+    """bench_compare's mock clients, only for the SDKs this shape imports."""
+    import bench_compare as bc
+    import httpx2
+
+    bodies = {
+        "completion": bc._completion(),
+        "response": bc._response(),
+        "message": bc._message(),
+        "stream": {True: bc._stream(True), False: bc._stream(False)},
+        "message_stream": bc._message_stream(),
+    }
+    json_headers = {"content-type": "application/json", "x-request-id": "req_bench"}
+    sse_headers = {"content-type": "text/event-stream", "x-request-id": "req_bench"}
+
+    def handler(request: Any) -> Any:
+        body = request.content.replace(b" ", b"")
+        stream = b'"stream":true' in body
+        path = request.url.path
+        if path.endswith("/messages"):
+            key = "message_stream" if stream else "message"
+            return httpx2.Response(
+                200, content=bodies[key], headers=sse_headers if stream else json_headers
+            )
+        if path.endswith("/responses"):
+            return httpx2.Response(200, content=bodies["response"], headers=json_headers)
+        if stream:
+            include = b'"include_usage":true' in body
+            return httpx2.Response(200, content=bodies["stream"][include], headers=sse_headers)
+        return httpx2.Response(200, content=bodies["completion"], headers=json_headers)
+
+    def http() -> Any:
+        return httpx2.Client(transport=httpx2.MockTransport(handler))
+
+    oai = claude = None
+    if "openai" in sdks:
+        import openai
+
+        oai = openai.OpenAI(api_key="bench", http_client=http(), max_retries=0)
+    if "anthropic" in sdks:
+        import anthropic
+
+        claude = anthropic.Anthropic(api_key="bench", http_client=http(), max_retries=0)
+    return oai, claude
+
+
+def ensure_service_venv() -> Path:
+    """A venv as a service has it: ``otel-llm`` without extras (editable, so it is this
+    checkout's code), the OpenAI and Anthropic SDKs, every version as requirements.lock
+    pins it, and nothing else (no rich, no httpx, no dev tools)."""
+    import hashlib  # not at the top: the measured child must not load OpenSSL for it
+
+    python = SERVICE_VENV / "bin" / "python"
+    marker = SERVICE_VENV / ".otel-llm-inputs"
+    key = hashlib.sha256(
+        (ROOT / "pyproject.toml").read_bytes() + (ROOT / "requirements.lock").read_bytes()
+    ).hexdigest()
+    if not (python.exists() and marker.exists() and marker.read_text() == key):
+        subprocess.run(
+            ["uv", "venv", "-q", "--clear", "--python", "3.11", str(SERVICE_VENV)], check=True
+        )
+        subprocess.run(
+            [
+                "uv", "pip", "install", "-q", "--python", str(python),
+                "-c", str(ROOT / "requirements.lock"),
+                "-e", str(ROOT), "openai", "anthropic",
+            ],
+            check=True,
+        )  # fmt: skip
+        marker.write_text(key)
+    return python
+
+
+def run(
+    python: Path, shape: str, mode: str, calls: int, endpoint: str, v2_paths: bool = False
+) -> dict[str, Any]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env["OTEL_EXPORTER_OTLP_ENDPOINT"] = endpoint
+    env["PYTHONPATH"] = str(HERE)
+    out = subprocess.run(
+        [str(python), __file__, "--child", shape, mode, "--calls", str(calls)]
+        + (["--v2-paths"] if v2_paths else []),
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        # another venv must not see the repository (and otel_llm) on its path
+        cwd="/" if python != Path(sys.executable) else None,
+    )
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def report(rows: list[dict[str, Any]], calls: int) -> str:
+    lines = [
+        f"peak RSS (VmHWM), MiB: after set-up | after {calls} calls per path; "
+        "+ = over the same shape uninstrumented",
+        f"{'shape':<11}{'config':<12}{'set-up':>8}{'+':>7}{'calls':>9}{'+':>7}{'modules':>9}",
+    ]
+    base: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in rows:
+        venv = "v2" if row["mode"] == "openai-v2" or row.get("venv") == "v2" else "ours"
+        if row["mode"] == "none":
+            base[(row["shape"], venv)] = row
+        ref = base.get((row["shape"], venv))
+
+        def fmt(key: str, row: dict[str, Any] = row, ref: Any = ref) -> tuple[str, str]:
+            value = row[key].get("VmHWM")
+            if value is None:
+                return "", ""
+            if ref is None or row is ref or not ref[key].get("VmHWM"):
+                return f"{value:.1f}", ""
+            return f"{value:.1f}", f"{value - ref[key]['VmHWM']:+.1f}"
+
+        s, sp = fmt("setup")
+        c, cp = fmt("calls")
+        label = row["mode"] + (" (v2 venv)" if venv == "v2" and row["mode"] == "none" else "")
+        lines.append(f"{row['shape']:<11}{label:<12}{s:>8}{sp:>7}{c:>9}{cp:>7}{row['modules']:>9}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=200, help="calls per path after set-up")
+    parser.add_argument("--shapes", default=",".join(SHAPES))
+    parser.add_argument(
+        "--venv",
+        choices=("service", "current"),
+        default="service",
+        help="service: a venv with otel-llm (no extras) and the two SDKs only (default); "
+        "current: this venv (the dev set-up: every extra and tool installed)",
+    )
+    parser.add_argument("--skip-openai-v2", action="store_true")
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--v2-paths", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(child(*args.child, args.calls, args.v2_paths)))
+        return 0
+
+    import compileall
+
+    from bench_compare import ensure_bench_venv, ensure_bytecode, otlp_sink
+
+    ours = Path(sys.executable) if args.venv == "current" else ensure_service_venv()
+    ensure_bytecode(ours)
+    compileall.compile_dir(ROOT / "otel_llm", quiet=2)  # as an installed package has it
+    endpoint = otlp_sink()
+    rows: list[dict[str, Any]] = []
+    for shape in args.shapes.split(","):
+        for mode in ("none", "otel-llm"):
+            rows.append(run(ours, shape, mode, args.calls, endpoint))
+            print(f"  {shape:<10} {mode:<10} {rows[-1]['setup']}", file=sys.stderr)
+    if not args.skip_openai_v2 and "openai" in args.shapes.split(","):
+        v2 = ensure_bench_venv()
+        ensure_bytecode(v2)
+        for mode in ("none", "openai-v2"):
+            row = run(v2, "openai", mode, args.calls, endpoint, v2_paths=True)
+            row["venv"] = "v2"
+            rows.append(row)
+    print(report(rows, args.calls))
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
