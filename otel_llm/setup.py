@@ -54,6 +54,7 @@ log = logging.getLogger("otel_llm")
 # this logger); ReportingExporter keeps what they logged to name the reason.
 _EXPORTER_LOGGER = "opentelemetry.exporter"
 EXPORT_FAILED = "export_failed"
+SHUTDOWN = "shutdown"  # the reason the span processor counts spans left queued under
 
 
 class _ExporterRecords(logging.Handler):
@@ -86,6 +87,18 @@ class _ExporterRecords(logging.Handler):
 _exporter_records = _ExporterRecords()
 
 
+class _Batch:
+    """One export under way; whoever settles it first (the export's own result or the
+    shutdown that gives up on it) decides how it is counted, under the exporter's lock."""
+
+    __slots__ = ("abandoned", "done", "size")
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.done = False  # the export returned
+        self.abandoned = False  # counted as reason="shutdown" while it was still running
+
+
 class ReportingExporter(SpanExporter):
     """The chosen exporter, made loud when it cannot write.
 
@@ -93,6 +106,11 @@ class ReportingExporter(SpanExporter):
     ``otel_llm_spans_dropped_total{reason="export_failed"}``; the first failure is logged
     at ERROR with the target and the reason, and the next one only after an export
     succeeded again, so an outage is one log line, not one per batch.  Nothing escapes.
+
+    A batch still being exported when the exporter is shut down (the batch processor's
+    shutdown timed out while the exporter retries a dead endpoint) would be lost with the
+    process, uncounted: :meth:`shutdown` counts it as ``reason="shutdown"`` and logs it,
+    and its export's later failure, if the process lives to see it, is not counted again.
     """
 
     def __init__(self, inner: SpanExporter, metrics: GenAIMetrics, target: str) -> None:
@@ -100,22 +118,51 @@ class ReportingExporter(SpanExporter):
         self.metrics = metrics
         self.target = target
         self._failing = False
+        self._lock = threading.Lock()
+        self._in_flight: list[_Batch] = []  # one at a time from the SDK's batch processor
         logger = logging.getLogger(_EXPORTER_LOGGER)
         if _exporter_records not in logger.handlers:
             logger.addHandler(_exporter_records)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        batch = _Batch(len(spans))
+        with self._lock:
+            self._in_flight.append(batch)
+        try:
+            return self._export(spans, batch)
+        finally:
+            with self._lock:
+                batch.done = True
+                self._in_flight.remove(batch)
+
+    def _settled_by_shutdown(self, batch: _Batch) -> bool:
+        """True when shutdown already counted ``batch``; else marks it as counted here."""
+        with self._lock:
+            batch.done = True
+            return batch.abandoned
+
+    def _export(self, spans: Sequence[ReadableSpan], batch: _Batch) -> SpanExportResult:
         _exporter_records.take()
         reason: str | None = None
         try:
             result = self.inner.export(spans)
         except Exception as exc:
             result, reason = SpanExportResult.FAILURE, f"{type(exc).__name__}: {exc}"
+        late = self._settled_by_shutdown(batch)
         if result is SpanExportResult.SUCCESS:
-            if self._failing:
+            if late:
+                log.warning(
+                    "span export to %s finished after shutdown: %d spans counted as dropped "
+                    '(reason="shutdown") were sent after all',
+                    self.target,
+                    batch.size,
+                )
+            elif self._failing:
                 log.warning("span export to %s works again", self.target)
             self._failing = False
             return result
+        if late:
+            return result  # counted (and logged) when shutdown gave up on it
         reason = reason or _exporter_records.take() or "the exporter reported a failure"
         self.metrics.record_dropped(EXPORT_FAILED, len(spans))
         if not self._failing:
@@ -132,9 +179,33 @@ class ReportingExporter(SpanExporter):
 
     def shutdown(self) -> None:
         try:
+            self.abandon_in_flight()
+        except Exception:  # pragma: no cover - counting must not stop the shutdown
+            log.warning("counting the spans still in export at shutdown failed", exc_info=True)
+        try:
             self.inner.shutdown()
         except Exception as exc:
             log.warning("span exporter shutdown failed: %s", exc)
+
+    def abandon_in_flight(self) -> int:
+        """Count the spans of an export still under way as dropped (``reason="shutdown"``),
+        once; returns how many. The SDK's batch processor shuts its exporter down after
+        waiting for its worker: an export under way then is one the process will not wait
+        for (the worker is a daemon thread)."""
+        with self._lock:
+            batches = [b for b in self._in_flight if not b.done and not b.abandoned]
+            for batch in batches:
+                batch.abandoned = True
+        spans = sum(b.size for b in batches)
+        if spans:
+            self.metrics.record_dropped(SHUTDOWN, spans)
+            log.error(
+                "span export to %s still under way at shutdown, %d spans abandoned (counted "
+                'in otel_llm_spans_dropped_total{reason="shutdown"})',
+                self.target,
+                spans,
+            )
+        return spans
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         try:

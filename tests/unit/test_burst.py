@@ -94,3 +94,62 @@ def test_burst_drops_are_counted_exactly(
     assert len(queue_full_lines) <= 1
     if shutdown_timeout < 100:
         assert counted.get("shutdown", 0) > 0, counted
+
+
+class StuckExporter(SpanExporter):
+    """An exporter retrying a dead endpoint: ``export`` blocks until ``finish`` lets it
+    return ``outcome``; its shutdown does not interrupt it (a request in mid-flight)."""
+
+    def __init__(self, outcome: SpanExportResult) -> None:
+        self.outcome = outcome
+        self.entered = threading.Event()
+        self.finish = threading.Event()
+        self.calls = 0
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self.calls += 1
+        self.entered.set()
+        self.finish.wait(30)
+        return self.outcome
+
+    def shutdown(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("outcome", [SpanExportResult.FAILURE, SpanExportResult.SUCCESS])
+def test_a_batch_still_in_export_at_shutdown_is_counted_once(
+    outcome: SpanExportResult, caplog: pytest.LogCaptureFixture
+) -> None:
+    from otel_llm.setup import ReportingExporter
+
+    metrics = GenAIMetrics(Settings())
+    stuck = StuckExporter(outcome)
+    reporting = ReportingExporter(stuck, metrics, "OTLP http://127.0.0.1:9")
+    batch = BatchSpanProcessor(
+        reporting, max_queue_size=64, max_export_batch_size=8, schedule_delay_millis=1
+    )
+    processor = GenAISpanProcessor(Settings(), metrics=metrics, downstream=batch)
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer("burst")
+    created = 40
+    for _ in range(created):
+        tracer.start_span("chat gpt-4o-mini").end()
+    assert stuck.entered.wait(5)  # the worker is inside export() with the first batch
+
+    # the process is about to exit: shutdown gives up on the worker after its timeout
+    batch._batch_processor.shutdown(timeout_millis=50)
+    provider.shutdown()
+    right_after = dropped(metrics)
+    # what a process exiting now reports: every span, the one in export included
+    assert right_after == {"shutdown": created}, right_after
+    assert any("still under way at shutdown, 8 spans" in r.getMessage() for r in caplog.records)
+
+    # the process lives on and the export ends after all: not counted a second time
+    stuck.finish.set()
+    batch._batch_processor._worker_thread.join(5)
+    assert not batch._batch_processor._worker_thread.is_alive()
+    assert stuck.calls == 1
+    assert dropped(metrics) == right_after
+    late = [r for r in caplog.records if "sent after all" in r.getMessage()]
+    assert len(late) == (1 if outcome is SpanExportResult.SUCCESS else 0)
