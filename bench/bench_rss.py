@@ -21,7 +21,7 @@ and stream only, the paths it instruments, for it and its baseline; its spans go
 no-op exporter there, as that venv has no OTLP exporter).
 
     uv run python bench/bench_rss.py [--calls 200] [--shapes none,openai,anthropic,both]
-        [--venv service|current] [--skip-openai-v2] [--json out.json]
+        [--venv service|current] [--repeat 3] [--skip-openai-v2] [--json out.json]
 """
 
 from __future__ import annotations
@@ -198,6 +198,18 @@ def run(
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
+def _median_row(runs: list[dict[str, Any]], v2: bool) -> dict[str, Any]:
+    import statistics
+
+    row = dict(runs[0])
+    for stage in ("setup", "calls"):
+        row[stage] = {key: statistics.median(r[stage][key] for r in runs) for key in runs[0][stage]}
+        row[f"{stage}_runs"] = [r[stage].get("VmHWM") for r in runs]
+    if v2:
+        row["venv"] = "v2"
+    return row
+
+
 def report(rows: list[dict[str, Any]], calls: int) -> str:
     lines = [
         f"peak RSS (VmHWM), MiB: after set-up | after {calls} calls per path; "
@@ -237,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         help="service: a venv with otel-llm (no extras) and the two SDKs only (default); "
         "current: this venv (the dev set-up: every extra and tool installed)",
     )
+    parser.add_argument("--repeat", type=int, default=3, help="runs per row (median shown)")
     parser.add_argument("--skip-openai-v2", action="store_true")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
@@ -254,18 +267,23 @@ def main(argv: list[str] | None = None) -> int:
     ensure_bytecode(ours)
     compileall.compile_dir(ROOT / "otel_llm", quiet=2)  # as an installed package has it
     endpoint = otlp_sink()
-    rows: list[dict[str, Any]] = []
-    for shape in args.shapes.split(","):
-        for mode in ("none", "otel-llm"):
-            rows.append(run(ours, shape, mode, args.calls, endpoint))
-            print(f"  {shape:<10} {mode:<10} {rows[-1]['setup']}", file=sys.stderr)
+    plan: list[tuple[Path, str, str, bool]] = [
+        (ours, shape, mode, False)
+        for shape in args.shapes.split(",")
+        for mode in ("none", "otel-llm")
+    ]
     if not args.skip_openai_v2 and "openai" in args.shapes.split(","):
         v2 = ensure_bench_venv()
         ensure_bytecode(v2)
-        for mode in ("none", "openai-v2"):
-            row = run(v2, "openai", mode, args.calls, endpoint, v2_paths=True)
-            row["venv"] = "v2"
-            rows.append(row)
+        plan += [(v2, "openai", mode, True) for mode in ("none", "openai-v2")]
+    # repeats interleaved (every configuration once, then again), medians reported: the
+    # peak after calls moves by a few MiB with where the batch exporter happens to be
+    runs: list[list[dict[str, Any]]] = [[] for _ in plan]
+    for r in range(args.repeat):
+        for i, (python, shape, mode, v2_paths) in enumerate(plan):
+            runs[i].append(run(python, shape, mode, args.calls, endpoint, v2_paths))
+            print(f"  {r + 1}/{args.repeat} {shape:<10} {mode:<10}", file=sys.stderr)
+    rows = [_median_row(rs, v2_paths) for rs, (_, _, _, v2_paths) in zip(runs, plan, strict=True)]
     print(report(rows, args.calls))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
