@@ -86,3 +86,38 @@ def test_a_service_importing_no_llm_client_does_not_load_the_price_data() -> Non
         ),
         "prices_after_client": True,
     }
+
+
+SERVICE_INSTALL = """
+    import json, sys
+    # a service's install: otel-llm without the cli extra (no rich, no httpx, no click)
+    for name in ("rich", "httpx", "click", "pygments"):
+        sys.modules[name] = None  # an import of it raises ImportError, as if not installed
+    import openai, httpx2
+    import otel_llm
+    from otel_llm.genai import instrumented_sdks
+    t = otel_llm.configure("svc")
+    client = openai.OpenAI(api_key="k", max_retries=0, http_client=httpx2.Client(
+        transport=httpx2.MockTransport(lambda request: httpx2.Response(200, json={
+            "id": "c1", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": "hi"}}],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}}))))
+    client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
+    t.force_flush()
+    cost = t.registry.get_sample_value(
+        "gen_ai_client_cost_usd_total",
+        {"gen_ai_operation_name": "chat", "gen_ai_provider_name": "openai",
+         "gen_ai_request_model": "gpt-4o-mini"})
+    print(json.dumps({"instrumented": [n for n in instrumented_sdks() if n != "llm-wire"],
+                      "priced": bool(cost),
+                      "loaded": [m for m in ("rich", "httpx", "click", "pygments")
+                                 if sys.modules.get(m) is not None]}))
+    """
+
+
+def test_a_service_install_without_the_cli_extra_traces_and_prices_calls() -> None:
+    # structlog, the official instrumentations and the CLI's modules import rich and httpx
+    # only when installed: configure() and a priced call work without them
+    out = run_py(SERVICE_INSTALL, {**ENV, "OTEL_LLM_EXPORTER": "none"})
+    assert out == {"instrumented": ["openai"], "priced": True, "loaded": []}
