@@ -5,7 +5,9 @@ Order matters and is shown here once:
 1. settings from the environment (``otel_llm.config``), overridable by arguments;
 2. a ``TracerProvider`` with the service resource, whose first processor is the GenAI
    span processor (request-ID stamping, pricing, Prometheus metrics) wrapping a bounded
-   ``BatchSpanProcessor`` for the chosen exporter (OTLP, OTLP-JSON file, console, none);
+   ``BatchSpanProcessor`` for the chosen exporter (OTLP: JSON over HTTP by default,
+   ``http/protobuf`` or ``grpc`` by ``OTEL_EXPORTER_OTLP_PROTOCOL``; OTLP-JSON file,
+   console, none);
    a batch the exporter cannot write is counted in
    ``otel_llm_spans_dropped_total{reason="export_failed"}`` and logged once with the
    reason (:class:`ReportingExporter`);
@@ -287,20 +289,50 @@ def _exporter(settings: Settings) -> SpanExporter | None:
             return FileSpanExporter(settings.traces_file)  # type: ignore[no-any-return]
         except OSError as exc:
             return _UnopenableFile(exc)
-    protocol = (
-        os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
-        or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
-        or "http/protobuf"
-    )
+    protocol = _otlp_protocol()
+    # Each exporter is imported only when chosen: the default (OTLP JSON over HTTP, on
+    # urllib3) loads neither protobuf nor requests nor gRPC.
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
             OTLPSpanExporter as GrpcExporter,
         )
 
         return GrpcExporter()
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    if protocol == "http/protobuf":
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+            OTLPSpanExporter as ProtobufExporter,
+        )
+
+        return ProtobufExporter()
+    from opentelemetry.exporter.otlp.json.http.trace_exporter import OTLPSpanExporter
 
     return OTLPSpanExporter()
+
+
+OTLP_PROTOCOLS = ("http/json", "http/protobuf", "grpc")
+DEFAULT_OTLP_PROTOCOL = "http/json"
+
+
+def _otlp_protocol(report: bool = True) -> str:
+    """``OTEL_EXPORTER_OTLP_TRACES_PROTOCOL``, else ``OTEL_EXPORTER_OTLP_PROTOCOL``, else
+    ``http/json``; a value that names no OTLP protocol is logged (``report``) and the
+    default used."""
+    raw = (
+        os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+        or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+        or DEFAULT_OTLP_PROTOCOL
+    )
+    protocol = raw.strip().lower()
+    if protocol not in OTLP_PROTOCOLS:
+        if report:
+            log.warning(
+                "unknown OTLP protocol %r (expected one of %s); exporting with %s",
+                raw,
+                ", ".join(OTLP_PROTOCOLS),
+                DEFAULT_OTLP_PROTOCOL,
+            )
+        return DEFAULT_OTLP_PROTOCOL
+    return protocol
 
 
 def _export_target(settings: Settings) -> str:
@@ -313,7 +345,7 @@ def _export_target(settings: Settings) -> str:
             or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
             or "the default OTLP endpoint"
         )
-        return f"OTLP {endpoint}"
+        return f"OTLP {endpoint} ({_otlp_protocol(report=False)})"
     return settings.exporter
 
 

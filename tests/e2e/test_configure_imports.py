@@ -16,11 +16,13 @@ PROBE = """
     from otel_llm.genai import instrumented_sdks
     t = otel_llm.configure("svc")
     loaded = {m: m in sys.modules for m in ("grpc", "anthropic", "fastapi")}
+    serializers = {m: m in sys.modules for m in ("google.protobuf", "requests")}
     prices = "genai_prices.data" in sys.modules  # openai imported: loaded at configure()
     now = [n for n in instrumented_sdks() if n != "llm-wire"]
     exporter = t.processor.downstream.span_exporter  # otel-llm's failure-reporting wrapper
     import anthropic  # the application imports it after configure(): instrumented then
-    print(json.dumps({"loaded": loaded, "levels_kept": levels() == before, "prices": prices,
+    print(json.dumps({"loaded": loaded, "serializers": serializers,
+                      "levels_kept": levels() == before, "prices": prices,
                       "before_import": now,
                       "after_import": [n for n in instrumented_sdks() if n != "llm-wire"],
                       "exporter": type(getattr(exporter, "inner", exporter)).__module__}))
@@ -29,15 +31,17 @@ PROBE = """
 ENV = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9", "OTEL_BSP_EXPORT_TIMEOUT": "100"}
 
 
-def test_defaults_do_not_import_grpc_or_unused_sdks_nor_change_log_levels() -> None:
+def test_defaults_do_not_import_grpc_protobuf_or_unused_sdks_nor_change_log_levels() -> None:
+    # the default exporter is OTLP JSON over HTTP (urllib3): no protobuf, no requests
     out = run_py(PROBE, ENV)
     assert out == {
         "loaded": {"grpc": False, "anthropic": False, "fastapi": False},
+        "serializers": {"google.protobuf": False, "requests": False},
         "levels_kept": True,
         "prices": True,
         "before_import": ["openai"],
         "after_import": ["openai", "anthropic"],
-        "exporter": "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+        "exporter": "opentelemetry.exporter.otlp.json.http.trace_exporter",
     }
 
 
@@ -45,6 +49,26 @@ def test_grpc_is_imported_when_the_protocol_asks_for_it() -> None:
     out = run_py(PROBE, {**ENV, "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"})
     assert out["loaded"] == {"grpc": True, "anthropic": False, "fastapi": False}
     assert out["exporter"] == "opentelemetry.exporter.otlp.proto.grpc.trace_exporter"
+
+
+def test_protobuf_over_http_is_imported_when_the_traces_protocol_asks_for_it() -> None:
+    out = run_py(PROBE, {**ENV, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf"})
+    assert out["loaded"]["grpc"] is False
+    assert out["serializers"]["google.protobuf"] is True
+    assert out["exporter"] == "opentelemetry.exporter.otlp.proto.http.trace_exporter"
+
+
+def test_the_traces_protocol_wins_over_the_general_one() -> None:
+    out = run_py(
+        PROBE,
+        {
+            **ENV,
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/json",
+        },
+    )
+    assert out["serializers"] == {"google.protobuf": False, "requests": False}
+    assert out["exporter"] == "opentelemetry.exporter.otlp.json.http.trace_exporter"
 
 
 NO_CLIENT = """

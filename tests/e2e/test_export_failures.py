@@ -2,9 +2,10 @@
 
 Each case runs configure() in a fresh interpreter with the exporter settings a user would
 get wrong: a span file whose directory cannot exist (its parent is a regular file), and
-OTLP (gRPC and HTTP) pointed at a closed loopback port.  Two batches fail; both are
-counted in ``otel_llm_spans_dropped_total{reason="export_failed"}`` and the service's log
-has exactly one line about it, naming the target and the reason.
+OTLP (gRPC, HTTP protobuf, HTTP JSON, the default) pointed at a closed loopback port.
+Two batches fail; both are counted in
+``otel_llm_spans_dropped_total{reason="export_failed"}`` and the service's log has exactly
+one line about it, naming the target and the reason.
 """
 
 from __future__ import annotations
@@ -80,7 +81,9 @@ def test_unwritable_span_file_is_counted_and_logged_once(tmp_path: Path) -> None
     assert "[Errno" in str(line["event"])  # the OS error that stopped the file
 
 
-@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+@pytest.mark.parametrize(
+    "protocol", ["grpc", "http/protobuf", "http/json", pytest.param("", id="default")]
+)
 def test_otlp_to_a_closed_port_is_counted_and_logged_once(protocol: str) -> None:
     endpoint = f"http://127.0.0.1:{free_port()}"
     dropped, failures = run_service(
