@@ -778,8 +778,10 @@ def start_demo_app(
     collector: CollectorInstance,
     service_name: str = "otel-llm-demo",
     env: Mapping[str, str] | None = None,
+    protocol: str | None = "grpc",
 ) -> ServiceProcess:
-    """``otel-llm demo-app`` exporting OTLP/gRPC to ``collector``; /metrics on its port."""
+    """``otel-llm demo-app`` exporting OTLP to ``collector`` with ``protocol`` (None: no
+    protocol variable set, the default exporter); /metrics on its port."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     process = ManagedProcess(
@@ -788,8 +790,10 @@ def start_demo_app(
         log_path=workdir / f"demo-app-{service_name}-{port}.log",
         env={
             "OTEL_SERVICE_NAME": service_name,
-            "OTEL_EXPORTER_OTLP_ENDPOINT": collector.otlp_grpc,
-            "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": (
+                collector.otlp_grpc if protocol == "grpc" else collector.otlp_http
+            ),
+            **({"OTEL_EXPORTER_OTLP_PROTOCOL": protocol} if protocol else {}),
             "OTEL_LLM_EXPORTER": "otlp",
             # Test-only: export finished spans after 200 ms instead of 5 s.
             "OTEL_BSP_SCHEDULE_DELAY": "200",
@@ -799,6 +803,9 @@ def start_demo_app(
         ready=lambda: http_ok(f"{url}/healthz"),
         start_timeout=90,
     )
+    if protocol is None:  # nor inherited from this process
+        for name in ("OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"):
+            process.env.pop(name, None)
     process.start()
     return ServiceProcess(process=process, url=url, port=port, service_name=service_name)
 
