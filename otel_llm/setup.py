@@ -5,8 +5,8 @@ Order matters and is shown here once:
 1. settings from the environment (``otel_llm.config``), overridable by arguments;
 2. a ``TracerProvider`` with the service resource, whose first processor is the GenAI
    span processor (request-ID stamping, pricing, Prometheus metrics) wrapping a bounded
-   ``BatchSpanProcessor`` for the chosen exporter (OTLP: JSON over HTTP by default,
-   ``http/protobuf`` or ``grpc`` by ``OTEL_EXPORTER_OTLP_PROTOCOL``; OTLP-JSON file,
+   ``BatchSpanProcessor`` for the chosen exporter (OTLP: ``http/protobuf`` by default,
+   ``http/json`` or ``grpc`` by ``OTEL_EXPORTER_OTLP_PROTOCOL``; OTLP-JSON file,
    console, none);
    a batch the exporter cannot write is counted in
    ``otel_llm_spans_dropped_total{reason="export_failed"}`` and logged once with the
@@ -290,32 +290,34 @@ def _exporter(settings: Settings) -> SpanExporter | None:
         except OSError as exc:
             return _UnopenableFile(exc)
     protocol = _otlp_protocol()
-    # Each exporter is imported only when chosen: the default (OTLP JSON over HTTP, on
-    # urllib3) loads neither protobuf nor requests nor gRPC.
+    # Each exporter is imported only when chosen. http/json (on urllib3) loads neither
+    # protobuf nor requests (about 6 MiB less), but its encoder's per-value objects cost
+    # about 2.7x the export CPU of protobuf's in a service's heap (bench/bench_export.py),
+    # so protobuf stays the default.
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
             OTLPSpanExporter as GrpcExporter,
         )
 
         return GrpcExporter()
-    if protocol == "http/protobuf":
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
-            OTLPSpanExporter as ProtobufExporter,
+    if protocol == "http/json":
+        from opentelemetry.exporter.otlp.json.http.trace_exporter import (
+            OTLPSpanExporter as JsonExporter,
         )
 
-        return ProtobufExporter()
-    from opentelemetry.exporter.otlp.json.http.trace_exporter import OTLPSpanExporter
+        return JsonExporter()
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
     return OTLPSpanExporter()
 
 
-OTLP_PROTOCOLS = ("http/json", "http/protobuf", "grpc")
-DEFAULT_OTLP_PROTOCOL = "http/json"
+OTLP_PROTOCOLS = ("http/protobuf", "http/json", "grpc")
+DEFAULT_OTLP_PROTOCOL = "http/protobuf"
 
 
 def _otlp_protocol(report: bool = True) -> str:
     """``OTEL_EXPORTER_OTLP_TRACES_PROTOCOL``, else ``OTEL_EXPORTER_OTLP_PROTOCOL``, else
-    ``http/json``; a value that names no OTLP protocol is logged (``report``) and the
+    ``http/protobuf``; a value that names no OTLP protocol is logged (``report``) and the
     default used."""
     raw = (
         os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")

@@ -31,17 +31,16 @@ PROBE = """
 ENV = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9", "OTEL_BSP_EXPORT_TIMEOUT": "100"}
 
 
-def test_defaults_do_not_import_grpc_protobuf_or_unused_sdks_nor_change_log_levels() -> None:
-    # the default exporter is OTLP JSON over HTTP (urllib3): no protobuf, no requests
+def test_defaults_do_not_import_grpc_or_unused_sdks_nor_change_log_levels() -> None:
     out = run_py(PROBE, ENV)
     assert out == {
         "loaded": {"grpc": False, "anthropic": False, "fastapi": False},
-        "serializers": {"google.protobuf": False, "requests": False},
+        "serializers": {"google.protobuf": True, "requests": True},
         "levels_kept": True,
         "prices": True,
         "before_import": ["openai"],
         "after_import": ["openai", "anthropic"],
-        "exporter": "opentelemetry.exporter.otlp.json.http.trace_exporter",
+        "exporter": "opentelemetry.exporter.otlp.proto.http.trace_exporter",
     }
 
 
@@ -51,11 +50,11 @@ def test_grpc_is_imported_when_the_protocol_asks_for_it() -> None:
     assert out["exporter"] == "opentelemetry.exporter.otlp.proto.grpc.trace_exporter"
 
 
-def test_protobuf_over_http_is_imported_when_the_traces_protocol_asks_for_it() -> None:
-    out = run_py(PROBE, {**ENV, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf"})
-    assert out["loaded"]["grpc"] is False
-    assert out["serializers"]["google.protobuf"] is True
-    assert out["exporter"] == "opentelemetry.exporter.otlp.proto.http.trace_exporter"
+def test_json_over_http_imports_neither_protobuf_nor_requests() -> None:
+    out = run_py(PROBE, {**ENV, "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"})
+    assert out["loaded"] == {"grpc": False, "anthropic": False, "fastapi": False}
+    assert out["serializers"] == {"google.protobuf": False, "requests": False}
+    assert out["exporter"] == "opentelemetry.exporter.otlp.json.http.trace_exporter"
 
 
 def test_the_traces_protocol_wins_over_the_general_one() -> None:
@@ -63,12 +62,18 @@ def test_the_traces_protocol_wins_over_the_general_one() -> None:
         PROBE,
         {
             **ENV,
-            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
             "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/json",
         },
     )
+    assert out["loaded"]["grpc"] is False
     assert out["serializers"] == {"google.protobuf": False, "requests": False}
     assert out["exporter"] == "opentelemetry.exporter.otlp.json.http.trace_exporter"
+
+
+def test_an_unknown_protocol_falls_back_to_the_default() -> None:
+    out = run_py(PROBE, {**ENV, "OTEL_EXPORTER_OTLP_PROTOCOL": "http/xml"})
+    assert out["exporter"] == "opentelemetry.exporter.otlp.proto.http.trace_exporter"
 
 
 NO_CLIENT = """

@@ -1,5 +1,5 @@
-"""Spans sent with the default exporter (OTLP JSON over HTTP, no protocol variable set)
-and with ``http/protobuf`` reach the trace store through a real Collector.
+"""Spans sent with the default exporter (OTLP/HTTP protobuf, no protocol variable set)
+and with ``http/json`` reach the trace store through a real Collector.
 
 The demo service (configure() with its defaults) answers one chat request with a chosen
 request ID; its trace must be searchable in Jaeger with the server span and the priced
@@ -31,7 +31,7 @@ pytestmark = pytest.mark.integration
 SEARCH_DEADLINE_S = 30.0  # as test_traces.py: request served -> trace searchable
 
 
-@pytest.fixture(params=[None, "http/protobuf"], ids=["default", "http-protobuf"])
+@pytest.fixture(params=[None, "http/json"], ids=["default", "http-json"])
 def service(
     request: pytest.FixtureRequest,
     tmp_path: Path,
