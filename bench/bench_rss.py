@@ -5,7 +5,9 @@ that imports what a service of that shape imports, sets the configuration up, an
 ``VmHWM`` (peak RSS) and ``VmRSS`` from ``/proc/self/status``: once right after set-up,
 once after ``--calls`` calls on every path its SDKs have (over an in-process
 ``httpx2.MockTransport``). otel-llm runs with its defaults and the default exporter
-(OTLP/HTTP, sending to a loopback sink in this parent process that accepts everything).
+(OTLP/HTTP protobuf, sending to a loopback sink in this parent process that accepts
+everything) and, in the same run, with each protocol of ``--protocols`` (by default
+``http/json`` too: ``otel-llm:http/json`` rows).
 
 By default the processes run in a venv as a service has it (built with uv on first use
 under ``~/.cache/otel-llm/rss-venv``): otel-llm without extras, the OpenAI and Anthropic
@@ -21,7 +23,8 @@ and stream only, the paths it instruments, for it and its baseline; its spans go
 no-op exporter there, as that venv has no OTLP exporter).
 
     uv run python bench/bench_rss.py [--calls 200] [--shapes none,openai,anthropic,both]
-        [--venv service|current] [--repeat 3] [--skip-openai-v2] [--json out.json]
+        [--venv service|current] [--repeat 3] [--protocols http/json,grpc]
+        [--skip-openai-v2] [--json out.json]
 """
 
 from __future__ import annotations
@@ -66,12 +69,16 @@ def child(shape: str, mode: str, calls: int, v2_paths: bool = False) -> dict[str
     for name in sdks:  # the service's own imports come first
         __import__(name)
     what = "uninstrumented"
-    if mode == "otel-llm":
+    ours = mode.startswith("otel-llm")
+    if ours:
         os.environ.setdefault("OTEL_LLM_LOG_LEVEL", "WARNING")  # no start-up line on stdout
+        _, _, protocol = mode.partition(":")
+        if protocol:
+            os.environ["OTEL_EXPORTER_OTLP_PROTOCOL"] = protocol
         import otel_llm
 
         otel_llm.configure("bench-rss")
-        what = "otel_llm.configure() defaults, OTLP/HTTP exporter"
+        what = f"otel_llm.configure() defaults, OTLP {protocol or 'default (http/protobuf)'}"
     elif mode == "openai-v2":
         from bench_compare import SETUPS
 
@@ -91,7 +98,7 @@ def child(shape: str, mode: str, calls: int, v2_paths: bool = False) -> dict[str
                 for _ in range(calls):
                     bc.CALLS[path](clients)
         after_calls = _status()
-    if mode == "otel-llm":
+    if ours:
         import otel_llm
 
         otel_llm.shutdown()
@@ -214,7 +221,7 @@ def report(rows: list[dict[str, Any]], calls: int) -> str:
     lines = [
         f"peak RSS (VmHWM), MiB: after set-up | after {calls} calls per path; "
         "+ = over the same shape uninstrumented",
-        f"{'shape':<11}{'config':<12}{'set-up':>8}{'+':>7}{'calls':>9}{'+':>7}{'modules':>9}",
+        f"{'shape':<11}{'config':<24}{'set-up':>8}{'+':>7}{'calls':>9}{'+':>7}{'modules':>9}",
     ]
     base: dict[tuple[str, str], dict[str, Any]] = {}
     for row in rows:
@@ -234,7 +241,7 @@ def report(rows: list[dict[str, Any]], calls: int) -> str:
         s, sp = fmt("setup")
         c, cp = fmt("calls")
         label = row["mode"] + (" (v2 venv)" if venv == "v2" and row["mode"] == "none" else "")
-        lines.append(f"{row['shape']:<11}{label:<12}{s:>8}{sp:>7}{c:>9}{cp:>7}{row['modules']:>9}")
+        lines.append(f"{row['shape']:<11}{label:<24}{s:>8}{sp:>7}{c:>9}{cp:>7}{row['modules']:>9}")
     return "\n".join(lines)
 
 
@@ -250,6 +257,11 @@ def main(argv: list[str] | None = None) -> int:
         "current: this venv (the dev set-up: every extra and tool installed)",
     )
     parser.add_argument("--repeat", type=int, default=3, help="runs per row (median shown)")
+    parser.add_argument(
+        "--protocols",
+        default="http/json",
+        help="OTLP protocols measured besides the default (comma-separated; empty: none)",
+    )
     parser.add_argument("--skip-openai-v2", action="store_true")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
@@ -267,10 +279,9 @@ def main(argv: list[str] | None = None) -> int:
     ensure_bytecode(ours)
     compileall.compile_dir(ROOT / "otel_llm", quiet=2)  # as an installed package has it
     endpoint = otlp_sink()
+    modes = ["none", "otel-llm"] + [f"otel-llm:{p}" for p in args.protocols.split(",") if p]
     plan: list[tuple[Path, str, str, bool]] = [
-        (ours, shape, mode, False)
-        for shape in args.shapes.split(",")
-        for mode in ("none", "otel-llm")
+        (ours, shape, mode, False) for shape in args.shapes.split(",") for mode in modes
     ]
     if not args.skip_openai_v2 and "openai" in args.shapes.split(","):
         v2 = ensure_bench_venv()
@@ -282,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in range(args.repeat):
         for i, (python, shape, mode, v2_paths) in enumerate(plan):
             runs[i].append(run(python, shape, mode, args.calls, endpoint, v2_paths))
-            print(f"  {r + 1}/{args.repeat} {shape:<10} {mode:<10}", file=sys.stderr)
+            print(f"  {r + 1}/{args.repeat} {shape:<10} {mode:<22}", file=sys.stderr)
     rows = [_median_row(rs, v2_paths) for rs, (_, _, _, v2_paths) in zip(runs, plan, strict=True)]
     print(report(rows, args.calls))
     if args.json:
