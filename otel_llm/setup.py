@@ -291,9 +291,10 @@ def _exporter(settings: Settings) -> SpanExporter | None:
             return _UnopenableFile(exc)
     protocol = _otlp_protocol()
     # Each exporter is imported only when chosen. http/json (on urllib3) loads neither
-    # protobuf nor requests (about 6 MiB less), but its encoder's per-value objects cost
-    # about 2.7x the export CPU of protobuf's in a service's heap (bench/bench_export.py),
-    # so protobuf stays the default.
+    # protobuf nor requests (4.6-5.8 MiB less after set-up, bench/bench_rss.py), but its
+    # encoder's per-value objects set the garbage collector off: about 2.4x protobuf's
+    # export CPU per span, and encoding a batch peaks about as high as protobuf's imports
+    # (bench/bench_export.py, bench/README.md "Memory"); protobuf stays the default.
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
             OTLPSpanExporter as GrpcExporter,
