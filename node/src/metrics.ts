@@ -71,6 +71,137 @@ function openMetricsRegistry(): Registry<RegistryContentType> {
   return registry;
 }
 
+/** A series of a prom-client 15 histogram or counter, as its private `hashMap` holds it. */
+interface SeriesEntry {
+  labels: Labels;
+  value?: number;
+  sum?: number;
+  count?: number;
+  bucketValues?: Record<string, number>;
+  bucketExemplars?: Record<string, ExemplarSlot | null>;
+  exemplar?: ExemplarSlot;
+}
+interface ExemplarSlot {
+  labelSet: Labels;
+  value: number;
+  timestamp: number;
+  validateExemplarLabelSet(labels: Labels): void;
+}
+interface MetricInternals {
+  hashMap?: Record<string, SeriesEntry>;
+  sortedLabelNames?: readonly string[];
+  upperBounds?: readonly number[];
+}
+interface CachedSeries {
+  map: Record<string, SeriesEntry>;
+  hash: string;
+  entry: SeriesEntry;
+}
+
+const NO_LABELS: Labels = Object.freeze({}) as Labels;
+
+function isEmpty(labels: Labels): boolean {
+  for (const _ in labels) return false;
+  return true;
+}
+
+/**
+ * The per-observation fast path for the processor's shared, frozen label objects: the
+ * prom-client series (its private `hashMap` entry, prom-client 15 as pinned; tested
+ * against prom-client's own path in metrics.test.mjs) is looked up once per label object
+ * and updated in place exactly as prom-client's `observe`/`inc` (with exemplar) do,
+ * without re-validating and re-hashing the labels on every call. Anything unexpected (a
+ * series prom-client created anew, reset or removed, a bucket without its exemplar slot
+ * yet, a value prom-client would reject, another layout) takes prom-client's own path.
+ */
+class SeriesCache {
+  private readonly series = new WeakMap<object, WeakMap<Labels, CachedSeries>>();
+  private readonly bucketKeys = new WeakMap<object, readonly string[]>();
+
+  /** After prom-client's own path: keep the series of `labels` for next time. */
+  remember(metric: object, labels: Labels): void {
+    try {
+      if (!Object.isFrozen(labels)) return; // a label object made for one call is not seen again
+      const m = metric as MetricInternals;
+      const map = m.hashMap;
+      const names = m.sortedLabelNames;
+      if (!map || !Array.isArray(names)) return;
+      let hash = '';
+      for (const name of names) {
+        const value = labels[name];
+        if (value !== undefined) hash += `${name}:${value},`;
+      }
+      const entry = map[hash];
+      if (!entry || typeof entry !== 'object') return;
+      for (const name of names) if (entry.labels?.[name] !== labels[name]) return;
+      let byLabels = this.series.get(metric);
+      if (!byLabels) this.series.set(metric, (byLabels = new WeakMap()));
+      byLabels.set(labels, { map, hash, entry });
+    } catch {
+      // the general path stays
+    }
+  }
+
+  private cached(metric: object, labels: Labels): CachedSeries | undefined {
+    const found = this.series.get(metric)?.get(labels);
+    if (!found) return undefined;
+    const map = (metric as MetricInternals).hashMap;
+    return map === found.map && map[found.hash] === found.entry ? found : undefined;
+  }
+
+  /** A histogram observation (prom-client's observe + updateExemplar); false: take the general path. */
+  observe(h: Histogram<string>, labels: Labels, value: number, exemplar: Labels | undefined): boolean {
+    if (exemplar !== undefined && isEmpty(exemplar)) exemplar = undefined; // prom-client keeps none then
+    const found = this.cached(h, labels);
+    if (!found || !Number.isFinite(value)) return false;
+    const entry = found.entry;
+    const bounds = (h as unknown as MetricInternals).upperBounds;
+    const buckets = entry.bucketValues;
+    if (!bounds || !buckets || typeof entry.sum !== 'number' || typeof entry.count !== 'number') return false;
+    let keys = this.bucketKeys.get(h);
+    if (!keys) this.bucketKeys.set(h, (keys = bounds.map(String)));
+    let i = 0;
+    while (i < bounds.length && !(value <= bounds[i]!)) i++;
+    const key = i < bounds.length ? keys[i]! : '-1';
+    let slot: ExemplarSlot | null | undefined;
+    if (exemplar !== undefined) {
+      slot = entry.bucketExemplars?.[key];
+      if (!slot || typeof slot !== 'object') return false; // prom-client creates the slot
+      slot.validateExemplarLabelSet(exemplar);
+    }
+    entry.sum += value;
+    entry.count += 1;
+    if (i < bounds.length) buckets[key]! += 1;
+    if (slot) {
+      slot.labelSet = exemplar!;
+      slot.value = value;
+      slot.timestamp = Date.now() / 1000;
+    }
+    return true;
+  }
+
+  /** A counter increment (prom-client's inc + updateExemplar); false: take the general path. */
+  inc(c: Counter<string>, labels: Labels, value: number, exemplar: Labels | undefined): boolean {
+    const found = this.cached(c, labels);
+    if (!found || !Number.isFinite(value) || value < 0) return false;
+    const entry = found.entry;
+    if (typeof entry.value !== 'number') return false;
+    let slot: ExemplarSlot | undefined;
+    if (exemplar !== undefined) {
+      slot = entry.exemplar;
+      if (!slot || typeof slot !== 'object') return false;
+      slot.validateExemplarLabelSet(exemplar);
+    }
+    entry.value += value;
+    if (slot) {
+      slot.labelSet = exemplar!;
+      slot.value = value ? value : 1;
+      slot.timestamp = Date.now() / 1000;
+    }
+    return true;
+  }
+}
+
 /** The contract's instruments on one registry. */
 export class LlmMetrics {
   readonly registry: Registry<RegistryContentType>;
@@ -169,13 +300,18 @@ export class LlmMetrics {
       case METRIC_TTFC:
         return this.observe(this.ttfc, obs, exemplarLabels);
       case METRIC_COST:
+        // prom-client keeps an exemplar (with no labels) for an unsampled call too
+        if (this.fast.inc(this.cost, obs.labels, obs.value, this.exemplars ? (exemplarLabels ?? NO_LABELS) : undefined)) return;
         if (this.exemplars) this.cost.inc({ labels: obs.labels, value: obs.value, exemplarLabels: exemplarLabels ?? {} });
         else this.cost.inc(obs.labels, obs.value);
+        this.fast.remember(this.cost, obs.labels);
         return;
       case METRIC_OPERATION_COST:
         return this.observe(this.operationCost, obs, exemplarLabels);
       case METRIC_UNPRICED:
+        if (this.fast.inc(this.unpriced, obs.labels, obs.value, undefined)) return;
         this.unpriced.inc(obs.labels, obs.value);
+        this.fast.remember(this.unpriced, obs.labels);
         return;
       default:
         throw new Error(`unknown metric ${obs.metric}`);
@@ -184,9 +320,13 @@ export class LlmMetrics {
 
   /** With exemplars on, prom-client takes only the object form of observe/inc. */
   private observe(h: Histogram<string>, obs: Observation, exemplarLabels?: Labels): void {
+    if (this.fast.observe(h, obs.labels, obs.value, exemplarLabels)) return;
     if (this.exemplars) h.observe({ labels: obs.labels, value: obs.value, exemplarLabels: exemplarLabels ?? {} });
     else h.observe(obs.labels, obs.value);
+    this.fast.remember(h, obs.labels);
   }
+
+  private readonly fast = new SeriesCache();
 
   /** The registry content: OpenMetrics (with exemplars) or plain Prometheus text. */
   async render(openMetrics: boolean): Promise<{ contentType: string; body: string }> {

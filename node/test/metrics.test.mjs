@@ -101,6 +101,43 @@ describe('instruments', () => {
     assert.match(again, /# TYPE gen_ai_client_cost_usd_total counter/);
   });
 
+  it('shared frozen label objects (the processor\'s fast path) give what prom-client\'s own path gives', async () => {
+    // same observations, once with frozen label objects reused across calls (kept series,
+    // updated in place) and once with a fresh object per call (prom-client's path only)
+    const fast = new LlmMetrics({ attributionLabels: ['user'] });
+    const slow = new LlmMetrics({ attributionLabels: ['user'] });
+    const dur = Object.freeze({ ...OP, error_type: '' });
+    const tok = Object.freeze({ ...OP, gen_ai_token_type: 'input' });
+    const cost = Object.freeze({ gen_ai_operation_name: 'chat', gen_ai_provider_name: 'openai', gen_ai_request_model: 'm', user: 'u' });
+    const perCall = Object.freeze({ gen_ai_operation_name: 'chat', gen_ai_provider_name: 'openai', gen_ai_request_model: 'm' });
+    const unpriced = Object.freeze({ gen_ai_provider_name: 'openai', gen_ai_request_model: 'x' });
+    const ex = i => (i % 3 === 2 ? undefined : { trace_id: `${i}`.padStart(32, 'a'), span_id: `${i}`.padStart(16, 'b') });
+    const feed = (metrics, fresh, from, to) => {
+      const l = labels => (fresh ? { ...labels } : labels);
+      for (let i = from; i < to; i++) {
+        metrics.record({ metric: semconv.METRIC_DURATION, labels: l(dur), value: [0.005, 0.3, 100, 0.32][i % 4] }, ex(i));
+        metrics.record({ metric: semconv.METRIC_TTFC, labels: l(dur), value: 0.01 * i }, ex(i));
+        metrics.record({ metric: semconv.METRIC_TOKEN_USAGE, labels: l(tok), value: 1000 * i });
+        metrics.record({ metric: semconv.METRIC_COST, labels: l(cost), value: 0.001 * i }, ex(i));
+        metrics.record({ metric: semconv.METRIC_OPERATION_COST, labels: l(perCall), value: 0.25 * i }, ex(i));
+        metrics.record({ metric: semconv.METRIC_UNPRICED, labels: l(unpriced), value: 1 });
+      }
+    };
+    const render = async metrics => (await metrics.render(true)).body.replace(/(# \{[^}]*\} \S+) \S+$/gm, '$1 T'); // exemplar timestamps
+    feed(fast, false, 0, 7);
+    feed(slow, true, 0, 7);
+    assert.equal(await render(fast), await render(slow));
+    assert.match(await render(fast), /gen_ai_client_operation_duration_seconds_bucket\{[^}]*le="0.32"[^}]*\} 5 # \{trace_id="a{31}3",span_id="b{15}3"\} 0.32 T/, 'an unsampled call leaves the exemplar');
+    // a reset registry starts over; the kept series are not written to any more
+    fast.registry.resetMetrics();
+    slow.registry.resetMetrics();
+    feed(fast, false, 7, 12);
+    feed(slow, true, 7, 12);
+    assert.equal(await render(fast), await render(slow));
+    assert.throws(() => fast.record({ metric: semconv.METRIC_DURATION, labels: dur, value: NaN }), /not a valid number/);
+    assert.throws(() => fast.record({ metric: semconv.METRIC_COST, labels: cost, value: -1 }), /decrease/);
+  });
+
   it('converts OpenMetrics to Prometheus text', () => {
     const om = '# HELP c_usd help\n# TYPE c_usd counter\nc_usd_total{a="b"} 1 # {trace_id="x"} 1 1\n# EOF\n';
     assert.equal(openMetricsToPrometheus(om), '# HELP c_usd_total help\n# TYPE c_usd_total counter\nc_usd_total{a="b"} 1\n');
