@@ -52,8 +52,17 @@ const CONTENT_KEYS = new Set([
   'ai.schema',
 ]);
 
+const contentKeyMemo = new Map<string, boolean>();
+
 export function isGenAiContentKey(key: string): boolean {
-  return CONTENT_KEYS.has(key) || isContentKey(key);
+  // every GenAI span's keys are checked as it ends: the same few dozen names, tested once
+  let found = contentKeyMemo.get(key);
+  if (found === undefined) {
+    found = CONTENT_KEYS.has(key) || isContentKey(key);
+    if (contentKeyMemo.size >= 4096) contentKeyMemo.clear();
+    contentKeyMemo.set(key, found);
+  }
+  return found;
 }
 
 type Writable = ReadableSpan & { attributes: Record<string, unknown> };

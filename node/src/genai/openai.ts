@@ -216,12 +216,19 @@ export class OpenAIExtrasInstrumentation extends InstrumentationBase<OpenAIExtra
     if (mode === true || mode === 'true') return true;
     if (mode === false || mode === 'false') return false;
     if (typeof baseURL !== 'string') return false;
+    const known = this.usageByBaseURL.get(baseURL);
+    if (known !== undefined) return known;
     const resolver = (this.resolver ??= this.getConfig().resolver ?? ProviderResolver.fromEnv());
     const found = resolver.resolve(baseURL, 'openai');
-    return !found.unresolved && INCLUDE_USAGE_PROVIDERS.has(found.name);
+    const wants = !found.unresolved && INCLUDE_USAGE_PROVIDERS.has(found.name);
+    // a client's base URL is fixed: one resolution per URL (bounded like the resolver's cache)
+    if (this.usageByBaseURL.size >= 1024) this.usageByBaseURL.clear();
+    this.usageByBaseURL.set(baseURL, wants);
+    return wants;
   }
 
   private resolver?: ProviderResolver;
+  private readonly usageByBaseURL = new Map<string, boolean>();
 
   private onResult(span: Span, params: Any, result: Any): void {
     try {
@@ -241,49 +248,32 @@ export class OpenAIExtrasInstrumentation extends InstrumentationBase<OpenAIExtra
   }
 }
 
-async function* observeStream(
+/**
+ * The caller's iterator over the stream's chunks, observed: time to the first chunk, usage
+ * (the usage-only chunk we asked for is not handed on), characters for an estimate; at the
+ * end (read to the end, stopped early, or failed) an estimate when no usage came, and the
+ * span the official wrapper would leave open is ended. A plain iterator object rather than
+ * an async generator: one promise per chunk instead of a generator's queue of them.
+ */
+function observeStream(
   iterator: AsyncIterator<Any>,
   span: Span,
   params: Any,
   hideUsage: boolean,
   started: number,
   api: string,
-): AsyncGenerator<Any> {
+): AsyncIterableIterator<Any> {
   let first = true;
   let sawUsage = false;
   let outputChars = 0;
-  let completed = false;
-  let failure: unknown;
-  try {
-    const iterable = { [Symbol.asyncIterator]: () => iterator };
-    for await (const chunk of iterable) {
-      let hide = false;
-      try {
-        if (first) {
-          first = false;
-          span.setAttribute(GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, (performance.now() - started) / 1000);
-        }
-        const usage = api === 'responses' ? chunk?.response?.usage : chunk?.usage;
-        if (usage) {
-          sawUsage = true;
-          span.setAttributes(usageDetails(usage));
-          hide = hideUsage && Array.isArray(chunk.choices) && chunk.choices.length === 0;
-        }
-        if (Array.isArray(chunk?.choices)) {
-          for (const c of chunk.choices) outputChars += textLength(c?.delta?.content);
-        } else if (typeof chunk?.delta === 'string') {
-          outputChars += chunk.delta.length;
-        }
-      } catch {
-        // telemetry only
-      }
-      if (!hide) yield chunk;
-    }
-    completed = true;
-  } catch (err) {
-    failure = err;
-    throw err;
-  } finally {
+  let finished = false;
+  /** next() was called: as with a generator, return() or throw() before that only closes it. */
+  let begun = false;
+
+  /** Read, or stopped early (`completed` false), or failed. */
+  const finish = (completed: boolean, failure?: unknown): void => {
+    if (finished) return;
+    finished = true;
     try {
       const known = (span as Span & { attributes?: Record<string, unknown> }).attributes?.[GEN_AI_USAGE_INPUT_TOKENS];
       if (!sawUsage && known === undefined) setEstimate(span, params, outputChars);
@@ -299,5 +289,81 @@ async function* observeStream(
     } catch {
       // telemetry only
     }
-  }
+  };
+
+  /** Whether to hand `chunk` on (false for the usage-only chunk we asked for). */
+  const observe = (chunk: Any): boolean => {
+    let hide = false;
+    try {
+      if (first) {
+        first = false;
+        span.setAttribute(GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, (performance.now() - started) / 1000);
+      }
+      const usage = api === 'responses' ? chunk?.response?.usage : chunk?.usage;
+      if (usage) {
+        sawUsage = true;
+        span.setAttributes(usageDetails(usage));
+        hide = hideUsage && Array.isArray(chunk.choices) && chunk.choices.length === 0;
+      }
+      const choices = chunk?.choices;
+      if (Array.isArray(choices)) {
+        for (let i = 0; i < choices.length; i++) outputChars += textLength(choices[i]?.delta?.content);
+      } else if (typeof chunk?.delta === 'string') {
+        outputChars += chunk.delta.length;
+      }
+    } catch {
+      // telemetry only
+    }
+    return !hide;
+  };
+
+  const done = (): IteratorResult<Any> => ({ value: undefined, done: true });
+  const observed: AsyncIterableIterator<Any> = {
+    [Symbol.asyncIterator]() {
+      return observed;
+    },
+    async next(): Promise<IteratorResult<Any>> {
+      if (finished) return done();
+      begun = true;
+      for (;;) {
+        let result: IteratorResult<Any>;
+        try {
+          result = await iterator.next();
+        } catch (err) {
+          finish(false, err);
+          throw err;
+        }
+        if (result.done) {
+          finish(true);
+          return done();
+        }
+        if (observe(result.value)) return result;
+      }
+    },
+    async return(value?: Any): Promise<IteratorResult<Any>> {
+      // the caller stopped early (break, or an error in its loop): as a for-await over the source
+      if (finished || !begun) {
+        finished = true;
+        return { value, done: true };
+      }
+      try {
+        await iterator.return?.();
+      } finally {
+        finish(false);
+      }
+      return { value, done: true };
+    },
+    async throw(err?: unknown): Promise<IteratorResult<Any>> {
+      if (!finished && !begun) finished = true;
+      if (!finished) {
+        try {
+          await iterator.return?.();
+        } finally {
+          finish(false, err);
+        }
+      }
+      throw err;
+    },
+  };
+  return observed;
 }

@@ -853,6 +853,17 @@ export class WireLayer {
 
 // --- one propagation per outgoing request ----------------------------------------------
 
+let lastFields: { list: string[]; set: ReadonlySet<string> } | undefined;
+
+/** The global propagator's header names, lower-cased (the set kept while they stay the same). */
+function propagationFields(): ReadonlySet<string> {
+  const list = propagation.fields();
+  const last = lastFields;
+  if (last && last.list.length === list.length && last.list.every((f, i) => f === list[i])) return last.set;
+  lastFields = { list, set: new Set(list.map(f => f.toLowerCase())) };
+  return lastFields.set;
+}
+
 /**
  * Remove, from an undici request about to be instrumented, the propagation headers
  * (`traceparent`, `tracestate`, `baggage`, `X-Request-ID`) that an SDK injected itself
@@ -863,7 +874,7 @@ export class WireLayer {
 export function dedupePropagationHeaders(request: { headers?: unknown }): () => void {
   const headers = request?.headers;
   if (!Array.isArray(headers)) return () => undefined;
-  const fields = new Set(propagation.fields().map(f => f.toLowerCase()));
+  const fields = propagationFields();
   const removed: [unknown, unknown][] = [];
   for (let i = headers.length - 2; i >= 0; i -= 2) {
     const key = String(headers[i]).toLowerCase();
