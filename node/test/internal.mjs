@@ -1,3 +1,4 @@
 // Test access to internals that are not part of the public API.
 export { contextWithState as contextWithStateForTests } from '../dist/esm/context.js';
 export { parsePricing as parsePricingForTests } from '../dist/esm/pricing.js';
+export { extractTokens as extractTokensForTests, libraryExtract as libraryExtractForTests } from '../dist/esm/wire/common.js';

@@ -192,3 +192,61 @@ describe('SSE reader', async () => {
     assert.equal(r.oversized, 1);
   });
 });
+
+describe('usage extraction', () => {
+  it("the compiled extractors read what genai-prices' extractUsage reads, for every provider and flavor", async () => {
+    const { extractTokensForTests: fast, libraryExtractForTests: library } = await import('./internal.mjs');
+    const providers = await bundledReady;
+    // usage objects of the vectors' responses and stream events, and shapes that must fall back
+    const usages = [];
+    const collect = v => {
+      if (!v || typeof v !== 'object') return;
+      for (const [k, x] of Object.entries(v)) {
+        if ((k === 'usage' || k === 'usageMetadata' || k === 'meta' || k === 'billed_units') && x && typeof x === 'object') usages.push(x);
+        collect(x);
+      }
+    };
+    for (const c of CASES) {
+      collect(c.response?.body);
+      for (const e of c.response?.sse ?? []) {
+        const data = e.split('\n').find(l => l.startsWith('data:'))?.slice(5).trim();
+        try {
+          collect(JSON.parse(data));
+        } catch {
+          // [DONE] and the like
+        }
+      }
+    }
+    usages.push(
+      {},
+      { prompt_tokens: 0, completion_tokens: 0 },
+      { prompt_tokens: -1, completion_tokens: 3 },
+      { prompt_tokens: 5, completion_tokens: '3' },
+      { prompt_tokens: 5, completion_tokens: Infinity },
+      { input_tokens: 7, output_tokens: 2, cache_read_input_tokens: 3, cache_creation_input_tokens: 1 },
+      { input_tokens: 7, output_tokens: null },
+      { promptTokenCount: 9, candidatesTokenCount: 4, thoughtsTokenCount: 2, cachedContentTokenCount: 1 },
+      { prompt_tokens: 4, completion_tokens: 2, prompt_tokens_details: null, completion_tokens_details: { reasoning_tokens: 1 } },
+      { prompt_tokens: 4, completion_tokens: 2, prompt_tokens_details: [1], completion_tokens_details: 'x' },
+    );
+    assert.ok(usages.length > 20, `${usages.length} usage objects`);
+    let compared = 0;
+    for (const provider of providers) {
+      for (const ex of provider.extractors ?? []) {
+        const root = Array.isArray(ex.root) ? ex.root : [ex.root];
+        for (const usage of usages) {
+          let container = usage;
+          for (const step of [...root].reverse()) container = { [typeof step === 'string' ? step : 'x']: container };
+          for (const bare of [container, { usage }, [usage], null]) {
+            const want = JSON.stringify(library(provider, ex.api_flavor, bare));
+            // twice: the first call of each extractor goes through extractUsage itself
+            fast(provider, ex.api_flavor, bare);
+            assert.equal(JSON.stringify(fast(provider, ex.api_flavor, bare)), want, `${provider.id} ${ex.api_flavor} ${JSON.stringify(bare)}`);
+            compared++;
+          }
+        }
+      }
+    }
+    assert.ok(compared > 1000, `${compared} comparisons`);
+  });
+});

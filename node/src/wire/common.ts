@@ -111,6 +111,16 @@ const DEST: Readonly<Record<string, string>> = {
  */
 export function extractTokens(provider: Provider | undefined, flavor: string, container: unknown): Record<string, number> | undefined {
   if (!provider) return undefined;
+  const fast = compiledExtractor(provider, flavor);
+  if (fast) {
+    const read = fast(container);
+    if (read !== FALLBACK) return read;
+  }
+  return libraryExtract(provider, flavor, container);
+}
+
+/** genai-prices' own extractUsage (the reference; also every case the compiled form leaves to it). */
+export function libraryExtract(provider: Provider, flavor: string, container: unknown): Record<string, number> | undefined {
   const flavors = provider.extractors?.map(e => e.api_flavor) ?? [];
   const use = flavors.includes(flavor) ? flavor : flavors.includes('default') ? 'default' : undefined;
   if (!use) return undefined;
@@ -126,6 +136,94 @@ export function extractTokens(provider: Provider | undefined, flavor: string, co
     if (dest && typeof v === 'number' && Number.isFinite(v)) out[dest] = v;
   }
   return Object.keys(out).length ? out : undefined;
+}
+
+const FALLBACK = Symbol('fallback');
+type Compiled = (container: unknown) => Record<string, number> | typeof FALLBACK;
+/** The destinations above in genai-prices' own order of reported usage keys (alphabetical). */
+const DEST_ORDER = Object.keys(DEST).sort();
+const compiled = new WeakMap<Provider, Map<string, Compiled | null>>();
+
+function isMapping(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * genai-prices' extractor for (provider, flavor), compiled once from the library's own
+ * extractor data (root and mapping paths): each call then walks the usage object directly
+ * instead of re-validating the provider's extractors and copying paths per call. Only
+ * extractors of plain key paths are compiled (a path with an array selector stays with
+ * extractUsage), and the compiled form hands every case where extractUsage would throw or
+ * find nothing (a required value missing, a negative count, no token figure) back to it:
+ * what it returns is what extractTokens returned through extractUsage (tested for every
+ * provider's extractors in wire-vectors.test.mjs). The first call of each goes through
+ * extractUsage, which logs its own one-time warnings.
+ */
+function compiledExtractor(provider: Provider, flavor: string): Compiled | null {
+  let byFlavor = compiled.get(provider);
+  if (!byFlavor) compiled.set(provider, (byFlavor = new Map()));
+  if (byFlavor.has(flavor)) return byFlavor.get(flavor)!;
+  byFlavor.set(flavor, compile(provider, flavor));
+  return null;
+}
+
+function compile(provider: Provider, flavor: string): Compiled | null {
+  try {
+    const extractors = provider.extractors ?? [];
+    // the extractor libraryExtract would use
+    const ex = extractors.find(e => e.api_flavor === flavor) ?? extractors.find(e => e.api_flavor === 'default');
+    if (!ex) return null;
+    const steps = (p: unknown): string[] | null => {
+      const list = Array.isArray(p) ? p : [p];
+      return list.length && list.every(s => typeof s === 'string') ? (list as string[]) : null;
+    };
+    const root = steps(ex.root);
+    if (!root) return null;
+    const maps: { path: string[]; dest: string | undefined; required: boolean }[] = [];
+    for (const m of ex.mappings ?? []) {
+      const path = steps(m.path);
+      if (!path) return null;
+      maps.push({ path, dest: DEST[m.dest], required: m.required === true });
+    }
+    return (container: unknown) => {
+      let at: unknown = container;
+      for (const step of root) {
+        if (!isMapping(at)) return FALLBACK;
+        at = at[step];
+      }
+      if (!isMapping(at)) return FALLBACK;
+      const sums: Record<string, number> = {};
+      let found = false;
+      for (const map of maps) {
+        let v: unknown = at;
+        for (const step of map.path) {
+          if (!isMapping(v)) {
+            v = undefined;
+            break;
+          }
+          v = v[step];
+        }
+        if (typeof v !== 'number') {
+          if (map.required) return FALLBACK; // extractUsage throws
+          continue;
+        }
+        if (!Number.isFinite(v) || v < 0) return FALLBACK; // extractUsage throws
+        if (map.dest !== undefined) {
+          sums[map.dest] = (sums[map.dest] ?? 0) + v;
+          found = true;
+        }
+      }
+      if (!found) return FALLBACK;
+      const out: Record<string, number> = {};
+      for (const key of DEST_ORDER) {
+        const dest = DEST[key]!;
+        if (sums[dest] !== undefined) out[dest] = sums[dest];
+      }
+      return out;
+    };
+  } catch {
+    return null;
+  }
 }
 
 /**
