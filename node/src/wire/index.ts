@@ -714,6 +714,15 @@ class EventFramer {
   }
 }
 
+/** What a request URL resolves to (see WireLayer.route). */
+interface Route {
+  readonly url: URL;
+  readonly format: WireFormat | undefined;
+  /** By the client's provider family (or the SDK span's provider name). */
+  readonly providers: Map<string, ResolvedProvider>;
+}
+const ROUTE_LIMIT = 1024;
+
 /** Installs and removes the `fetch` wrapper; one per process. */
 export class WireLayer {
   readonly resolver: ProviderResolver;
@@ -801,13 +810,17 @@ export class WireLayer {
   begin(input: FetchInput, init?: RequestInit): [WireCall, [FetchInput, RequestInit | undefined]] | undefined {
     const method = (init?.method ?? (input instanceof Request ? input.method : 'GET')).toUpperCase();
     if (method !== 'POST') return undefined;
-    const url = urlOf(input);
-    if (!url) return undefined;
-    const format = formatFor(url);
-    if (!format) return undefined;
+    const route = this.route(input);
+    if (!route?.format) return undefined;
+    const { url, format } = route;
     const sdkSpan = sdkGenAiSpan();
     const sdkName = sdkSpan?.attributes?.[GEN_AI_PROVIDER_NAME] ?? sdkSpan?.attributes?.[GEN_AI_SYSTEM];
-    const provider = this.resolver.resolve(url, typeof sdkName === 'string' && sdkName ? sdkName : format.family);
+    const family = typeof sdkName === 'string' && sdkName ? sdkName : format.family;
+    let provider = route.providers.get(family);
+    if (provider === undefined) {
+      provider = this.resolver.resolve(url, family);
+      route.providers.set(family, provider);
+    }
     if (sdkSpan && coveredBySdk(sdkSpan, format, provider)) {
       enrichSdkSpan(sdkSpan, provider, url, undefined, false, undefined);
       return undefined;
@@ -843,6 +856,32 @@ export class WireLayer {
     }
     return [call, args];
   }
+
+  /**
+   * The parsed URL, API format and providers of a request URL, kept per URL string (an
+   * SDK calls the same few endpoints): no URL parsing or path matching per call. The URL
+   * is parsed from the string, so a caller's URL object changed later changes nothing.
+   */
+  private route(input: FetchInput): Route | undefined {
+    let href: unknown;
+    try {
+      href = typeof input === 'string' ? input : input instanceof URL ? input.href : (input as Request | undefined)?.url;
+    } catch {
+      return undefined;
+    }
+    if (typeof href !== 'string') return undefined;
+    let route = this.routes.get(href);
+    if (route === undefined) {
+      const url = urlOf(href);
+      if (!url) return undefined;
+      route = { url, format: formatFor(url), providers: new Map() };
+      if (this.routes.size >= ROUTE_LIMIT) this.routes.clear();
+      this.routes.set(href, route);
+    }
+    return route;
+  }
+
+  private readonly routes = new Map<string, Route>();
 
   private wantsUsage(provider: ResolvedProvider): boolean {
     if (this.includeUsage === 'false') return false;
