@@ -53,7 +53,7 @@ function child(mode, openaiDir, url, pkg) {
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, [`${HERE}overhead-child.mjs`, mode, openaiDir ?? '', url, String(CALLS), String(ROUNDS)], {
       stdio: ['ignore', 'pipe', 'inherit'],
-      env: { ...process.env, OTEL_LLM_EXPORTER: 'none', OTEL_LLM_LOG_LEVEL: 'ERROR', OTEL_LLM_BENCH_PACKAGE: pkg ?? '' },
+      env: { ...process.env, OTEL_LLM_EXPORTER: 'none', OTEL_LLM_BENCH_PACKAGE: pkg ?? '' },
     });
     let out = '';
     p.stdout.on('data', d => (out += d));

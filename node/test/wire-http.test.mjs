@@ -40,6 +40,17 @@ function serve(req, res, body) {
     res.writeHead(200, { 'content-type': 'text/event-stream' });
     res.write(`data: ${JSON.stringify({ id: 'c', model: body.model, choices: [{ index: 0, delta: { content: 'Hello' } }] })}\n\n`);
     setTimeout(() => res.destroy(), 20);
+  } else if (mode === 'paced' && body.stream) {
+    // one event per network chunk, as providers send them
+    const events = [
+      `data: ${JSON.stringify({ id: 'c', model: body.model, choices: [{ index: 0, delta: { content: 'héllo ✓' } }] })}\n\n`,
+      `data: ${JSON.stringify({ id: 'c', model: body.model, choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] })}\n\n`,
+      ...(body.stream_options?.include_usage ? [`data: ${JSON.stringify({ id: 'c', model: body.model, choices: [], usage })}\n\n`] : []),
+      'data: [DONE]\n\n',
+    ];
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    const next = () => (events.length > 1 ? (res.write(events.shift()), setTimeout(next, 15)) : res.end(events.shift()));
+    next();
   } else if (body.stream) {
     res.writeHead(200, { 'content-type': 'text/event-stream' });
     res.write(`data: ${JSON.stringify({ id: 'c', model: body.model, choices: [{ index: 0, delta: { content: 'Hi' }, finish_reason: 'stop' }] })}\n\n`);
@@ -225,6 +236,30 @@ describe('wire layer over real HTTP', () => {
     assert.equal(span.attributes['gen_ai.usage.input_tokens'], 10);
     assert.equal(span.attributes['gen_ai.request.stream'], true);
     assert.ok(span.attributes['gen_ai.response.time_to_first_chunk'] > 0);
+  });
+});
+
+describe('wire layer over real HTTP: a stream read chunk by chunk', () => {
+  it('events that arrive whole are handed on as they came; the usage-only one is not', async () => {
+    exporter.reset();
+    const res = await chat({ headers: { 'x-mode': 'paced' } }, { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], stream: true });
+    const reader = res.body.getReader();
+    const chunks = [];
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+    }
+    const text = Buffer.concat(chunks).toString('utf8');
+    assert.equal(requests.at(-1).body.stream_options?.include_usage, true);
+    assert.ok(!text.includes('"usage"'), 'the usage-only chunk is hidden');
+    assert.ok(text.includes('héllo ✓'));
+    assert.equal(text.split('\n\n').length - 1, 3, 'two chunks and [DONE], each whole');
+    assert.ok(text.endsWith('data: [DONE]\n\n'));
+    await settle();
+    const [span] = wireSpans();
+    assert.equal(span.attributes['gen_ai.usage.input_tokens'], 10);
+    assert.deepEqual(span.attributes['gen_ai.response.finish_reasons'], ['stop']);
   });
 });
 

@@ -599,15 +599,20 @@ class WireCall {
             if (framer) {
               // hold bytes until an event is complete, drop the usage-only event we asked for
               let out = '';
+              let whole = false;
               try {
                 call.chunkSeen();
-                out = call.passEvents(sseReader!, framer.push(chunk));
+                const clean = framer.clean;
+                const raws = framer.push(chunk);
+                out = call.passEvents(sseReader!, raws);
+                // whole events only, none held before or after, none dropped: the bytes as they came
+                whole = clean && framer.clean && out.length === totalLength(raws);
                 call.sync();
               } catch {
                 call.fail('unknown_shape');
               }
               if (out) {
-                controller.enqueue(encoder.encode(out));
+                controller.enqueue(whole ? chunk : encoder.encode(out));
                 return;
               }
               continue;
@@ -678,6 +683,12 @@ function azureDeployment(path: string): string | undefined {
   return m ? decodeURIComponent(m[1]!) : undefined;
 }
 
+function totalLength(parts: readonly string[]): number {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  return n;
+}
+
 function concat(parts: Uint8Array[], total: number): Uint8Array {
   const out = new Uint8Array(total);
   let at = 0;
@@ -692,9 +703,16 @@ function concat(parts: Uint8Array[], total: number): Uint8Array {
 class EventFramer {
   private readonly decoder = new TextDecoder('utf-8');
   private buf = '';
+  /**
+   * Nothing held: the last chunk ended with a line break (no partial character in the
+   * decoder) and completed every event in it.
+   */
+  clean = true;
 
   push(chunk: Uint8Array): string[] {
     this.buf += this.decoder.decode(chunk, { stream: true });
+    const last = chunk.byteLength ? chunk[chunk.byteLength - 1] : undefined;
+    this.clean = last === 0x0a || last === 0x0d;
     const out: string[] = [];
     const re = /\r\n\r\n|\n\n|\r\r/g;
     let start = 0;
@@ -704,6 +722,7 @@ class EventFramer {
       start = m.index + m[0].length;
     }
     this.buf = this.buf.slice(start);
+    this.clean &&= this.buf === '';
     return out;
   }
 
