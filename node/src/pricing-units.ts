@@ -246,15 +246,20 @@ function detail(details: unknown, name: string): number {
  * rejected prediction tokens; only counts above zero (OpenAI sends zeros).
  */
 export function openaiUsageAttributes(usage: AnyUsage): Record<string, number> {
-  if (!usage || typeof usage !== 'object') return {};
+  const found: Record<string, number> = {};
+  if (!usage || typeof usage !== 'object') return found;
   const inp = usage.prompt_tokens_details ?? usage.input_tokens_details;
   const out = usage.completion_tokens_details ?? usage.output_tokens_details;
-  const found: [string, number][] = [
-    ['otel_llm.usage.audio.input_tokens', detail(inp, 'audio_tokens')],
-    ['otel_llm.usage.image.input_tokens', detail(inp, 'image_tokens')],
-    ['otel_llm.usage.audio.output_tokens', detail(out, 'audio_tokens')],
-    ['otel_llm.usage.prediction.accepted_tokens', detail(out, 'accepted_prediction_tokens')],
-    ['otel_llm.usage.prediction.rejected_tokens', detail(out, 'rejected_prediction_tokens')],
-  ];
-  return Object.fromEntries(found.filter(([, v]) => v > 0));
+  // every call: no arrays of pairs, only the counts above zero written
+  let v = detail(inp, 'audio_tokens');
+  if (v > 0) found['otel_llm.usage.audio.input_tokens'] = v;
+  v = detail(inp, 'image_tokens');
+  if (v > 0) found['otel_llm.usage.image.input_tokens'] = v;
+  v = detail(out, 'audio_tokens');
+  if (v > 0) found['otel_llm.usage.audio.output_tokens'] = v;
+  v = detail(out, 'accepted_prediction_tokens');
+  if (v > 0) found['otel_llm.usage.prediction.accepted_tokens'] = v;
+  v = detail(out, 'rejected_prediction_tokens');
+  if (v > 0) found['otel_llm.usage.prediction.rejected_tokens'] = v;
+  return found;
 }

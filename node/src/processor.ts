@@ -226,9 +226,9 @@ export function analyzeSpan(facts: SpanFacts, prices: PriceBook): Analysis {
   );
   if (hasUsage) {
     const values = [u.input, u.output, counts[2], counts[3], counts[4]];
-    TOKEN_TYPES.forEach((type, i) => {
-      if (counts[i] !== undefined && values[i] !== undefined) out.tokens.push([type, values[i]!]);
-    });
+    for (let i = 0; i < TOKEN_TYPES.length; i++) {
+      if (counts[i] !== undefined && values[i] !== undefined) out.tokens.push([TOKEN_TYPES[i]!, values[i]!]);
+    }
   }
   if (ext !== undefined) out.tokens.push(...extendedTokens(ext));
 
@@ -255,12 +255,12 @@ export function analyzeSpan(facts: SpanFacts, prices: PriceBook): Analysis {
   let cost: number | undefined;
   // an endpoint that matched no known provider (providers.ts): only the pricing file prices it
   const unresolved = attrs[OTEL_LLM_PROVIDER_UNRESOLVED] === true;
-  for (const model of [responseModel, requestModel]) {
+  for (let i = 0; i < 2 && cost === undefined; i++) {
+    const model = i === 0 ? responseModel : requestModel;
     if (typeof model === 'string' && model) {
       cost = unresolved
         ? prices.costLocal(providerName, model, u, facts.startTimeMs)
         : prices.cost(providerName, model, u, facts.startTimeMs);
-      if (cost !== undefined) break;
     }
   }
   if (cost === undefined) {
