@@ -75,7 +75,9 @@ async function runCase(c, prices, read = 'whole') {
         i += 7;
       },
     });
-    return new Response(stream, { status: c.response.status, headers: c.response.headers });
+    // another layer's Response subclass gets the same watching as undici's own
+    const Class = read === 'text-subclass' ? class OtherResponse extends Response {} : Response;
+    return new Class(stream, { status: c.response.status, headers: c.response.headers });
   };
   const layer = new WireLayer({
     resolver: new ProviderResolver(parseProviderHosts(c.env?.OTEL_LLM_PROVIDER_HOSTS)),
@@ -90,7 +92,10 @@ async function runCase(c, prices, read = 'whole') {
   });
   let got;
   if (read === 'whole') got = new Uint8Array(await res.arrayBuffer());
-  else {
+  else if (read === 'text-subclass') {
+    assert.equal(res.constructor.name, 'OtherResponse');
+    got = new TextEncoder().encode(await res.text());
+  } else {
     // the caller reads the body as a stream, as the SDKs do for SSE
     const parts = [];
     const reader = res.body.getReader();
@@ -111,8 +116,9 @@ describe('wire vectors (spec/vectors/wire)', async () => {
   await bundledReady;
   const prices = PriceBook.load();
   it('has the shared cases', () => assert.ok(CASES.length >= 25, `${CASES.length} cases`));
-  for (const c of CASES) for (const read of ['whole', 'stream']) {
-    it(`${c.file} (${read === 'whole' ? 'read at once' : 'read as a stream'}): ${c.description}`, async () => {
+  const READS = { whole: 'read at once', stream: 'read as a stream', 'text-subclass': 'text() of a Response subclass' };
+  for (const c of CASES) for (const read of Object.keys(READS)) {
+    it(`${c.file} (${READS[read]}): ${c.description}`, async () => {
       const { got, body, spans, res } = await runCase(c, prices, read);
       assert.deepEqual(Buffer.from(got), Buffer.from(body), "the caller's bytes are unchanged");
       assert.equal(res.status, c.response.status);

@@ -386,7 +386,7 @@ class WireCall {
     }
     const type = (res.headers.get('content-type') ?? '').toLowerCase();
     const sse = type.includes('text/event-stream');
-    if (res instanceof Response && NATIVE_BODY) return this.attach(res, sse);
+    if (res instanceof Response && WATCHED) return this.attach(res, sse);
     // a Response of another fetch implementation: a new one over the watched body
     const out = new Response(this.watch(res.body, sse), { status: res.status, statusText: res.statusText, headers: res.headers });
     if (this.own) UNREAD.register(out, this, this);
@@ -404,67 +404,21 @@ class WireCall {
    * Watch `res` in place, as the caller reads it: `text()`, `json()`, `arrayBuffer()`,
    * `bytes()` and `blob()` keep their native fast path and the layer reads the result they
    * return (one JSON parse for `json()`: the caller gets the object the layer read); a
-   * caller that reads `body` as a stream gets a watched stream over the same bytes.
+   * caller that reads `body` as a stream gets a watched stream over the same bytes. The
+   * methods live on one shared prototype over Response.prototype (WATCHED): per response
+   * only that prototype and this call's state are set, no functions are made.
    */
   private attach(res: Response, sse: boolean): Response {
-    const call = this;
-    let watched: ReadableStream<Uint8Array> | undefined;
     const native = NATIVE_BODY!.call(res) as ReadableStream<Uint8Array>;
-    const define = (name: string, value: unknown): void => {
-      Object.defineProperty(res, name, { value, configurable: true, writable: true });
-    };
-    Object.defineProperty(res, 'body', {
-      configurable: true,
-      get: () => (watched ??= call.watch(native, sse)),
-    });
-    // after the caller took the stream, the read methods read it (bodyUsed as usual)
-    const viaStream = async (): Promise<ArrayBuffer> => {
-      const reader = watched!.getReader();
-      const parts: Uint8Array[] = [];
-      let total = 0;
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        parts.push(value);
-        total += value.byteLength;
+    const state: Watch = { call: this, native, sse, watched: undefined };
+    Object.defineProperty(res, WATCH, { value: state, configurable: true, writable: true });
+    if (Object.getPrototypeOf(res) === Response.prototype) Object.setPrototypeOf(res, WATCHED!);
+    else {
+      // a subclass (another layer's Response): the same methods as its own properties
+      for (const key of Reflect.ownKeys(WATCHED!)) {
+        Object.defineProperty(res, key, Object.getOwnPropertyDescriptor(WATCHED!, key)!);
       }
-      return concat(parts, total).buffer as ArrayBuffer;
-    };
-    const proto = Response.prototype;
-    define('text', async function text(): Promise<string> {
-      if (watched) return new TextDecoder().decode(await viaStream());
-      const t = await proto.text.call(res);
-      return call.readWhole(t, sse);
-    });
-    define('json', async function json(): Promise<unknown> {
-      if (watched) return JSON.parse(new TextDecoder().decode(await viaStream()));
-      const t = await proto.text.call(res);
-      if (sse) return JSON.parse(call.readWhole(t, sse));
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(t);
-      } catch (err) {
-        call.readWhole(t, false);
-        throw err;
-      }
-      call.readParsed(parsed, t.length);
-      return parsed;
-    });
-    define('arrayBuffer', async function arrayBuffer(): Promise<ArrayBuffer> {
-      if (watched) return viaStream();
-      const buf = await proto.arrayBuffer.call(res);
-      const text = call.readWhole(new TextDecoder().decode(buf), sse);
-      return call.hideUsage && sse ? (new TextEncoder().encode(text).buffer as ArrayBuffer) : buf;
-    });
-    if (typeof (proto as { bytes?: unknown }).bytes === 'function') {
-      define('bytes', async function bytes(): Promise<Uint8Array> {
-        return new Uint8Array(await (res.arrayBuffer as () => Promise<ArrayBuffer>)());
-      });
     }
-    define('blob', async function blob(): Promise<Blob> {
-      const buf = await (res.arrayBuffer as () => Promise<ArrayBuffer>)();
-      return new Blob([buf], { type: res.headers.get('content-type') ?? '' });
-    });
     if (this.own) UNREAD.register(res, this, this);
     return res;
   }
@@ -544,7 +498,7 @@ class WireCall {
     if (end) this.end();
   }
 
-  private watch(source: ReadableStream<Uint8Array>, sse: boolean): ReadableStream<Uint8Array> {
+  watch(source: ReadableStream<Uint8Array>, sse: boolean): ReadableStream<Uint8Array> {
     const reader = source.getReader();
     const call = this;
     const sseReader = sse ? new SseReader() : undefined;
@@ -673,6 +627,91 @@ class WireCall {
 const NATIVE_BODY = (() => {
   try {
     return Object.getOwnPropertyDescriptor(Response.prototype, 'body')?.get;
+  } catch {
+    return undefined;
+  }
+})();
+
+/** A watched Response's state (see WireCall.attach). */
+interface Watch {
+  readonly call: WireCall;
+  /** The native body stream. */
+  readonly native: ReadableStream<Uint8Array>;
+  readonly sse: boolean;
+  /** The watched stream, once the caller took `body`. */
+  watched: ReadableStream<Uint8Array> | undefined;
+}
+const WATCH = Symbol('otel-llm.wire.watch');
+type Watched = Response & { [WATCH]: Watch };
+
+/** After the caller took the stream, the read methods read it (bodyUsed as usual). */
+async function viaStream(w: Watch): Promise<ArrayBuffer> {
+  const reader = w.watched!.getReader();
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    parts.push(value);
+    total += value.byteLength;
+  }
+  return concat(parts, total).buffer as ArrayBuffer;
+}
+
+/** The prototype of a watched Response: Response.prototype's, with its body reads watched. */
+const WATCHED: object | undefined = (() => {
+  if (!NATIVE_BODY || typeof Response !== 'function') return undefined;
+  try {
+    const proto = Response.prototype;
+    const watched = Object.create(proto) as Record<string, unknown>;
+    const define = (name: string, value: unknown): void => {
+      Object.defineProperty(watched, name, { value, configurable: true, writable: true });
+    };
+    Object.defineProperty(watched, 'body', {
+      configurable: true,
+      get(this: Watched) {
+        const w = this[WATCH];
+        return (w.watched ??= w.call.watch(w.native, w.sse));
+      },
+    });
+    define('text', async function text(this: Watched): Promise<string> {
+      const w = this[WATCH];
+      if (w.watched) return new TextDecoder().decode(await viaStream(w));
+      const t = await proto.text.call(this);
+      return w.call.readWhole(t, w.sse);
+    });
+    define('json', async function json(this: Watched): Promise<unknown> {
+      const w = this[WATCH];
+      if (w.watched) return JSON.parse(new TextDecoder().decode(await viaStream(w)));
+      const t = await proto.text.call(this);
+      if (w.sse) return JSON.parse(w.call.readWhole(t, w.sse));
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(t);
+      } catch (err) {
+        w.call.readWhole(t, false);
+        throw err;
+      }
+      w.call.readParsed(parsed, t.length);
+      return parsed;
+    });
+    define('arrayBuffer', async function arrayBuffer(this: Watched): Promise<ArrayBuffer> {
+      const w = this[WATCH];
+      if (w.watched) return viaStream(w);
+      const buf = await proto.arrayBuffer.call(this);
+      const text = w.call.readWhole(new TextDecoder().decode(buf), w.sse);
+      return w.call.hideUsage && w.sse ? (new TextEncoder().encode(text).buffer as ArrayBuffer) : buf;
+    });
+    if (typeof (proto as { bytes?: unknown }).bytes === 'function') {
+      define('bytes', async function bytes(this: Watched): Promise<Uint8Array> {
+        return new Uint8Array(await (this.arrayBuffer as () => Promise<ArrayBuffer>).call(this));
+      });
+    }
+    define('blob', async function blob(this: Watched): Promise<Blob> {
+      const buf = await (this.arrayBuffer as () => Promise<ArrayBuffer>).call(this);
+      return new Blob([buf], { type: this.headers.get('content-type') ?? '' });
+    });
+    return watched;
   } catch {
     return undefined;
   }
