@@ -393,6 +393,9 @@ export interface ProcessorOptions {
   userHashKey?: string;
 }
 
+/** Marks a span this processor measured in onEnding (onEnd then leaves it). */
+const HANDLED = Symbol('otel-llm.processor.handled');
+
 function hrToMs(t: readonly [number, number]): number {
   return t[0] * 1e3 + t[1] / 1e6;
 }
@@ -410,7 +413,6 @@ export class LlmSpanProcessor implements SpanProcessor {
   private readonly foldResponseModel = new LabelFolder(SEMCONV_LABEL_LIMIT, 128);
   private readonly foldErrorType = new LabelFolder(SEMCONV_LABEL_LIMIT);
   private readonly attributionFolders: readonly LabelFolder[];
-  private readonly handled = new WeakSet<object>();
 
   constructor(options: ProcessorOptions) {
     this.metrics = options.metrics;
@@ -456,8 +458,10 @@ export class LlmSpanProcessor implements SpanProcessor {
   onEnding(span: Span): void {
     const attrs = (span as unknown as { attributes?: Attrs }).attributes;
     if (!isGenAiSpan(attrs)) return;
-    this.handled.add(span);
     try {
+      // a mark on the span rather than a WeakSet entry per span (no ephemeron for the GC);
+      // a span that cannot be marked is measured in onEnd instead
+      (span as unknown as Record<symbol, boolean>)[HANDLED] = true;
       const fixes = normalizeAtEnd(span, attrs);
       if (Object.keys(fixes).length) span.setAttributes(fixes);
       const analysis = this.analyze(span as unknown as ReadableSpan);
@@ -469,7 +473,7 @@ export class LlmSpanProcessor implements SpanProcessor {
   }
 
   onEnd(span: ReadableSpan): void {
-    if (this.handled.has(span) || !isGenAiSpan(span.attributes)) return;
+    if ((span as unknown as Record<symbol, boolean>)[HANDLED] === true || !isGenAiSpan(span.attributes)) return;
     // an SDK without onEnding: the attributes object is still writable before export
     try {
       const attrs = span.attributes as Record<string, AttributeValue>;

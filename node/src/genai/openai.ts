@@ -318,27 +318,41 @@ function observeStream(
   };
 
   const done = (): IteratorResult<Any> => ({ value: undefined, done: true });
+  // one reaction per chunk on the source's own promise (no async function around it)
+  const step = (result: IteratorResult<Any>): IteratorResult<Any> | Promise<IteratorResult<Any>> => {
+    let end: boolean;
+    try {
+      end = !!result.done;
+    } catch (err) {
+      throw fail0(err); // not an iterator result: as a for-await over the source would fail
+    }
+    if (end) {
+      finish(true);
+      return done();
+    }
+    return observe(result.value) ? result : observed.next();
+  };
+  const fail0 = (err: unknown): unknown => {
+    finish(false, err);
+    return err;
+  };
+  const fail = (err: unknown): never => {
+    throw fail0(err);
+  };
   const observed: AsyncIterableIterator<Any> = {
     [Symbol.asyncIterator]() {
       return observed;
     },
-    async next(): Promise<IteratorResult<Any>> {
-      if (finished) return done();
+    next(): Promise<IteratorResult<Any>> {
+      if (finished) return Promise.resolve(done());
       begun = true;
-      for (;;) {
-        let result: IteratorResult<Any>;
-        try {
-          result = await iterator.next();
-        } catch (err) {
-          finish(false, err);
-          throw err;
-        }
-        if (result.done) {
-          finish(true);
-          return done();
-        }
-        if (observe(result.value)) return result;
+      let pending: Promise<IteratorResult<Any>>;
+      try {
+        pending = Promise.resolve(iterator.next());
+      } catch (err) {
+        return Promise.reject(fail0(err));
       }
+      return pending.then(step, fail);
     },
     async return(value?: Any): Promise<IteratorResult<Any>> {
       // the caller stopped early (break, or an error in its loop): as a for-await over the source
