@@ -110,3 +110,32 @@ const official = results.find(r => r.mode === 'official');
 const ours6 = results.find(r => r.mode === 'otel-llm' && !r.dir);
 const vs = k => `${us(ours6[k] - official[k])} (${(ours6[k] / official[k]).toFixed(2)}x)`;
 console.log(`@otel-llm/node vs the official instrumentation, openai 6, CPU per call: chat ${vs('chatCpu')}, stream ${vs('streamCpu')}`);
+
+// On a shared machine a round is only ever slowed down by other work: the fastest round of
+// each mode, and the median of the differences between two modes run in the same round,
+// are steadier than medians taken apart.
+console.log('fastest round per mode, CPU per call (chat / stream) and added to the uninstrumented call of the same client:');
+const fastest = (i, k) => Math.min(...runs[i].map(r => r[k]));
+for (const [i, [mode, label, dir]] of modes.entries()) {
+  const b = modes.findIndex(([m, , d]) => m === 'baseline' && d === dir);
+  const add = k => (i === b ? '' : ` (+${us(fastest(i, k) - fastest(b, k))})`);
+  console.log(`  ${label}: ${us(fastest(i, 'chatCpu'))}${add('chatCpu')} / ${us(fastest(i, 'streamCpu'))}${add('streamCpu')}`);
+}
+const paired = (a, b, k) => median(runs[a].map((r, n) => r[k] - runs[b][n][k]));
+const pair = (a, b, label) => {
+  if (a < 0 || b < 0) return;
+  const spread = k => {
+    const d = runs[a].map((r, n) => r[k] - runs[b][n][k]).sort((x, y) => x - y);
+    return `${us(d[Math.floor(d.length / 4)])}..${us(d[Math.floor((3 * d.length) / 4)])}`;
+  };
+  console.log(`  ${label}: chat ${us(paired(a, b, 'chatCpu'))} (quartiles ${spread('chatCpu')}), stream ${us(paired(a, b, 'streamCpu'))} (quartiles ${spread('streamCpu')})`);
+};
+console.log('median of the per-round differences, CPU per call:');
+const ix = pred => modes.findIndex(pred);
+const o6 = ix(([m, , d, p]) => m === 'otel-llm' && !d && !p);
+const off = ix(([m]) => m === 'official');
+pair(o6, off, '@otel-llm/node minus the official instrumentation, openai 6');
+if (against) {
+  pair(o6, ix(([m, , d, p]) => m === 'otel-llm' && !d && p), `@otel-llm/node minus ${against}, openai 6`);
+  pair(ix(([m, , d, p]) => m === 'otel-llm' && d && !p), ix(([m, , d, p]) => m === 'otel-llm' && d && p), `@otel-llm/node minus ${against}, openai 7`);
+}
