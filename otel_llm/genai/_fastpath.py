@@ -51,36 +51,55 @@ from typing import Any
 from otel_llm.genai._common import logger
 from otel_llm.genai._streams import TappedAsyncStream, TappedStream
 
-PINNED: dict[str, str] = {
-    "opentelemetry-util-genai": "1.3b0",
-    "opentelemetry-instrumentation-genai-openai": "1.3b0",
-}
-"""Distributions whose internals the fast path was written and tested against."""
+UTIL = "opentelemetry-util-genai"
+OPENAI = "opentelemetry-instrumentation-genai-openai"
+ANTHROPIC = "opentelemetry-instrumentation-genai-anthropic"
+
+PINNED: dict[str, str] = {UTIL: "1.3b0", OPENAI: "1.3b0", ANTHROPIC: "1.3b0"}
+"""Distributions whose internals the fast paths were written and tested against."""
+
+GROUPS: dict[str, tuple[str, ...]] = {"openai": (UTIL, OPENAI), "anthropic": (UTIL, ANTHROPIC)}
+"""What each SDK's fast paths read the internals of (the end-of-call path: util-genai)."""
 
 READ_LOGGERS = ("httpcore2.http11", "httpcore2.http2")
 """Loggers that write records while a response body is read."""
 _read_loggers = tuple(logging.getLogger(name) for name in READ_LOGGERS)
 
-_patched: list[tuple[type, str, Any]] = []
-"""(class, attribute, what it had in its own ``__dict__`` or None) to restore."""
+_patched: dict[str, list[tuple[type, str, Any]]] = {}
+"""Group -> (class, attribute, what it had in its own ``__dict__`` or None) to restore;
+group ``finish`` is the end-of-call patch both SDK groups share."""
 
 _NOOP_HISTOGRAM: Any = None
 _INFERENCE: Any = None
+_INFERENCE_DATA: Any = None
+_EMPTY_DATA: Any = None
+_CONTEXT_KEY: Any = None
+_GET_VALUE: Any = None
+_APPLY_FINISH: Any = None
 _SYNC_NEXT: Any = None
 _ASYNC_NEXT: Any = None
+_CHAT_SYNC: Any = None
+_CHAT_ASYNC: Any = None
+_CHAT_CHUNK: Any = None
+_CHOICE_BUFFER: Any = None
+_MESSAGES_SYNC: Any = None
+_MESSAGES_ASYNC: Any = None
+_SDK_STREAMS: tuple[type, ...] = ()
+_ANTHROPIC_WRAPPERS: Any = None
+_SNAPSHOT = "current_message_snapshot"
 
 
-def pinned_versions() -> bool:
-    """True when every distribution in :data:`PINNED` is installed at that version."""
+def pinned_versions(group: str = "openai") -> bool:
+    """True when every distribution ``group`` relies on is installed at its pinned version."""
     try:
-        return all(importlib.metadata.version(d) == v for d, v in PINNED.items())
-    except importlib.metadata.PackageNotFoundError:
+        return all(importlib.metadata.version(d) == PINNED[d] for d in GROUPS[group])
+    except (importlib.metadata.PackageNotFoundError, KeyError):
         return False
 
 
-def active() -> bool:
-    """True while the official chat stream wrappers are patched."""
-    return bool(_patched)
+def active(group: str = "openai") -> bool:
+    """True while ``group``'s fast paths are patched in."""
+    return bool(_patched.get(group))
 
 
 def reads_are_logged() -> bool:
@@ -89,8 +108,8 @@ def reads_are_logged() -> bool:
 
 
 def use_for_new_stream() -> bool:
-    """Whether a stream starting now may take the fast path."""
-    return bool(_patched) and not reads_are_logged()
+    """Whether a chat completion stream starting now may read outside its span's context."""
+    return bool(_patched.get("openai")) and not reads_are_logged()
 
 
 def _on_chunk(invocation: Any, chunk_at: float) -> None:
@@ -119,6 +138,95 @@ def _on_chunk(invocation: Any, chunk_at: float) -> None:
     data.response_time_to_first_chunk = invocation._ttfc_seconds
 
 
+def _apply_finish(self: Any, error: Any = None) -> None:
+    """``InferenceInvocation._apply_finish`` of util-genai 1.3b0 without the work that
+    cannot change anything while the official instruments are the no-op histograms we
+    give them: the three metric recordings (and their attribute dicts), and merging the
+    invocation's own context data while nothing was published into it (every field
+    None, no attributes: the upstream merge then changes nothing).
+    """
+    instruments = self._instruments
+    if (
+        type(self) is not _INFERENCE
+        or type(instruments.operation_duration) is not _NOOP_HISTOGRAM
+        or type(instruments.token_usage) is not _NOOP_HISTOGRAM
+    ):
+        _APPLY_FINISH(self, error)
+        return
+    if error is not None:
+        self._apply_error_attributes(error)
+    ctx_data = _GET_VALUE(_CONTEXT_KEY, context=self._span_context)
+    if isinstance(ctx_data, _INFERENCE_DATA) and not (
+        type(ctx_data) is _INFERENCE_DATA and ctx_data == _EMPTY_DATA
+    ):
+        self.enrich_from_context(ctx_data)
+    data = self.data
+    data.attributes = self.attributes
+    data.metric_attributes = self.metric_attributes
+    if self._request_stream is not None:
+        data.request_stream = self._request_stream
+    attributes: dict[str, Any] = {}
+    attributes.update(self._get_attributes())
+    attributes.update(self._get_message_attributes(for_span=True))
+    attributes.update(self.attributes)
+    start_keys = set(self._start_attributes)
+    self.span.set_attributes({k: v for k, v in attributes.items() if k not in start_keys})
+    log_record = self._maybe_create_event()
+    self._call_completion_hook(
+        inputs=self.input_messages,
+        outputs=self.output_messages,
+        system_instruction=self.system_instruction,
+        tool_definitions=self.tool_definitions,
+        log_record=log_record,
+    )
+    if log_record is not None:
+        self._logger.emit(log_record)
+
+
+# --- OpenAI chat completion streams ----------------------------------------------------
+
+
+def _chat_process(self: Any, chunk: Any) -> None:
+    """``_ChatStreamMixin._process_chunk`` of genai-openai 1.3b0 in one call (its four
+    helpers inlined, the choice buffers filled directly)."""
+    if not isinstance(chunk, _CHAT_CHUNK):
+        self._process_chunk(chunk)
+        return
+    if not self._self_response_id and chunk.id:
+        self._self_response_id = chunk.id
+    data = self._self_invocation.data
+    if not data.response_model and chunk.model:
+        data.response_model = chunk.model
+    if not self._self_service_tier:
+        service_tier = getattr(chunk, "service_tier", None)
+        if service_tier:
+            self._self_service_tier = service_tier
+    choices = chunk.choices
+    if choices is not None:
+        buffers = self._self_choice_buffers
+        for choice in choices:
+            delta = choice.delta
+            if not delta:
+                continue
+            index = choice.index
+            for idx in range(len(buffers), index + 1):
+                buffers.append(_CHOICE_BUFFER(idx))
+            buffer = buffers[index]
+            if choice.finish_reason:
+                buffer.finish_reason = choice.finish_reason
+            if delta.content is not None:
+                buffer.text_content.append(delta.content)
+            refusal = getattr(delta, "refusal", None)
+            if isinstance(refusal, str):
+                buffer.refusal.append(refusal)
+            if delta.tool_calls is not None:
+                for tool_call in delta.tool_calls:
+                    buffer.append_tool_call(tool_call)
+    usage = chunk.usage
+    if usage is not None:
+        self._self_usage = usage
+
+
 def _chat_next(self: Any) -> Any:
     """``ChatStreamWrapper.__next__``: read outside the invocation's context, end inside."""
     stream = self._self_stream
@@ -136,7 +244,10 @@ def _chat_next(self: Any) -> Any:
         raise
     invocation = self._self_invocation
     chunk_at = default_timer()
-    self._process_chunk(chunk)
+    if type(self) is _CHAT_SYNC and type(invocation) is _INFERENCE:
+        _chat_process(self, chunk)
+    else:
+        self._process_chunk(chunk)
     if invocation is not None:
         _on_chunk(invocation, chunk_at)
     return chunk
@@ -159,54 +270,116 @@ async def _chat_anext(self: Any) -> Any:
         raise
     invocation = self._self_invocation
     chunk_at = default_timer()
-    self._process_chunk(chunk)
+    if type(self) is _CHAT_ASYNC and type(invocation) is _INFERENCE:
+        _chat_process(self, chunk)
+    else:
+        self._process_chunk(chunk)
     if invocation is not None:
         _on_chunk(invocation, chunk_at)
     return chunk
 
 
-def _patch(cls: type, name: str, value: Any) -> None:
-    _patched.append((cls, name, cls.__dict__.get(name)))
+# --- Anthropic message streams ----------------------------------------------------------
+
+
+def _messages_process(self: Any, chunk: Any) -> None:
+    """``_MessagesStreamMixin._process_chunk`` of genai-anthropic 1.3b0 for a plain SDK
+    stream (``messages.create(stream=True)``, tapped by us or not): such a stream keeps no
+    ``current_message_snapshot``, so the snapshot lookup (a failed attribute lookup
+    through two proxies per chunk) is skipped and the event accumulated as upstream does.
+    Anything else (the ``messages.stream()`` helper, beta events) takes upstream's method.
+    """
+    stream = self._self_stream
+    sdk = stream.__wrapped__ if type(stream) in (TappedStream, TappedAsyncStream) else stream
+    if (
+        type(sdk) not in _SDK_STREAMS
+        or _SNAPSHOT in sdk.__dict__
+        or self._self_is_beta
+        or getattr(chunk.__class__, "__module__", "").startswith("anthropic.types.beta")
+    ):
+        self._process_chunk(chunk)
+        return
+    module = _ANTHROPIC_WRAPPERS
+    accumulate = module.accumulate_event
+    if accumulate is None or module._accumulation_disabled:
+        return
+    kwargs: dict[str, Any] = {"event": chunk, "current_snapshot": self._self_message}
+    if module._accumulate_takes_json_bufs:
+        kwargs["json_bufs"] = self._self_json_bufs
+    try:
+        self._self_message = accumulate(**kwargs)
+    except BaseException as exc:
+        module._accumulation_disabled = True
+        if not isinstance(exc, Exception):
+            raise
+        module._logger.warning(
+            "Failed to accumulate streaming content; this Anthropic SDK "
+            "version is not supported. Future content accumulation is "
+            "suppressed; please upgrade opentelemetry-instrumentation-genai-anthropic "
+            "or report an issue.",
+            exc_info=True,
+        )
+
+
+def _not_suspended(invocation: Any) -> bool:
+    """The official ``_execution_context`` is a null context for this invocation."""
+    return type(invocation) is _INFERENCE and not (
+        invocation._attach_to_context and invocation._context_token is None
+    )
+
+
+def _messages_next(self: Any) -> Any:
+    """``MessagesStreamWrapper.__next__`` (``SyncStreamWrapper._advance``) for an invocation
+    that is still attached, where upstream's per-read context is a null context: the same
+    steps without the context manager, the read lambda, and the no-op chunk metrics."""
+    invocation = self._self_invocation
+    if type(self) is not _MESSAGES_SYNC or not _not_suspended(invocation):
+        return _SYNC_NEXT(self)
+    try:
+        chunk = next(self._self_iterator)
+    except StopIteration:
+        self._finalize_success()
+        raise
+    except BaseException as error:
+        self._finalize_failure(error)
+        raise
+    chunk_at = default_timer()
+    _messages_process(self, chunk)
+    _on_chunk(invocation, chunk_at)
+    return chunk
+
+
+async def _messages_anext(self: Any) -> Any:
+    """``AsyncMessagesStreamWrapper.__anext__``, the async twin of :func:`_messages_next`."""
+    invocation = self._self_invocation
+    if type(self) is not _MESSAGES_ASYNC or not _not_suspended(invocation):
+        return await _ASYNC_NEXT(self)
+    try:
+        chunk = await anext(self._self_aiter)
+    except StopAsyncIteration:
+        self._finalize_success()
+        raise
+    except BaseException as error:
+        self._finalize_failure(error)
+        raise
+    chunk_at = default_timer()
+    _messages_process(self, chunk)
+    _on_chunk(invocation, chunk_at)
+    return chunk
+
+
+# --- install ----------------------------------------------------------------------------
+
+
+def _patch(group: str, cls: type, name: str, value: Any) -> None:
+    _patched.setdefault(group, []).append((cls, name, cls.__dict__.get(name)))
     setattr(cls, name, value)
 
 
-def install() -> bool:
-    """Patch the official chat stream wrappers if the pinned versions are installed.
-
-    Never raises; returns whether the fast path is on.
-    """
-    global _NOOP_HISTOGRAM, _INFERENCE, _SYNC_NEXT, _ASYNC_NEXT
-    if _patched:
-        return True
-    if not pinned_versions():
-        logger.debug("otel-llm: stream fast path off (versions differ from %s)", PINNED)
-        return False
-    try:
-        from opentelemetry.instrumentation.genai.openai.chat_wrappers import (
-            AsyncChatStreamWrapper,
-            ChatStreamWrapper,
-        )
-        from opentelemetry.metrics import NoOpHistogram
-        from opentelemetry.util.genai.invocation import InferenceInvocation
-        from opentelemetry.util.genai.stream import AsyncStreamWrapper, SyncStreamWrapper
-
-        _NOOP_HISTOGRAM = NoOpHistogram
-        _INFERENCE = InferenceInvocation
-        _SYNC_NEXT = SyncStreamWrapper.__next__
-        _ASYNC_NEXT = AsyncStreamWrapper.__anext__
-        _patch(ChatStreamWrapper, "__next__", _chat_next)
-        _patch(AsyncChatStreamWrapper, "__anext__", _chat_anext)
-    except Exception:
-        logger.debug("otel-llm: stream fast path not installed", exc_info=True)
-        uninstall()
-        return False
-    return True
-
-
-def uninstall() -> None:
-    """Give the official wrappers back their own methods. Never raises."""
-    while _patched:
-        cls, name, own = _patched.pop()
+def _restore(group: str) -> None:
+    entries = _patched.pop(group, [])
+    while entries:
+        cls, name, own = entries.pop()
         try:
             if own is None:
                 delattr(cls, name)
@@ -214,3 +387,107 @@ def uninstall() -> None:
                 setattr(cls, name, own)
         except Exception:
             logger.debug("otel-llm: could not restore %s.%s", cls.__name__, name, exc_info=True)
+
+
+def _install_common() -> None:
+    """What every group uses: util-genai's classes and the end-of-call patch."""
+    global _NOOP_HISTOGRAM, _INFERENCE, _INFERENCE_DATA, _EMPTY_DATA, _CONTEXT_KEY
+    global _GET_VALUE, _APPLY_FINISH, _SYNC_NEXT, _ASYNC_NEXT
+    if _patched.get("finish"):
+        return
+    from dataclasses import MISSING, fields
+
+    from opentelemetry.context import get_value
+    from opentelemetry.metrics import NoOpHistogram
+    from opentelemetry.util.genai.invocation import (
+        CLIENT_INFERENCE_CONTEXT_KEY,
+        InferenceData,
+        InferenceInvocation,
+    )
+    from opentelemetry.util.genai.stream import AsyncStreamWrapper, SyncStreamWrapper
+
+    # skipping the merge of an untouched context relies on every merged field
+    # defaulting to None (true of 1.3b0; checked so a patched build cannot slip by)
+    merged = [f for f in fields(InferenceData) if f.name not in _NOT_MERGED]
+    if any(f.default is not None or f.default_factory is not MISSING for f in merged):
+        raise RuntimeError("InferenceData has fields that do not default to None")
+    _NOOP_HISTOGRAM = NoOpHistogram
+    _INFERENCE = InferenceInvocation
+    _INFERENCE_DATA = InferenceData
+    _EMPTY_DATA = InferenceData()
+    _CONTEXT_KEY = CLIENT_INFERENCE_CONTEXT_KEY
+    _GET_VALUE = get_value
+    _APPLY_FINISH = InferenceInvocation.__dict__["_apply_finish"]
+    _SYNC_NEXT = SyncStreamWrapper.__next__
+    _ASYNC_NEXT = AsyncStreamWrapper.__anext__
+    _patch("finish", InferenceInvocation, "_apply_finish", _apply_finish)
+
+
+_NOT_MERGED = frozenset({"attributes", "metric_attributes", "capture_content", "upload_completion"})
+
+
+def _install_openai() -> None:
+    global _CHAT_SYNC, _CHAT_ASYNC, _CHAT_CHUNK, _CHOICE_BUFFER
+    from openai.types.chat import ChatCompletionChunk
+    from opentelemetry.instrumentation.genai.openai.chat_buffers import ChoiceBuffer
+    from opentelemetry.instrumentation.genai.openai.chat_wrappers import (
+        AsyncChatStreamWrapper,
+        ChatStreamWrapper,
+    )
+
+    _CHAT_SYNC = ChatStreamWrapper
+    _CHAT_ASYNC = AsyncChatStreamWrapper
+    _CHAT_CHUNK = ChatCompletionChunk
+    _CHOICE_BUFFER = ChoiceBuffer
+    _patch("openai", ChatStreamWrapper, "__next__", _chat_next)
+    _patch("openai", AsyncChatStreamWrapper, "__anext__", _chat_anext)
+
+
+def _install_anthropic() -> None:
+    global _MESSAGES_SYNC, _MESSAGES_ASYNC, _SDK_STREAMS, _ANTHROPIC_WRAPPERS
+    from anthropic import AsyncStream, Stream
+    from opentelemetry.instrumentation.genai.anthropic import wrappers
+    from opentelemetry.instrumentation.genai.anthropic.wrappers import (
+        AsyncMessagesStreamWrapper,
+        MessagesStreamWrapper,
+    )
+
+    for sdk_stream in (Stream, AsyncStream):  # what makes the snapshot lookup skippable
+        if hasattr(sdk_stream, _SNAPSHOT) or hasattr(sdk_stream, "__getattr__"):
+            raise RuntimeError(f"{sdk_stream.__name__} may carry a message snapshot")
+    _MESSAGES_SYNC = MessagesStreamWrapper
+    _MESSAGES_ASYNC = AsyncMessagesStreamWrapper
+    _SDK_STREAMS = (Stream, AsyncStream)
+    _ANTHROPIC_WRAPPERS = wrappers
+    _patch("anthropic", MessagesStreamWrapper, "__next__", _messages_next)
+    _patch("anthropic", AsyncMessagesStreamWrapper, "__anext__", _messages_anext)
+
+
+_INSTALLERS = {"openai": _install_openai, "anthropic": _install_anthropic}
+
+
+def install(group: str = "openai") -> bool:
+    """Patch ``group``'s official wrappers (``openai``: chat completion streams;
+    ``anthropic``: message streams) and the shared end of call, if the pinned versions
+    are installed. Never raises; returns whether the group's fast paths are on."""
+    if _patched.get(group):
+        return True
+    if not pinned_versions(group):
+        logger.debug("otel-llm: %s fast path off (versions differ from %s)", group, PINNED)
+        return False
+    try:
+        _install_common()
+        _INSTALLERS[group]()
+    except Exception:
+        logger.debug("otel-llm: %s fast path not installed", group, exc_info=True)
+        uninstall(group)
+        return False
+    return True
+
+
+def uninstall(group: str = "openai") -> None:
+    """Give ``group``'s official wrappers back their own methods (and util-genai its end
+    of call once no group is left). Never raises."""
+    _restore(group)
+    if not any(entries for name, entries in _patched.items() if name != "finish"):
+        _restore("finish")

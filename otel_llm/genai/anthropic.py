@@ -31,6 +31,7 @@ from opentelemetry.trace import Span
 from opentelemetry.util.genai.invocation import CLIENT_INFERENCE_CONTEXT_KEY, InferenceData
 
 from otel_llm import semconv
+from otel_llm.genai import _fastpath
 from otel_llm.genai._common import (
     Switch,
     as_int,
@@ -263,9 +264,11 @@ def install() -> None:
             _wrapped.append((base_client, "start_api_call_span"))
     except ImportError:
         logger.debug("otel-llm: anthropic SDK has no tracing of its own to de-duplicate")
+    _fastpath.install("anthropic")
     _switch.on = True
 
 
 def uninstall() -> None:
     """Remove our wrappers (after the official instrumentor removed its own)."""
     remove_wrappers(_switch, _wrapped)
+    _fastpath.uninstall("anthropic")

@@ -330,11 +330,11 @@ def install(*, stream_include_usage: bool | str = "auto") -> None:
         wrapper = async_wrapper if is_async else sync_wrapper
         wrap_function_wrapper(module_name, f"{cls_name}.create", wrapper)
         _wrapped.append((cls, "create"))
-    _fastpath.install()
+    _fastpath.install("openai")
     _switch.on = True
 
 
 def uninstall() -> None:
     """Remove our wrappers (after the official instrumentor removed its own)."""
     remove_wrappers(_switch, _wrapped)
-    _fastpath.uninstall()
+    _fastpath.uninstall("openai")

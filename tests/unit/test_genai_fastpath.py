@@ -34,6 +34,7 @@ from opentelemetry.util.genai.stream import AsyncStreamWrapper, SyncStreamWrappe
 from otel_llm import semconv as sc
 from otel_llm.config import Settings
 from otel_llm.genai import _fastpath, instrument_llm_sdks, uninstrument_llm_sdks
+from otel_llm.genai._fastpath import active
 
 VOLATILE = {
     sc.GEN_AI_RESPONSE_ID,  # drawn per request by the mock
@@ -233,6 +234,20 @@ def _check_parents(found: list[tuple[Any, ...]]) -> None:
             assert parent == "caller"
 
 
+def _count_fast_calls(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Count the calls of the fused chunk steps and of the end of call."""
+    taken: dict[str, int] = {}
+    for name in ("_chat_process", "_messages_process", "_apply_finish"):
+        original = getattr(_fastpath, name)
+
+        def counted(*args: Any, _name: str = name, _original: Any = original) -> Any:
+            taken[_name] = taken.get(_name, 0) + 1
+            return _original(*args)
+
+        monkeypatch.setattr(_fastpath, name, counted)
+    return taken
+
+
 @pytest.mark.parametrize("scenario", [_sync_scenario, _async_scenario], ids=["sync", "async"])
 def test_same_spans_with_and_without_fast_path(
     scenario: Any,
@@ -250,14 +265,18 @@ def test_same_spans_with_and_without_fast_path(
         return seen[-1]
 
     monkeypatch.setattr(_fastpath, "use_for_new_stream", spy)
+    taken = _count_fast_calls(monkeypatch)
     fast = _record(scenario, mock_llm, tracer_provider, span_exporter)
     assert seen and all(seen)  # every chat stream took the fast path
+    assert all(taken.values()), taken  # fused chunk steps and the end of call ran
 
     seen.clear()
+    taken.clear()
     with monkeypatch.context() as m:
         m.setitem(_fastpath.PINNED, "opentelemetry-util-genai", "0.0.0")
         official = _record(scenario, mock_llm, tracer_provider, span_exporter)
     assert seen and not any(seen)
+    assert not any(taken.values()), taken
 
     assert fast == official
     _check_parents(fast)
@@ -269,15 +288,25 @@ def test_same_spans_with_and_without_fast_path(
 
 
 def test_patched_only_while_instrumented(tracer_provider: TracerProvider) -> None:
+    from opentelemetry.instrumentation.genai.anthropic.wrappers import (
+        AsyncMessagesStreamWrapper,
+        MessagesStreamWrapper,
+    )
+
     assert not _fastpath.active()
     instrument_llm_sdks(Settings(), tracer_provider=tracer_provider)
     try:
         assert _fastpath.active()
         assert ChatStreamWrapper.__next__ is _fastpath._chat_next
         assert AsyncChatStreamWrapper.__anext__ is _fastpath._chat_anext
+        assert MessagesStreamWrapper.__next__ is _fastpath._messages_next
+        assert AsyncMessagesStreamWrapper.__anext__ is _fastpath._messages_anext
     finally:
         uninstrument_llm_sdks()
     assert not _fastpath.active()
+    assert not _fastpath.active("anthropic") and not _fastpath.active("finish")
+    assert "__next__" not in MessagesStreamWrapper.__dict__
+    assert "__anext__" not in AsyncMessagesStreamWrapper.__dict__
     assert "__next__" not in ChatStreamWrapper.__dict__
     assert "__anext__" not in AsyncChatStreamWrapper.__dict__
     assert ChatStreamWrapper.__next__ is SyncStreamWrapper.__next__
@@ -312,10 +341,14 @@ def test_other_versions_keep_the_official_code(
 
 
 def test_missing_distribution_keeps_the_official_code(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(_fastpath.PINNED, "no-such-distribution-for-otel-llm", "1.0")
-    assert not _fastpath.pinned_versions()
-    assert not _fastpath.install()
-    assert not _fastpath.active()
+    missing = "no-such-distribution-for-otel-llm"
+    monkeypatch.setitem(_fastpath.PINNED, missing, "1.0")
+    for group in ("openai", "anthropic"):
+        monkeypatch.setitem(_fastpath.GROUPS, group, (*_fastpath.GROUPS[group], missing))
+        assert not _fastpath.pinned_versions(group)
+        assert not _fastpath.install(group)
+        assert not _fastpath.active(group)
+    assert not _fastpath.active("finish")
 
 
 def test_debug_logging_of_body_reads_keeps_the_span_current(
@@ -415,3 +448,230 @@ def test_real_meter_still_gets_chunk_metrics() -> None:
     }
     assert counts["gen_ai.client.operation.time_to_first_chunk"] == 1
     assert counts["gen_ai.client.operation.time_per_output_chunk"] == 3
+
+
+@pytest.mark.usefixtures("tracer_provider")
+def test_real_meter_still_gets_call_metrics() -> None:
+    """The end-of-call fast path steps aside for real instruments: duration and tokens."""
+    reader = InMemoryMetricReader()
+    instrument_llm_sdks(Settings())
+    try:
+        handler = TelemetryHandler(
+            tracer_provider=TracerProvider(),
+            meter_provider=MeterProvider(metric_readers=[reader]),
+        )
+        invocation = handler.inference("openai", request_model="m")
+        invocation.input_tokens = 3
+        invocation.output_tokens = 4
+        invocation.stop()
+    finally:
+        uninstrument_llm_sdks()
+    data = reader.get_metrics_data()
+    assert data is not None
+    names = {m.name for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics}
+    assert {"gen_ai.client.operation.duration", "gen_ai.client.token.usage"} <= names
+
+
+def _finished_invocations(publish: bool, error: bool) -> list[tuple[Any, ...]]:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    from opentelemetry.context import get_value
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.util.genai.invocation import CLIENT_INFERENCE_CONTEXT_KEY
+
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    handler = TelemetryHandler(tracer_provider=provider, meter_provider=NoOpMeterProvider())
+    invocation = handler.inference("openai", request_model="m", server_address="h", server_port=1)
+    invocation.output_tokens = 4
+    if publish:  # what an inner (suppressed) invocation leaves in the context
+        data: Any = get_value(CLIENT_INFERENCE_CONTEXT_KEY, context=invocation._span_context)
+        data.response_model = "inner-model"
+        data.usage_input_tokens = 7
+        data.output_tokens = 99  # not a field: ignored by both
+        data.attributes["inner.attr"] = "x"
+    if error:
+        invocation.fail(RuntimeError("boom"))
+    else:
+        invocation.stop()
+    return _normalized(exporter.get_finished_spans())
+
+
+@pytest.mark.parametrize("publish", [False, True], ids=["untouched", "published"])
+@pytest.mark.parametrize("error", [False, True], ids=["stop", "fail"])
+def test_end_of_call_matches_upstream(publish: bool, error: bool) -> None:
+    instrument_llm_sdks(Settings())
+    try:
+        assert active("openai")
+        fast = _finished_invocations(publish, error)
+    finally:
+        uninstrument_llm_sdks()
+    official = _finished_invocations(publish, error)
+    assert fast == official
+    attrs = dict(fast[0][4])
+    assert attrs[sc.GEN_AI_USAGE_OUTPUT_TOKENS] == 4
+    assert (attrs.get(sc.GEN_AI_RESPONSE_MODEL) == "inner-model") is publish
+
+
+def _chunks() -> list[Any]:
+    from openai.types.chat import ChatCompletionChunk
+
+    def chunk(i: int, choices: list[dict[str, Any]], **extra: Any) -> Any:
+        return ChatCompletionChunk.model_validate(
+            {
+                "id": f"c-{i}" if i else "",
+                "object": "chat.completion.chunk",
+                "created": 1,
+                "model": "gpt-4o-mini-2024" if i > 1 else "",
+                "choices": choices,
+                **extra,
+            }
+        )
+
+    tool = {"index": 1, "id": "t1", "type": "function", "function": {"name": "f", "arguments": ""}}
+    more_arguments = {"index": 1, "function": {"arguments": "{}"}}
+    return [
+        chunk(0, [{"index": 0, "delta": {"role": "assistant", "content": ""}}]),
+        chunk(1, [{"index": 1, "delta": {"content": "two"}}], service_tier="default"),
+        chunk(2, [{"index": 0, "delta": {"refusal": "no"}}, {"index": 1, "delta": {}}]),
+        chunk(3, [{"index": 0, "delta": {"tool_calls": [tool]}}]),
+        chunk(4, [{"index": 0, "delta": {"tool_calls": [more_arguments]}}]),
+        chunk(5, [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]),
+        chunk(6, [], usage={"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}),
+    ]
+
+
+def _chat_state(wrapper: Any) -> tuple[Any, ...]:
+    buffers = [
+        (
+            b.index,
+            b.finish_reason,
+            b.text_content,
+            b.refusal,
+            [vars(t) if t is not None else None for t in b.tool_calls_buffers],
+        )
+        for b in wrapper._self_choice_buffers
+    ]
+    return (
+        buffers,
+        wrapper._self_response_id,
+        wrapper._self_service_tier,
+        wrapper._self_usage,
+        wrapper._self_invocation.data.response_model,
+    )
+
+
+@pytest.mark.usefixtures("tracer_provider")
+def test_fused_chat_chunk_step_matches_upstream() -> None:
+    handler = TelemetryHandler(tracer_provider=TracerProvider(), meter_provider=NoOpMeterProvider())
+    instrument_llm_sdks(Settings())
+    try:
+        ours = ChatStreamWrapper(iter(()), handler.inference("openai"), True)  # type: ignore[arg-type]
+        theirs = ChatStreamWrapper(iter(()), handler.inference("openai"), True)  # type: ignore[arg-type]
+        for chunk in _chunks():
+            _fastpath._chat_process(ours, chunk)
+            theirs._process_chunk(chunk)
+            assert _chat_state(ours) == _chat_state(theirs)
+        _fastpath._chat_process(ours, {"not": "a chunk"})  # handed to upstream, which skips it
+        assert _chat_state(ours) == _chat_state(theirs)
+    finally:
+        uninstrument_llm_sdks()
+    buffers = _chat_state(ours)[0]
+    assert buffers[0][1] == "tool_calls" and buffers[0][3] == ["no"] and buffers[1][2] == ["two"]
+
+
+def _anthropic_events() -> list[Any]:
+    from anthropic.types import RawMessageStreamEvent
+    from pydantic import TypeAdapter
+
+    adapter: Any = TypeAdapter(RawMessageStreamEvent)
+    usage = {"input_tokens": 5, "output_tokens": 1}
+    raw = [
+        {
+            "type": "message_start",
+            "message": {
+                "id": "msg_1",
+                "type": "message",
+                "role": "assistant",
+                "model": CLAUDE,
+                "content": [],
+                "stop_reason": None,
+                "stop_sequence": None,
+                "usage": usage,
+            },
+        },
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hi"}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "!"}},
+        {"type": "content_block_stop", "index": 0},
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+            "usage": {"output_tokens": 2},
+        },
+        {"type": "message_stop"},
+    ]
+    return [adapter.validate_python(event) for event in raw]
+
+
+@pytest.mark.usefixtures("tracer_provider")
+@pytest.mark.parametrize("tapped", [False, True], ids=["sdk-stream", "tapped"])
+def test_fused_anthropic_chunk_step_matches_upstream(
+    tapped: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from anthropic import Stream
+    from opentelemetry.instrumentation.genai.anthropic.wrappers import MessagesStreamWrapper
+
+    from otel_llm.genai._streams import TappedStream
+
+    class NoTap:
+        def on_item(self, item: Any) -> bool:
+            return True
+
+        def on_end(self) -> None:
+            pass
+
+    def stream() -> Any:
+        sdk = Stream.__new__(Stream)  # never read: the events are handed in directly
+        return TappedStream(sdk, NoTap()) if tapped else sdk
+
+    handler = TelemetryHandler(tracer_provider=TracerProvider(), meter_provider=NoOpMeterProvider())
+    instrument_llm_sdks(Settings())
+    calls: list[Any] = []
+    try:
+        ours = MessagesStreamWrapper(stream(), handler.inference("anthropic"), False)
+        theirs = MessagesStreamWrapper(stream(), handler.inference("anthropic"), False)
+        upstream = MessagesStreamWrapper._process_chunk
+
+        def counted(self: Any, chunk: Any) -> None:
+            if self is ours:
+                calls.append(chunk)
+            upstream(self, chunk)
+
+        monkeypatch.setattr(MessagesStreamWrapper, "_process_chunk", counted)
+        for event in _anthropic_events():
+            _fastpath._messages_process(ours, event)
+            theirs._process_chunk(event)
+            assert ours._self_message == theirs._self_message
+    finally:
+        uninstrument_llm_sdks()
+    assert not calls  # every event took the fused step
+    message: Any = ours._self_message
+    assert [block.text for block in message.content] == ["Hi!"]
+
+
+def test_each_sdk_group_is_pinned_on_its_own(
+    monkeypatch: pytest.MonkeyPatch, tracer_provider: TracerProvider
+) -> None:
+    from opentelemetry.instrumentation.genai.anthropic.wrappers import MessagesStreamWrapper
+    from opentelemetry.util.genai.invocation import InferenceInvocation
+
+    monkeypatch.setitem(_fastpath.PINNED, "opentelemetry-instrumentation-genai-anthropic", "0.0.0")
+    instrument_llm_sdks(Settings(), tracer_provider=tracer_provider)
+    try:
+        assert active("openai") and not active("anthropic")
+        assert "__next__" not in MessagesStreamWrapper.__dict__
+        assert InferenceInvocation.__dict__["_apply_finish"] is _fastpath._apply_finish
+    finally:
+        uninstrument_llm_sdks()
+    assert "_apply_finish" in InferenceInvocation.__dict__  # upstream's own, back in place
+    assert InferenceInvocation.__dict__["_apply_finish"] is not _fastpath._apply_finish
