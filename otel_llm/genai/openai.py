@@ -97,17 +97,74 @@ def _usage_numbers(usage: Any) -> dict[str, int | None]:
     }
 
 
+_MISSING = object()
+_direct: dict[tuple[type, str], bool] = {}
+"""(SDK model class, field name) -> whether :func:`_get` may read the model's own dicts."""
+
+
+def _readable_directly(cls: type, name: str) -> bool:
+    try:
+        from pydantic import BaseModel
+    except ImportError:  # pragma: no cover - the OpenAI SDK depends on pydantic
+        return False
+    return (
+        issubclass(cls, BaseModel)
+        and getattr(cls, "__getattr__", None) is getattr(BaseModel, "__getattr__", None)
+        and not name.startswith("_")
+        and not hasattr(cls, name)
+    )
+
+
+def _get(obj: Any, name: str) -> Any:
+    """``getattr(obj, name, None)``, without what a pydantic model pays for a field it does
+    not have (two Python-level ``__getattr__`` hooks and an ``AttributeError``): a model's
+    fields live in its ``__dict__``, what the API sent beyond them in
+    ``__pydantic_extra__``, which is where pydantic's own ``__getattr__`` looks."""
+    key = (type(obj), name)
+    direct = _direct.get(key)
+    if direct is None:
+        direct = _readable_directly(*key)
+        if len(_direct) >= 256:
+            _direct.clear()
+        _direct[key] = direct
+    if not direct:
+        return getattr(obj, name, None)
+    value = obj.__dict__.get(name, _MISSING)
+    if value is not _MISSING:
+        return value
+    extra = obj.__pydantic_extra__
+    return extra.get(name) if extra else None
+
+
+_EXTRA_IN = ("audio_tokens", "image_tokens")
+_EXTRA_OUT = ("audio_tokens", "accepted_prediction_tokens", "rejected_prediction_tokens")
+
+
+def _set_usage_kinds(span: Span, usage: Any, in_details: Any) -> None:
+    """The usage kinds of :func:`openai_usage_attributes` (audio, image, prediction
+    tokens, priced apart), which sets only counts above zero: a usage whose details carry
+    none of them is not walked again."""
+    out_details = _get(usage, "completion_tokens_details") or _get(usage, "output_tokens_details")
+    if any(_get(in_details, name) for name in _EXTRA_IN) or any(
+        _get(out_details, name) for name in _EXTRA_OUT
+    ):
+        extras = openai_usage_attributes(usage)
+        if extras:
+            span.set_attributes(extras)
+
+
 def _add_cache_creation(span: Span, usage: Any) -> None:
     """Cache-creation tokens, and the usage kinds of :func:`openai_usage_attributes`."""
-    details = getattr(usage, "prompt_tokens_details", None) or getattr(
-        usage, "input_tokens_details", None
-    )
-    created = getattr(details, "cache_write_tokens", None)
+    if isinstance(usage, Mapping):
+        extras = openai_usage_attributes(usage)
+        if extras:
+            span.set_attributes(extras)
+        return
+    details = _get(usage, "prompt_tokens_details") or _get(usage, "input_tokens_details")
+    created = _get(details, "cache_write_tokens")
     if isinstance(created, int) and created > 0:
         span.set_attribute(semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, created)
-    extras = openai_usage_attributes(usage)  # audio, image, prediction tokens (priced apart)
-    if extras:
-        span.set_attributes(extras)
+    _set_usage_kinds(span, usage, details)
 
 
 class _ChatTap:
@@ -163,9 +220,15 @@ class _ChatTap:
                     cache_creation=n["cache_creation"],
                     reasoning=n["reasoning"],
                 )
-                extras = openai_usage_attributes(self.usage)
-                if extras:
-                    span.set_attributes(extras)
+                if isinstance(self.usage, Mapping):
+                    extras = openai_usage_attributes(self.usage)
+                    if extras:
+                        span.set_attributes(extras)
+                else:
+                    details = _get(self.usage, "prompt_tokens_details") or _get(
+                        self.usage, "input_tokens_details"
+                    )
+                    _set_usage_kinds(span, self.usage, details)
             else:
                 _add_cache_creation(span, self.usage)
             return

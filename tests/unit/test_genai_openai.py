@@ -7,6 +7,7 @@ import gc
 import uuid
 from typing import Any
 
+import anthropic  # noqa: F401  (imported: instrumented at once, not on a later import)
 import openai
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -490,3 +491,89 @@ def test_content_mode_follows_settings(monkeypatch: pytest.MonkeyPatch) -> None:
         assert _content_mode(load_settings()) == mode
     monkeypatch.setenv(var, "span_only")
     assert _content_mode(Settings(capture_content=False)) == "NO_CONTENT"
+
+
+def test_model_reads_match_getattr() -> None:
+    """_get reads SDK models as getattr(obj, name, None) does, without the failed lookups."""
+    from openai.types import CompletionUsage
+    from openai.types.responses import ResponseUsage
+
+    from otel_llm.genai.openai import _get
+
+    chat = CompletionUsage.model_validate(
+        {
+            "prompt_tokens": 10,
+            "completion_tokens": 5,
+            "total_tokens": 15,
+            "prompt_tokens_details": {"audio_tokens": 2, "cache_write_tokens": 3},
+            "completion_tokens_details": {"accepted_prediction_tokens": 1},
+            "something_new": {"n": 1},  # an extra the API added
+        }
+    )
+    responses = ResponseUsage.model_validate(
+        {
+            "input_tokens": 10,
+            "input_tokens_details": {"cached_tokens": 4, "cache_write_tokens": 0},
+            "output_tokens": 5,
+            "output_tokens_details": {"reasoning_tokens": 1},
+            "total_tokens": 15,
+        }
+    )
+    names = [
+        "prompt_tokens",
+        "prompt_tokens_details",
+        "input_tokens_details",
+        "completion_tokens_details",
+        "output_tokens_details",
+        "something_new",
+        "absent",
+        "model_fields_set",
+    ]
+    for usage in (chat, responses, {"prompt_tokens": 1}, None):
+        for name in names:
+            assert _get(usage, name) == getattr(usage, name, None), (usage, name)
+    details = [chat.prompt_tokens_details, responses.input_tokens_details]
+    for detail in details:
+        for name in ("audio_tokens", "image_tokens", "cache_write_tokens", "cached_tokens"):
+            assert _get(detail, name) == getattr(detail, name, None), (detail, name)
+
+
+@pytest.mark.parametrize("kind", ["chat", "chat-plain", "responses", "dict"])
+def test_usage_kinds_match_the_pricing_reader(kind: str) -> None:
+    from openai.types import CompletionUsage
+    from openai.types.responses import ResponseUsage
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from otel_llm.genai.openai import _add_cache_creation
+    from otel_llm.pricing_units import openai_usage_attributes
+
+    usage: Any = {
+        "chat": lambda: CompletionUsage.model_validate(
+            {
+                "prompt_tokens": 10,
+                "completion_tokens": 5,
+                "total_tokens": 15,
+                "prompt_tokens_details": {"audio_tokens": 2, "cache_write_tokens": 3},
+                "completion_tokens_details": {"rejected_prediction_tokens": 1},
+            }
+        ),
+        "chat-plain": lambda: CompletionUsage(prompt_tokens=1, completion_tokens=1, total_tokens=2),
+        "responses": lambda: ResponseUsage.model_validate(
+            {
+                "input_tokens": 10,
+                "input_tokens_details": {"cached_tokens": 4, "cache_write_tokens": 6},
+                "output_tokens": 5,
+                "output_tokens_details": {"reasoning_tokens": 1},
+                "total_tokens": 15,
+            }
+        ),
+        "dict": lambda: {"prompt_tokens_details": {"audio_tokens": 7}},
+    }[kind]()
+    span: Any = TracerProvider().get_tracer("t").start_span("s")
+    _add_cache_creation(span, usage)
+    span.end()
+    attrs = dict(span.attributes)
+    created = attrs.pop("gen_ai.usage.cache_creation.input_tokens", None)
+    assert created == {"chat": 3, "responses": 6}.get(kind)
+    assert attrs == openai_usage_attributes(usage)
+    assert bool(attrs) is (kind in ("chat", "dict"))
