@@ -233,7 +233,25 @@ def _chat_next(self: Any) -> Any:
     if type(stream) is not TappedStream or not stream._self_fast:
         return _SYNC_NEXT(self)
     try:
-        chunk = next(self._self_iterator)
+        if self._self_iterator is stream:  # TappedStream.__next__, inlined
+            it = stream._self_iter
+            if it is None:
+                it = stream._self_iter = iter(stream.__wrapped__)
+            tap = stream._self_tap
+            while True:
+                try:
+                    chunk = next(it)
+                except BaseException:
+                    stream._finish()
+                    raise
+                try:  # a tap error passes the item through
+                    if tap.on_item(chunk):
+                        break
+                except Exception:
+                    logger.debug("otel-llm: stream tap failed on an item", exc_info=True)
+                    break
+        else:
+            chunk = next(self._self_iterator)
     except StopIteration:
         with self._execution_context():
             self._finalize_success()
@@ -259,7 +277,25 @@ async def _chat_anext(self: Any) -> Any:
     if type(stream) is not TappedAsyncStream or not stream._self_fast:
         return await _ASYNC_NEXT(self)
     try:
-        chunk = await anext(self._self_aiter)
+        if self._self_aiter is stream:  # TappedAsyncStream.__anext__, inlined
+            it = stream._self_iter
+            if it is None:
+                it = stream._self_iter = aiter(stream.__wrapped__)
+            tap = stream._self_tap
+            while True:
+                try:
+                    chunk = await anext(it)
+                except BaseException:
+                    stream._finish()
+                    raise
+                try:  # a tap error passes the item through
+                    if tap.on_item(chunk):
+                        break
+                except Exception:
+                    logger.debug("otel-llm: stream tap failed on an item", exc_info=True)
+                    break
+        else:
+            chunk = await anext(self._self_aiter)
     except StopAsyncIteration:
         with self._execution_context():
             self._finalize_success()

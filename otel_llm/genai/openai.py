@@ -35,7 +35,6 @@ from otel_llm.genai._common import (
     as_int,
     call_wrappers,
     current_genai_span,
-    field,
     remove_wrappers,
     set_estimated_usage,
     set_request_id,
@@ -80,60 +79,68 @@ def _raw_response_call(kwargs: Mapping[str, Any]) -> bool:
 
 def _usage_numbers(usage: Any) -> dict[str, int | None]:
     """Chat (prompt/completion) or Responses (input/output) usage in one shape."""
-    prompt = as_int(field(usage, "prompt_tokens"))
+    prompt = as_int(_get(usage, "prompt_tokens"))
     if prompt is None:
-        prompt = as_int(field(usage, "input_tokens"))
-    completion = as_int(field(usage, "completion_tokens"))
+        prompt = as_int(_get(usage, "input_tokens"))
+    completion = as_int(_get(usage, "completion_tokens"))
     if completion is None:
-        completion = as_int(field(usage, "output_tokens"))
-    in_details = field(usage, "prompt_tokens_details") or field(usage, "input_tokens_details")
-    out_details = field(usage, "completion_tokens_details") or field(usage, "output_tokens_details")
+        completion = as_int(_get(usage, "output_tokens"))
+    in_details = _get(usage, "prompt_tokens_details") or _get(usage, "input_tokens_details")
+    out_details = _get(usage, "completion_tokens_details") or _get(usage, "output_tokens_details")
     return {
         "input_tokens": prompt,
         "output_tokens": completion,
-        "cache_read": as_int(field(in_details, "cached_tokens")),
-        "cache_creation": as_int(field(in_details, "cache_write_tokens")),
-        "reasoning": as_int(field(out_details, "reasoning_tokens")),
+        "cache_read": as_int(_get(in_details, "cached_tokens")),
+        "cache_creation": as_int(_get(in_details, "cache_write_tokens")),
+        "reasoning": as_int(_get(out_details, "reasoning_tokens")),
     }
 
 
 _MISSING = object()
-_direct: dict[tuple[type, str], bool] = {}
-"""(SDK model class, field name) -> whether :func:`_get` may read the model's own dicts."""
+_ATTR, _FIELDS, _KEY = 0, 1, 2
+_reads: dict[tuple[type, str], int] = {}
+"""(class, field name) -> how :func:`_get` reads it (bounded)."""
 
 
-def _readable_directly(cls: type, name: str) -> bool:
+def _read_kind(cls: type, name: str) -> int:
+    if issubclass(cls, Mapping):
+        return _KEY
     try:
         from pydantic import BaseModel
     except ImportError:  # pragma: no cover - the OpenAI SDK depends on pydantic
-        return False
-    return (
+        return _ATTR
+    if (
         issubclass(cls, BaseModel)
         and getattr(cls, "__getattr__", None) is getattr(BaseModel, "__getattr__", None)
         and not name.startswith("_")
         and not hasattr(cls, name)
-    )
+    ):
+        return _FIELDS
+    return _ATTR
 
 
 def _get(obj: Any, name: str) -> Any:
-    """``getattr(obj, name, None)``, without what a pydantic model pays for a field it does
-    not have (two Python-level ``__getattr__`` hooks and an ``AttributeError``): a model's
-    fields live in its ``__dict__``, what the API sent beyond them in
-    ``__pydantic_extra__``, which is where pydantic's own ``__getattr__`` looks."""
+    """``field(obj, name)`` (a mapping's key, else ``getattr(obj, name, None)``) without
+    what a pydantic model pays for a field it does not have (two Python-level
+    ``__getattr__`` hooks and an ``AttributeError``): a model's fields live in its
+    ``__dict__``, what the API sent beyond them in ``__pydantic_extra__``, which is where
+    pydantic's own ``__getattr__`` looks."""
     key = (type(obj), name)
-    direct = _direct.get(key)
-    if direct is None:
-        direct = _readable_directly(*key)
-        if len(_direct) >= 256:
-            _direct.clear()
-        _direct[key] = direct
-    if not direct:
-        return getattr(obj, name, None)
-    value = obj.__dict__.get(name, _MISSING)
-    if value is not _MISSING:
-        return value
-    extra = obj.__pydantic_extra__
-    return extra.get(name) if extra else None
+    kind = _reads.get(key)
+    if kind is None:
+        kind = _read_kind(*key)
+        if len(_reads) >= 256:
+            _reads.clear()
+        _reads[key] = kind
+    if kind == _FIELDS:
+        value = obj.__dict__.get(name, _MISSING)
+        if value is not _MISSING:
+            return value
+        extra = obj.__pydantic_extra__
+        return extra.get(name) if extra else None
+    if kind == _KEY:
+        return obj.get(name)
+    return getattr(obj, name, None)
 
 
 _EXTRA_IN = ("audio_tokens", "image_tokens")

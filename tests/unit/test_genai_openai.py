@@ -494,10 +494,12 @@ def test_content_mode_follows_settings(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_model_reads_match_getattr() -> None:
-    """_get reads SDK models as getattr(obj, name, None) does, without the failed lookups."""
+    """_get reads SDK models as field() (getattr(obj, name, None)) does, without the failed
+    lookups; mappings by key."""
     from openai.types import CompletionUsage
     from openai.types.responses import ResponseUsage
 
+    from otel_llm.genai._common import field
     from otel_llm.genai.openai import _get
 
     chat = CompletionUsage.model_validate(
@@ -531,7 +533,9 @@ def test_model_reads_match_getattr() -> None:
     ]
     for usage in (chat, responses, {"prompt_tokens": 1}, None):
         for name in names:
-            assert _get(usage, name) == getattr(usage, name, None), (usage, name)
+            assert _get(usage, name) == field(usage, name), (usage, name)
+            if not isinstance(usage, dict):
+                assert _get(usage, name) == getattr(usage, name, None), (usage, name)
     details = [chat.prompt_tokens_details, responses.input_tokens_details]
     for detail in details:
         for name in ("audio_tokens", "image_tokens", "cache_write_tokens", "cached_tokens"):
