@@ -324,9 +324,14 @@ def _prepare(kind: str, instance: Any, kwargs: dict[str, Any]) -> _Call | None:
         options = kwargs.get("stream_options")
         asked = isinstance(options, Mapping) and options.get("include_usage") is True
         if not asked:
-            merged = dict(options) if isinstance(options, Mapping) else {}
-            merged["include_usage"] = True
-            call.kwargs = {**kwargs, "stream_options": merged}
+            if not _is_set(options) and not _is_set(kwargs.get("extra_body")):
+                # the same request body: the SDK merges extra_body as it is, where a
+                # stream_options argument goes through its TypedDict transform first
+                call.kwargs = {**kwargs, "extra_body": {"stream_options": {"include_usage": True}}}
+            else:
+                merged = dict(options) if isinstance(options, Mapping) else {}
+                merged["include_usage"] = True
+                call.kwargs = {**kwargs, "stream_options": merged}
             call.hide_usage = True
     return call
 

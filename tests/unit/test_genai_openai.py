@@ -581,3 +581,50 @@ def test_usage_kinds_match_the_pricing_reader(kind: str) -> None:
     assert created == {"chat": 3, "responses": 6}.get(kind)
     assert attrs == openai_usage_attributes(usage)
     assert bool(attrs) is (kind in ("chat", "dict"))
+
+
+@pytest.mark.parametrize(
+    ("extra", "sent_options", "sent_extra"),
+    [
+        ({}, {"include_usage": True}, {}),
+        (
+            {"stream_options": {"include_obfuscation": False}},
+            {"include_obfuscation": False, "include_usage": True},
+            {},
+        ),
+        ({"extra_body": {"user_tag": "x"}}, {"include_usage": True}, {"user_tag": "x"}),
+    ],
+    ids=["nothing-asked", "own-options", "own-extra-body"],
+)
+def test_usage_chunk_is_asked_for_in_the_body(
+    llm_instrumentation: list[str],
+    extra: dict[str, Any],
+    sent_options: dict[str, Any],
+    sent_extra: dict[str, Any],
+) -> None:
+    """However the caller passes its options, the body asks for usage once and keeps
+    the caller's own fields."""
+    import json
+
+    import httpx2
+
+    bodies: list[dict[str, Any]] = []
+
+    def handler(request: Any) -> Any:
+        bodies.append(json.loads(request.content))
+        return httpx2.Response(
+            200, content=b"data: [DONE]\n\n", headers={"content-type": "text/event-stream"}
+        )
+
+    client = openai.OpenAI(
+        api_key="t",
+        max_retries=0,
+        http_client=httpx2.Client(transport=httpx2.MockTransport(handler)),
+    )
+    list(
+        client.chat.completions.create(model="gpt-4o-mini", messages=prompt(), stream=True, **extra)
+    )
+    (body,) = bodies
+    assert body["stream_options"] == sent_options
+    assert {k: body[k] for k in sent_extra} == sent_extra
+    assert body["stream"] is True and body["model"] == "gpt-4o-mini"
