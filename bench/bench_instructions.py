@@ -5,7 +5,9 @@ Run: ``uv run python bench/bench_instructions.py TARGET [--n N]`` with TARGET on
 
 - ``call:<config>:<path>``: one SDK call as in ``bench_compare.py`` (config ``none``,
   ``otel-llm``, ``otel-llm-nowire``, ``genai-1.3b0``; path ``chat``, ``stream``,
-  ``responses``, ``anthropic``, ``anthropic_stream``), after 40 warm-up calls;
+  ``responses``, ``anthropic``, ``anthropic_stream``), after 40 warm-up calls; a config
+  ending in ``-sdkoff`` gives the Anthropic client a no-op tracer provider, as ``none``
+  does (anthropic 2.x's own tracing otherwise runs through the global provider);
 - ``processor:<ours|noop>``: one GenAI chat span of ``bench_processor.py`` (request ID,
   user, tenant) through ``GenAISpanProcessor`` or a no-op processor;
 - ``wire-dispatch:<openai|anthropic>``: the wire layer's dispatch of one fresh SDK request
@@ -37,8 +39,10 @@ def _call(config: str, path: str, n: int) -> None:
     if config == "none":
         clients = bc.make_clients(anthropic_tracing=False)
     else:
+        sdk_off = config.endswith("-sdkoff")
+        config = config.removesuffix("-sdkoff")
         on, _off, _what = bc.SETUPS[config.removesuffix("-nowire")]()
-        clients = bc.make_clients()
+        clients = bc.make_clients(anthropic_tracing=not sdk_off)
         on()
         if config.endswith("-nowire"):
             from otel_llm.genai import wire
