@@ -74,6 +74,7 @@ from otel_llm.semconv import (
     METRIC_TTFC,
     METRIC_UNPRICED,
     TOKEN_BUCKETS,
+    TOKEN_TYPES,
 )
 
 __all__ = [
@@ -511,6 +512,7 @@ class Route:
         "operation_cost",
         "operation_cost_labels",
         "token",
+        "token_slots",
         "tokens",
         "ttfc",
         "unpriced",
@@ -528,6 +530,8 @@ class Route:
         self.duration: _HistogramSeries | None = None
         self.ttfc: _HistogramSeries | None = None
         self.tokens: dict[str, _HistogramSeries] = {}
+        self.token_slots: list[_HistogramSeries | None] = [None] * len(TOKEN_TYPES)
+        """The series of ``tokens`` again, by position in :data:`TOKEN_TYPES`."""
         self.cost: _CounterSeries | None = None
         self.operation_cost: _HistogramSeries | None = None
         self.unpriced: _CounterSeries | None = None
@@ -718,8 +722,7 @@ class GenAIMetrics:
                         continue
                     h = series.get(token_type)
                     if h is None:
-                        labels = (*route.token, str(token_type))
-                        h = series[token_type] = self._tokens.histogram(labels)
+                        h = self._token_series(route, token_type)
                     h.counts[bisect_left(upper, count)] += 1
                     h.sum += count
             if cost_usd is not None and cost_usd >= 0:
@@ -735,13 +738,78 @@ class GenAIMetrics:
                 h.counts[i] += 1
                 h.sum += cost_usd
                 if exemplar is not None:
-                    c.exemplar = (exemplar, cost_usd, now)
-                    h.exemplars[i] = (exemplar, cost_usd, now)
+                    c.exemplar = h.exemplars[i] = (exemplar, cost_usd, now)
             if unpriced:
                 c = route.unpriced
                 if c is None:
                     c = route.unpriced = self._unpriced.counter(route.unpriced_labels)
                 c.value += 1
+
+    def observe_counts(
+        self,
+        route: Route,
+        duration_s: float | None,
+        ttfc_s: float | None,
+        counts: Sequence[int | None],
+        cost_usd: float | None,
+        exemplar: SpanIds | None,
+    ) -> None:
+        """:meth:`observe` for the span processor's usual span: ``counts`` are the text
+        token counts in :data:`TOKEN_TYPES` order (``None``: not reported; otherwise an
+        int >= 0), nothing unpriced. The same series, buckets and exemplars as
+        :meth:`observe` (a unit test holds the two equal), with less work per call.
+        """
+        now = time.time() if exemplar is not None else 0.0
+        with self._lock:
+            if duration_s is not None and duration_s >= 0:
+                h = route.duration
+                if h is None:
+                    h = route.duration = self._duration.histogram(route.operation)
+                i = bisect_left(self._duration_upper, duration_s)
+                h.counts[i] += 1
+                h.sum += duration_s
+                if exemplar is not None:
+                    h.exemplars[i] = (exemplar, duration_s, now)
+            if ttfc_s is not None and ttfc_s >= 0:
+                h = route.ttfc
+                if h is None:
+                    h = route.ttfc = self._ttfc.histogram(route.operation)
+                i = bisect_left(self._ttfc_upper, ttfc_s)
+                h.counts[i] += 1
+                h.sum += ttfc_s
+                if exemplar is not None:
+                    h.exemplars[i] = (exemplar, ttfc_s, now)
+            slots = route.token_slots
+            upper = self._tokens_upper
+            for slot, count in enumerate(counts):
+                if count is not None:
+                    h = slots[slot]
+                    if h is None:
+                        h = slots[slot] = self._token_series(route, TOKEN_TYPES[slot])
+                    h.counts[bisect_left(upper, count)] += 1
+                    h.sum += count
+            if cost_usd is not None and cost_usd >= 0:
+                c = route.cost
+                if c is None:
+                    c = route.cost = self._cost.counter(route.cost_labels)
+                c.value += cost_usd
+                h = route.operation_cost
+                if h is None:
+                    per_call = self._operation_cost.histogram(route.operation_cost_labels)
+                    h = route.operation_cost = per_call
+                i = bisect_left(self._operation_cost_upper, cost_usd)
+                h.counts[i] += 1
+                h.sum += cost_usd
+                if exemplar is not None:
+                    c.exemplar = h.exemplars[i] = (exemplar, cost_usd, now)
+
+    def _token_series(self, route: Route, token_type: str) -> _HistogramSeries:
+        """The token histogram of ``route`` and ``token_type``; call with the lock held."""
+        h = route.tokens.get(token_type)
+        if h is None:
+            labels = (*route.token, str(token_type))
+            h = route.tokens[token_type] = self._tokens.histogram(labels)
+        return h
 
     def record_unpriced(self, provider: object, request_model: object) -> None:
         labels = (self.fold_provider(provider), self.fold_request_model(request_model))
