@@ -250,6 +250,7 @@ _CONTEXT_TUPLE: Final = _span_context_layout()
 _BOUNDED_DICT: Final = type(getattr(BoundedAttributes(), "_dict", None)) is dict
 """Whether ``BoundedAttributes`` keeps its values in a plain ``_dict`` (SDK 1.45)."""
 _new_object: Final = object.__new__
+_WRITTEN: Final[dict[str, Any]] = {"": "the attributes to add are in the copy already"}
 
 
 class _AnnotatedSpan(ReadableSpan):
@@ -606,10 +607,34 @@ class GenAISpanProcessor(SpanProcessor):
                     and memo[3] == state.attribution
                 ):
                     memo = self._remember(state, route)
-                if memo[4] is None:
+                attrs = memo[4]
+                if attrs is None:
                     self._stamp(span, parent_context)
+                elif _fast_attributes and type(span) in _SDK_SPANS:
+                    try:  # _write_stamps' fast path, inlined
+                        attributes = span._attributes
+                        if (
+                            type(attributes) is BoundedAttributes
+                            and attributes.max_value_len is None
+                            and span._end_time is None
+                            and not attributes._immutable
+                        ):
+                            present = attributes._dict
+                            routed = memo[5]
+                            if routed is not None and present.get(HTTP_ROUTE) is None:
+                                attrs = routed
+                            maxlen = attributes.maxlen
+                            if present.keys().isdisjoint(attrs) and (
+                                maxlen is None or len(present) + len(attrs) <= maxlen
+                            ):
+                                present.update(attrs)
+                                attrs = None
+                    except AttributeError:  # another SDK layout: _write_stamps decides
+                        pass
+                    if attrs is not None:
+                        _write_stamps(span, memo[4], memo[5])
                 else:
-                    _write_stamps(span, memo[4], memo[5])
+                    _write_stamps(span, attrs, memo[5])
         except Exception as exc:
             self._error("on_start", exc)
         if self._start_downstream:
@@ -706,11 +731,23 @@ class GenAISpanProcessor(SpanProcessor):
                     extra = self._measure(span, attrs)
         except Exception as exc:
             self._error("on_end", exc)
-        if self.downstream is not None:
+        downstream = self.downstream
+        if downstream is not None:
             try:
                 if extra:
-                    attrs.update(extra)  # our private copy: the finished span is untouched
-                    self._forward(_AnnotatedSpan.of(span, attrs))
+                    if extra is not _WRITTEN:
+                        attrs.update(extra)  # our private copy: the finished span is untouched
+                    if type(span) is ReadableSpan:  # _AnnotatedSpan.of, inlined
+                        fields = span.__dict__.copy()
+                        fields["_attributes"] = attrs
+                        fields["_source"] = span
+                        twin = _new_object(_AnnotatedSpan)
+                        twin.__dict__ = fields
+                        span = twin
+                    else:
+                        span = _AnnotatedSpan.of(span, attrs)
+                if self._queue is None:
+                    downstream.on_end(span)
                 else:
                     self._forward(span)
             except Exception as exc:
@@ -767,11 +804,9 @@ class GenAISpanProcessor(SpanProcessor):
             and type(n_read) in _COUNT
             and type(n_creation) in _COUNT
             and type(n_reasoning) in _COUNT
-            and (n_in or 0) >= 0
-            and (n_out or 0) >= 0
-            and (n_read or 0) >= 0
-            and (n_creation or 0) >= 0
-            and (n_reasoning or 0) >= 0
+            # ints: any negative one makes the bitwise or negative
+            and (n_in or 0) | (n_out or 0) | (n_read or 0) | (n_creation or 0) | (n_reasoning or 0)
+            >= 0
         ):
             return self._measure_general(span, attrs)
         start, end = fields["_start_time"], fields["_end_time"]
@@ -816,11 +851,10 @@ class GenAISpanProcessor(SpanProcessor):
             cost,
             span_ids,
         )
-        return {
-            GEN_AI_USAGE_COST_AMOUNT: cost,
-            GEN_AI_USAGE_COST_CURRENCY: "USD",
-            GEN_AI_USAGE_COST_SOURCE: "local",
-        }
+        attrs[GEN_AI_USAGE_COST_AMOUNT] = cost  # what _price adds, in its order
+        attrs[GEN_AI_USAGE_COST_CURRENCY] = "USD"
+        attrs[GEN_AI_USAGE_COST_SOURCE] = "local"
+        return _WRITTEN
 
     def _plan(self, key: tuple[Any, ...], failed: bool) -> _Plan:
         """The :class:`_Plan` of a span whose first-spelling fields are ``key``."""
