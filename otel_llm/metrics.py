@@ -114,6 +114,7 @@ TOKEN_LABELS: Final = (*OPERATION_LABELS[:4], LABEL_TOKEN_TYPE)
 COST_LABELS: Final = (LABEL_OPERATION, LABEL_PROVIDER, LABEL_REQUEST_MODEL)
 UNPRICED_LABELS: Final = (LABEL_PROVIDER, LABEL_REQUEST_MODEL)
 
+_now: Final = time.time
 OTHER: Final = "other"
 SEMCONV_LABEL_LIMIT: Final = 256
 """Distinct values kept per contract label (provider, models, operation, error type)."""
@@ -759,7 +760,7 @@ class GenAIMetrics:
         int >= 0), nothing unpriced. The same series, buckets and exemplars as
         :meth:`observe` (a unit test holds the two equal), with less work per call.
         """
-        now = time.time() if exemplar is not None else 0.0
+        now = _now() if exemplar is not None else 0.0
         with self._lock:
             if duration_s is not None and duration_s >= 0:
                 h = route.duration

@@ -77,7 +77,7 @@ import json
 import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -202,6 +202,14 @@ class Rates:
     request: float = 0.0
     extra: UnitRates | None = None
     """Audio/image/prediction token and non-token unit rates (:mod:`otel_llm.pricing_units`)."""
+    flat: bool = field(init=False, repr=False, compare=False, default=False)
+    """Input and output prices are floats, the others floats or None: no tier anywhere."""
+
+    def __post_init__(self) -> None:
+        flat = type(self.input) is float and type(self.output) is float
+        for price in (self.cache_read, self.cache_write, self.reasoning):
+            flat = flat and (price is None or type(price) is float)
+        object.__setattr__(self, "flat", flat)
 
     def cost(self, usage: Usage) -> float:
         """USD for ``usage`` (already normalised), following genai-prices' rules."""
@@ -214,7 +222,25 @@ class Rates:
     ) -> float:
         """:meth:`cost` of the normalised counts themselves, without a :class:`Usage` (the
         span processor's hot path builds none)."""
-        # a flat price (a float, the usual case) is its own rate: tier_rate only for tiers
+        if self.flat:  # every price a float (the usual case): each is its own rate
+            uncached = input
+            total = 0.0
+            price = self.cache_read
+            if price is not None:
+                uncached -= cache_read
+                total += cache_read * price  # type: ignore[operator]
+            price = self.cache_write
+            if price is not None:
+                uncached -= cache_creation
+                total += cache_creation * price  # type: ignore[operator]
+            visible = output
+            price = self.reasoning
+            if price is not None:
+                visible -= reasoning
+                total += reasoning * price  # type: ignore[operator]
+            total += uncached * self.input + visible * self.output  # type: ignore[operator]
+            return total + self.request
+        # a flat price (a float) is its own rate: tier_rate only for tiers
         n = input
         uncached = n
         total = 0.0

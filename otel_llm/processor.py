@@ -233,7 +233,6 @@ class _Plan:
 
 
 _GENERAL_PLAN: Final = _Plan(_GENERAL, None, None)
-_COUNT: Final = (int, type(None))
 
 
 def _span_context_layout() -> bool:
@@ -796,14 +795,16 @@ class GenAISpanProcessor(SpanProcessor):
         kind = plan.kind
         if kind == _GENERAL:
             return self._measure_general(span, attrs)
-        ttfc, n_in, n_out, n_read, n_creation, n_reasoning = values[k:]
+        ttfc = values[k]
+        counts = values[k + 1 :]
+        n_in, n_out, n_read, n_creation, n_reasoning = counts
         if kind == _PRICED and not (
             (n_in is not None or n_out is not None)
-            and type(n_in) in _COUNT
-            and type(n_out) in _COUNT
-            and type(n_read) in _COUNT
-            and type(n_creation) in _COUNT
-            and type(n_reasoning) in _COUNT
+            and (type(n_in) is int or n_in is None)
+            and (type(n_out) is int or n_out is None)
+            and (type(n_read) is int or n_read is None)
+            and (type(n_creation) is int or n_creation is None)
+            and (type(n_reasoning) is int or n_reasoning is None)
             # ints: any negative one makes the bitwise or negative
             and (n_in or 0) | (n_out or 0) | (n_read or 0) | (n_creation or 0) | (n_reasoning or 0)
             >= 0
@@ -837,20 +838,13 @@ class GenAISpanProcessor(SpanProcessor):
         assert resolved is not None
         rates = resolved.rates_at(start) if resolved.periods else resolved.rates
         cost = rates.cost_of(total_in, total_out, n_read, n_creation, n_reasoning)
-        self.metrics.observe_counts(
-            route,
-            duration,
-            ttfc,
-            (
+        if total_in is not n_in or total_out is not n_out:  # normalised, or one absent
+            counts = (
                 None if n_in is None else total_in,
                 None if n_out is None else total_out,
-                values[k + 3],  # as reported
-                values[k + 4],
-                values[k + 5],
-            ),
-            cost,
-            span_ids,
-        )
+                *counts[2:],  # as reported
+            )
+        self.metrics.observe_counts(route, duration, ttfc, counts, cost, span_ids)
         attrs[GEN_AI_USAGE_COST_AMOUNT] = cost  # what _price adds, in its order
         attrs[GEN_AI_USAGE_COST_CURRENCY] = "USD"
         attrs[GEN_AI_USAGE_COST_SOURCE] = "local"
