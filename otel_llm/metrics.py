@@ -782,13 +782,28 @@ class GenAIMetrics:
                     h.exemplars[i] = (exemplar, ttfc_s, now)
             slots = route.token_slots
             upper = self._tokens_upper
-            for slot, count in enumerate(counts):
-                if count is not None:
-                    h = slots[slot]
-                    if h is None:
-                        h = slots[slot] = self._token_series(route, TOKEN_TYPES[slot])
-                    h.counts[bisect_left(upper, count)] += 1
-                    h.sum += count
+            n_in, n_out, n_read, n_creation, n_reasoning = counts
+            # unrolled: input and output (nearly always there), then the rarer parts
+            if n_in is not None:
+                h = slots[0] or self._token_slot(route, 0)
+                h.counts[bisect_left(upper, n_in)] += 1
+                h.sum += n_in
+            if n_out is not None:
+                h = slots[1] or self._token_slot(route, 1)
+                h.counts[bisect_left(upper, n_out)] += 1
+                h.sum += n_out
+            if n_read is not None:
+                h = slots[2] or self._token_slot(route, 2)
+                h.counts[bisect_left(upper, n_read)] += 1
+                h.sum += n_read
+            if n_creation is not None:
+                h = slots[3] or self._token_slot(route, 3)
+                h.counts[bisect_left(upper, n_creation)] += 1
+                h.sum += n_creation
+            if n_reasoning is not None:
+                h = slots[4] or self._token_slot(route, 4)
+                h.counts[bisect_left(upper, n_reasoning)] += 1
+                h.sum += n_reasoning
             if cost_usd is not None and cost_usd >= 0:
                 c = route.cost
                 if c is None:
@@ -803,6 +818,11 @@ class GenAIMetrics:
                 h.sum += cost_usd
                 if exemplar is not None:
                     c.exemplar = h.exemplars[i] = (exemplar, cost_usd, now)
+
+    def _token_slot(self, route: Route, slot: int) -> _HistogramSeries:
+        """The series of ``route.token_slots[slot]``, set on first use; lock held."""
+        h = route.token_slots[slot] = self._token_series(route, TOKEN_TYPES[slot])
+        return h
 
     def _token_series(self, route: Route, token_type: str) -> _HistogramSeries:
         """The token histogram of ``route`` and ``token_type``; call with the lock held."""
