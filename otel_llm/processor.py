@@ -34,10 +34,14 @@ Never raises into the host: each hook is guarded, exceptions are counted in
 no lock is held across calls. Spans a downstream ``BatchSpanProcessor`` drops (queue full,
 or after shutdown) are counted in ``otel_llm_spans_dropped_total``.
 
-Hot path (a GenAI span's ``on_end``): one C-level copy of the attributes, one pass over
-them, the price from the cached :class:`~otel_llm.pricing.PriceBook`, one call into
-:class:`~otel_llm.metrics.GenAIMetrics` that takes its lock once, and a shallow copy of
-the finished span for the exporter. ``bench/bench_processor.py`` measures it.
+Hot path (a GenAI span's ``on_end``): one C-level copy of the attributes, one C-level
+read of the fields, a :class:`_Plan` per combination of operation, provider, models,
+error type and attribution (its metric route and resolved price, worked out once), the
+cost from int counts, one call into :class:`~otel_llm.metrics.GenAIMetrics` that takes
+its lock once, and a shallow copy of the finished span for the exporter. At start, the
+attributes of the current request are remembered while its state does not change.
+Anything unusual takes the general path. ``bench/bench_processor.py`` and
+``bench/bench_instructions.py processor:ours`` measure it.
 """
 
 from __future__ import annotations
@@ -767,7 +771,8 @@ class GenAISpanProcessor(SpanProcessor):
         self.metrics.record_dropped("queue_full")
 
     def _measure(self, span: ReadableSpan, attrs: dict[str, Any]) -> dict[str, Any] | None:
-        """Record the metrics of one GenAI span; return the attributes to add to it.
+        """Record the metrics of one GenAI span; return the attributes to add to it
+        (``_WRITTEN``: they are in ``attrs`` already).
 
         The usual span (the SDK's ``ReadableSpan``, first spellings only, no extended
         usage, no reported cost, plain int token counts) is measured along its
