@@ -77,7 +77,7 @@ import json
 import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -108,6 +108,7 @@ __all__ = [
     "PricingFileError",
     "Rates",
     "Usage",
+    "normalized_totals",
 ]
 
 logger = logging.getLogger(__name__)
@@ -159,16 +160,30 @@ class Usage:
         cache tokens; Gemini: output without thinking tokens). When the parts exceed the
         whole, that is the only consistent reading, so the parts are added to the whole.
         """
-        cached = self.cache_read + self.cache_creation
-        if cached <= self.input and self.reasoning <= self.output:
+        total_in, total_out = normalized_totals(
+            self.input, self.output, self.cache_read, self.cache_creation, self.reasoning
+        )
+        if total_in == self.input and total_out == self.output:
             return self
         return Usage(
-            input=self.input + cached if cached > self.input else self.input,
-            output=self.output + self.reasoning if self.reasoning > self.output else self.output,
+            input=total_in,
+            output=total_out,
             cache_read=self.cache_read,
             cache_creation=self.cache_creation,
             reasoning=self.reasoning,
         )
+
+
+def normalized_totals(
+    input: int, output: int, cache_read: int, cache_creation: int, reasoning: int
+) -> tuple[int, int]:
+    """(input, output) of :meth:`Usage.normalized`: the cache tokens added to input when
+    they exceed it, reasoning added to output when it exceeds it."""
+    cached = cache_read + cache_creation
+    return (
+        input + cached if cached > input else input,
+        output + reasoning if reasoning > output else output,
+    )
 
 
 class PricingFileError(ValueError):
@@ -187,26 +202,61 @@ class Rates:
     request: float = 0.0
     extra: UnitRates | None = None
     """Audio/image/prediction token and non-token unit rates (:mod:`otel_llm.pricing_units`)."""
+    flat: bool = field(init=False, repr=False, compare=False, default=False)
+    """Input and output prices are floats, the others floats or None: no tier anywhere."""
+
+    def __post_init__(self) -> None:
+        flat = type(self.input) is float and type(self.output) is float
+        for price in (self.cache_read, self.cache_write, self.reasoning):
+            flat = flat and (price is None or type(price) is float)
+        object.__setattr__(self, "flat", flat)
 
     def cost(self, usage: Usage) -> float:
         """USD for ``usage`` (already normalised), following genai-prices' rules."""
-        # a flat price (a float, the usual case) is its own rate: tier_rate only for tiers
-        n = usage.input
+        return self.cost_of(
+            usage.input, usage.output, usage.cache_read, usage.cache_creation, usage.reasoning
+        )
+
+    def cost_of(
+        self, input: int, output: int, cache_read: int, cache_creation: int, reasoning: int
+    ) -> float:
+        """:meth:`cost` of the normalised counts themselves, without a :class:`Usage` (the
+        span processor's hot path builds none)."""
+        if self.flat:  # every price a float (the usual case): each is its own rate
+            uncached = input
+            total = 0.0
+            price = self.cache_read
+            if price is not None:
+                uncached -= cache_read
+                total += cache_read * price  # type: ignore[operator]
+            price = self.cache_write
+            if price is not None:
+                uncached -= cache_creation
+                total += cache_creation * price  # type: ignore[operator]
+            visible = output
+            price = self.reasoning
+            if price is not None:
+                visible -= reasoning
+                total += reasoning * price  # type: ignore[operator]
+            total += uncached * self.input + visible * self.output  # type: ignore[operator]
+            return total + self.request
+        # a flat price (a float) is its own rate: tier_rate only for tiers
+        n = input
         uncached = n
         total = 0.0
         price = self.cache_read
         if price is not None:
-            uncached -= usage.cache_read
-            total += usage.cache_read * (price if type(price) is float else tier_rate(price, n))
+            uncached -= cache_read
+            total += cache_read * (price if type(price) is float else tier_rate(price, n))
         price = self.cache_write
         if price is not None:
-            uncached -= usage.cache_creation
-            total += usage.cache_creation * (price if type(price) is float else tier_rate(price, n))
-        visible = usage.output
+            uncached -= cache_creation
+            total += cache_creation * (price if type(price) is float else tier_rate(price, n))
+        visible = output
         price = self.reasoning
         if price is not None:
-            visible -= usage.reasoning
-            total += usage.reasoning * (price if type(price) is float else tier_rate(price, n))
+            visible -= reasoning
+            total += reasoning * (price if type(price) is float else tier_rate(price, n))
         price = self.input
         rate_in = price if type(price) is float else tier_rate(price, n)
         price = self.output

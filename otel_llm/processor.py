@@ -34,10 +34,14 @@ Never raises into the host: each hook is guarded, exceptions are counted in
 no lock is held across calls. Spans a downstream ``BatchSpanProcessor`` drops (queue full,
 or after shutdown) are counted in ``otel_llm_spans_dropped_total``.
 
-Hot path (a GenAI span's ``on_end``): one C-level copy of the attributes, one pass over
-them, the price from the cached :class:`~otel_llm.pricing.PriceBook`, one call into
-:class:`~otel_llm.metrics.GenAIMetrics` that takes its lock once, and a shallow copy of
-the finished span for the exporter. ``bench/bench_processor.py`` measures it.
+Hot path (a GenAI span's ``on_end``): one C-level copy of the attributes, one C-level
+read of the fields, a :class:`_Plan` per combination of operation, provider, models,
+error type and attribution (its metric route and resolved price, worked out once), the
+cost from int counts, one call into :class:`~otel_llm.metrics.GenAIMetrics` that takes
+its lock once, and a shallow copy of the finished span for the exporter. At start, the
+attributes of the current request are remembered while its state does not change.
+Anything unusual takes the general path. ``bench/bench_processor.py`` and
+``bench/bench_instructions.py processor:ours`` measure it.
 """
 
 from __future__ import annotations
@@ -55,21 +59,25 @@ from opentelemetry import context as otel_context
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk import trace as _sdk_trace
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
-from opentelemetry.trace import Link, SpanKind, StatusCode, TraceFlags
+from opentelemetry.trace import Link, SpanContext, SpanKind, StatusCode, TraceFlags
 from opentelemetry.trace.span import TraceState
 from opentelemetry.util.types import Attributes
 
 from otel_llm.config import Settings
-from otel_llm.context import current_attribution, current_request_id
-from otel_llm.metrics import GenAIMetrics
-from otel_llm.pricing import PriceBook, Usage
+from otel_llm.context import RequestState, current_attribution, current_request_id
+from otel_llm.context import _state as _request_state
+from otel_llm.metrics import GenAIMetrics, Route
+from otel_llm.pricing import PriceBook, Usage, normalized_totals
+from otel_llm.pricing import _Resolved as _ResolvedPrice
 from otel_llm.pricing_units import ExtendedUsage, read_extended
 from otel_llm.providers import UNRESOLVED as UNRESOLVED_PROVIDER
 from otel_llm.semconv import (
     CACHE_CREATION_KEYS,
     CACHE_READ_KEYS,
     ERROR_TYPE,
+    EXTENDED_USAGE_KEYS,
     GEN_AI_CONVERSATION_ID,
     GEN_AI_OPERATION_NAME,
     GEN_AI_REQUEST_MODEL,
@@ -203,6 +211,51 @@ def _fields(label_keys: Sequence[tuple[str, ...]]) -> _Fields:
     return _Fields(slots, where, len(slots), firsts, others)
 
 
+_GENERAL: Final = 0
+_NOT_INFERENCE: Final = 1
+_PRICED: Final = 2
+_PLAN_LIMIT: Final = 4096
+
+
+class _Plan:
+    """What a GenAI span of one (operation, provider, models, error type, attribution,
+    unresolved provider, manual) combination needs at end, worked out once: its metric
+    :class:`~otel_llm.metrics.Route` and, for an inference operation, its price.
+
+    ``kind`` is ``_NOT_INFERENCE`` (duration and time to first chunk only), ``_PRICED``
+    (``resolved`` prices it) or ``_GENERAL``: the full path of
+    :meth:`GenAISpanProcessor._measure` decides (manual spans, a model without a price, a
+    price book whose ``cost`` or ``resolve`` was replaced).
+    """
+
+    __slots__ = ("kind", "resolved", "route")
+
+    def __init__(self, kind: int, route: Route | None, resolved: _ResolvedPrice | None) -> None:
+        self.kind = kind
+        self.route = route
+        self.resolved = resolved
+
+
+_GENERAL_PLAN: Final = _Plan(_GENERAL, None, None)
+
+
+def _span_context_layout() -> bool:
+    """Whether an SDK ``SpanContext`` is the tuple (trace_id, span_id, is_remote,
+    trace_flags, ...) of opentelemetry-api 1.45, read by index on the hot path."""
+    try:
+        ctx = SpanContext(3, 5, False, TraceFlags(TraceFlags.SAMPLED))
+        return isinstance(ctx, tuple) and ctx[:4] == (3, 5, False, TraceFlags.SAMPLED)
+    except Exception:
+        return False
+
+
+_CONTEXT_TUPLE: Final = _span_context_layout()
+_BOUNDED_DICT: Final = type(getattr(BoundedAttributes(), "_dict", None)) is dict
+"""Whether ``BoundedAttributes`` keeps its values in a plain ``_dict`` (SDK 1.45)."""
+_new_object: Final = object.__new__
+_WRITTEN: Final[dict[str, Any]] = {"": "the attributes to add are in the copy already"}
+
+
 class _AnnotatedSpan(ReadableSpan):
     """A finished span with new ``attributes`` (its own plus the processor's), for export.
 
@@ -220,7 +273,7 @@ class _AnnotatedSpan(ReadableSpan):
             fields = span.__dict__.copy()
             fields["_attributes"] = attributes
             fields["_source"] = span
-            twin = cls.__new__(cls)
+            twin = _new_object(cls)
             twin.__dict__ = fields
             return twin
         twin = cls(
@@ -419,11 +472,68 @@ def _set_strings(span: Span, attrs: dict[str, str]) -> None:
     span.set_attributes(attrs)
 
 
+def _write_stamps(span: Span, attrs: dict[str, str], routed: dict[str, str] | None) -> None:
+    """:func:`_set_strings` of a remembered stamp (:meth:`GenAISpanProcessor._remember`):
+    ``routed`` (``attrs`` plus the request's route, last) when the span has no
+    ``http.route`` of its own, else ``attrs``; every value a ``str``.
+
+    On the SDK's own ``Span`` without a value length limit, new keys with room for them go
+    into its ``BoundedAttributes`` in one C-level update under both locks, as
+    :func:`_set_strings` does; anything else takes :func:`_set_strings`.
+    """
+    global _fast_attributes
+    attributes = getattr(span, "_attributes", None)
+    if _fast_attributes and type(attributes) is BoundedAttributes and type(span) in _SDK_SPANS:
+        try:
+            if attributes.max_value_len is None:
+                # No lock: on_start runs inside Span.start(), before start_span returns the
+                # span to anyone, and one C-level dict.update of str keys is atomic for
+                # readers (processors registered earlier could have shared the span; at
+                # worst a concurrent end() exports it with these attributes).
+                maxlen = attributes.maxlen
+                if span._end_time is None and not attributes._immutable:
+                    present = attributes._dict
+                    if routed is not None and present.get(HTTP_ROUTE) is None:
+                        attrs = routed
+                    if present.keys().isdisjoint(attrs) and (
+                        maxlen is None or len(present) + len(attrs) <= maxlen
+                    ):
+                        present.update(attrs)
+                        return
+        except AttributeError:  # another SDK layout: the public path from now on
+            _fast_attributes = False
+    if routed is not None and first_attr(span.attributes, _ROUTE_KEYS) is None:
+        attrs = routed
+    _set_strings(span, attrs)
+
+
 _fast_attributes = hasattr(BoundedAttributes, "_setitem_locked")
 _ONLY_STR: Final = frozenset({str})
 _SDK_SPANS: Final = tuple(  # Span and the SDK's own _Span, which tracers make
     t for t in (Span, getattr(_sdk_trace, "_Span", None)) if isinstance(t, type)
 )
+assert _ROUTE_KEYS == (HTTP_ROUTE,)  # _write_stamps reads the one spelling
+
+# the SDK's processors whose on_start/_on_ending do nothing
+_NO_OP_HOOKS: Final[dict[str, set[Any]]] = {
+    "on_start": {p.on_start for p in (SpanProcessor, SimpleSpanProcessor, BatchSpanProcessor)},
+    "_on_ending": {
+        getattr(p, "_on_ending", None)
+        for p in (SpanProcessor, SimpleSpanProcessor, BatchSpanProcessor)
+    },
+}
+
+
+def _calls_hook(downstream: SpanProcessor | None, hook: str) -> bool:
+    """Whether ``downstream``'s ``hook`` may do something (not one of the SDK's no-ops)."""
+    if downstream is None:
+        return False
+    if hook in getattr(downstream, "__dict__", {}):
+        return True  # set on the instance
+    return getattr(type(downstream), hook, None) not in _NO_OP_HOOKS[hook]
+
+
+_NO_STAMP: Final[tuple[Any, ...]] = (None, None, None, None, None, None)
 
 
 class GenAISpanProcessor(SpanProcessor):
@@ -448,19 +558,130 @@ class GenAISpanProcessor(SpanProcessor):
         self._fields = _fields(self._label_keys)
         self._write_keys: dict[str, str] = {}
         self._logged: set[tuple[str, ...]] = set()
+        self._start_downstream = _calls_hook(downstream, "on_start")
+        self._ending_downstream = _calls_hook(downstream, "_on_ending")
+        self._stamps: tuple[Any, ...] = _NO_STAMP
+        # the hot path of _measure: one C-level read of every field's first spelling, the
+        # plan's key first, then the values; spans with another spelling or extended usage
+        # take the general path
+        self._reads = (
+            GEN_AI_OPERATION_NAME,
+            PROVIDER_KEYS[0],
+            GEN_AI_REQUEST_MODEL,
+            GEN_AI_RESPONSE_MODEL,
+            ERROR_TYPE,
+            *(keys[0] for keys in self._label_keys),
+            GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK,
+            INPUT_TOKEN_KEYS[0],
+            OUTPUT_TOKEN_KEYS[0],
+            CACHE_READ_KEYS[0],
+            CACHE_CREATION_KEYS[0],
+            REASONING_KEYS[0],
+        )
+        self._key_len = len(self._reads) - 6
+        # rarer spans, all on the general path: older spellings, extended usage, a
+        # reported cost, an endpoint of no known provider, manual spans
+        self._slow_keys = (
+            self._fields.others
+            | EXTENDED_USAGE_KEYS
+            | {
+                GEN_AI_USAGE_COST_AMOUNT,
+                UNRESOLVED_PROVIDER,
+                OTEL_LLM_MANUAL,
+            }
+        )
+        self._plans: dict[tuple[Any, ...], _Plan] = {}
+        self._failed_plans: dict[tuple[Any, ...], _Plan] = {}
 
     # -- start ------------------------------------------------------------------------
 
     def on_start(self, span: Span, parent_context: otel_context.Context | None = None) -> None:
         try:
-            self._stamp(span, parent_context)
+            state = _request_state.get()
+            if state is None or "route" in state.attribution:
+                self._stamp(span, parent_context)
+            else:  # the stamp of this request, remembered while it does not change
+                route = None if state.scope is None else state.route()
+                memo = self._stamps
+                if not (
+                    memo[0] is state
+                    and memo[1] is state.request_id
+                    and memo[2] == route
+                    and memo[3] == state.attribution
+                ):
+                    memo = self._remember(state, route)
+                attrs = memo[4]
+                if attrs is None:
+                    self._stamp(span, parent_context)
+                elif _fast_attributes and type(span) in _SDK_SPANS:
+                    try:  # _write_stamps' fast path, inlined
+                        attributes = span._attributes
+                        if (
+                            type(attributes) is BoundedAttributes
+                            and attributes.max_value_len is None
+                            and span._end_time is None
+                            and not attributes._immutable
+                        ):
+                            present = attributes._dict
+                            routed = memo[5]
+                            if routed is not None and present.get(HTTP_ROUTE) is None:
+                                attrs = routed
+                            maxlen = attributes.maxlen
+                            if present.keys().isdisjoint(attrs) and (
+                                maxlen is None or len(present) + len(attrs) <= maxlen
+                            ):
+                                present.update(attrs)
+                                attrs = None
+                    except AttributeError:  # another SDK layout: _write_stamps decides
+                        pass
+                    if attrs is not None:
+                        _write_stamps(span, memo[4], memo[5])
+                else:
+                    _write_stamps(span, attrs, memo[5])
         except Exception as exc:
             self._error("on_start", exc)
-        if self.downstream is not None:
+        if self._start_downstream:
             try:
-                self.downstream.on_start(span, parent_context=parent_context)
+                self.downstream.on_start(span, parent_context=parent_context)  # type: ignore[union-attr]
             except Exception as exc:
                 self._error("downstream", exc)
+
+    def _remember(self, state: RequestState, route: str | None) -> tuple[Any, ...]:
+        """What :meth:`_stamp` writes for ``state`` (no ``route`` attribution value of its
+        own; ``route`` from its scope): (state, request ID, route, attribution copy, the
+        attributes, the attributes with the route last or None). The attributes are None
+        when a value is not a ``str`` (then :meth:`_stamp` runs per span).
+        """
+        attrs: dict[str, str] = {}
+        request_id = state.request_id
+        if request_id is not None:
+            attrs[REQUEST_ID] = request_id
+        for label, value in state.attribution.items():
+            if not value:
+                continue
+            if label == "user":
+                value = self.metrics.pseudonymize_user(value)
+            attrs[self._write_key(label)] = value
+        routed = {**attrs, self._write_key("route"): route} if route else None
+        usable = all(type(v) is str for v in (routed or attrs).values())
+        memo = (
+            state,
+            request_id,
+            route,
+            dict(state.attribution),
+            attrs if usable else None,
+            routed,
+        )
+        self._stamps = memo
+        return memo
+
+    def _write_key(self, label: str) -> str:
+        key = self._write_keys.get(label)
+        if key is None:
+            key = _attribute_keys(label)[0]
+            if len(self._write_keys) < _KEY_MEMO_LIMIT:
+                self._write_keys[label] = key
+        return key
 
     def _stamp(self, span: Span, parent_context: otel_context.Context | None) -> None:
         request_id = current_request_id(parent_context)
@@ -490,9 +711,9 @@ class GenAISpanProcessor(SpanProcessor):
     # -- end --------------------------------------------------------------------------
 
     def _on_ending(self, span: Span) -> None:
-        if self.downstream is not None:
+        if self._ending_downstream:
             try:
-                self.downstream._on_ending(span)
+                self.downstream._on_ending(span)  # type: ignore[union-attr]
             except Exception as exc:
                 self._error("downstream", exc)
 
@@ -500,16 +721,36 @@ class GenAISpanProcessor(SpanProcessor):
         extra: dict[str, Any] | None = None
         attrs: dict[str, Any] = {}
         try:
-            attrs = _attributes_of(span)
-            if is_genai_span(attrs):
-                extra = self._measure(span, attrs)
+            bounded = span._attributes if type(span) is ReadableSpan else None
+            if _BOUNDED_DICT and type(bounded) is BoundedAttributes:
+                # what Span.end() hands over (opentelemetry-sdk 1.45): copied only when GenAI
+                plain: dict[str, Any] = bounded._dict
+                if GEN_AI_OPERATION_NAME in plain or is_genai_span(plain):
+                    attrs = plain.copy()
+                    extra = self._measure(span, attrs)
+            else:
+                attrs = _attributes_of(span)
+                if is_genai_span(attrs):
+                    extra = self._measure(span, attrs)
         except Exception as exc:
             self._error("on_end", exc)
-        if self.downstream is not None:
+        downstream = self.downstream
+        if downstream is not None:
             try:
                 if extra:
-                    attrs.update(extra)  # our private copy: the finished span is untouched
-                    self._forward(_AnnotatedSpan.of(span, attrs))
+                    if extra is not _WRITTEN:
+                        attrs.update(extra)  # our private copy: the finished span is untouched
+                    if type(span) is ReadableSpan:  # _AnnotatedSpan.of, inlined
+                        fields = span.__dict__.copy()
+                        fields["_attributes"] = attrs
+                        fields["_source"] = span
+                        twin = _new_object(_AnnotatedSpan)
+                        twin.__dict__ = fields
+                        span = twin
+                    else:
+                        span = _AnnotatedSpan.of(span, attrs)
+                if self._queue is None:
+                    downstream.on_end(span)
                 else:
                     self._forward(span)
             except Exception as exc:
@@ -529,8 +770,115 @@ class GenAISpanProcessor(SpanProcessor):
     def _queue_full(self) -> None:
         self.metrics.record_dropped("queue_full")
 
-    def _measure(self, span: ReadableSpan, attrs: dict[str, Any]) -> dict[str, Any]:
-        """Record the metrics of one GenAI span; return the attributes to add to it."""
+    def _measure(self, span: ReadableSpan, attrs: dict[str, Any]) -> dict[str, Any] | None:
+        """Record the metrics of one GenAI span; return the attributes to add to it
+        (``_WRITTEN``: they are in ``attrs`` already).
+
+        The usual span (the SDK's ``ReadableSpan``, first spellings only, no extended
+        usage, no reported cost, plain int token counts) is measured along its
+        :class:`_Plan`; every other span, and every plan of kind ``_GENERAL``, takes
+        :meth:`_measure_general`. ``tests/unit/test_processor_fastpath.py`` holds the two
+        equal.
+        """
+        if type(span) is not ReadableSpan or not self._slow_keys.isdisjoint(attrs):
+            return self._measure_general(span, attrs)
+        values = tuple(map(attrs.get, self._reads))
+        fields = span.__dict__
+        failed = fields["_status"].status_code is _ERROR
+        k = self._key_len
+        key = values[:k]
+        plans = self._failed_plans if failed else self._plans
+        try:
+            plan = plans.get(key)
+        except TypeError:  # an unhashable value (a list)
+            return self._measure_general(span, attrs)
+        if plan is None:
+            plan = self._plan(key, failed)
+            if len(plans) >= _PLAN_LIMIT:
+                plans.clear()
+            plans[key] = plan
+        kind = plan.kind
+        if kind == _GENERAL:
+            return self._measure_general(span, attrs)
+        ttfc = values[k]
+        counts = values[k + 1 :]
+        n_in, n_out, n_read, n_creation, n_reasoning = counts
+        if kind == _PRICED and not (
+            (n_in is not None or n_out is not None)
+            and (type(n_in) is int or n_in is None)
+            and (type(n_out) is int or n_out is None)
+            and (type(n_read) is int or n_read is None)
+            and (type(n_creation) is int or n_creation is None)
+            and (type(n_reasoning) is int or n_reasoning is None)
+            # ints: any negative one makes the bitwise or negative
+            and (n_in or 0) | (n_out or 0) | (n_read or 0) | (n_creation or 0) | (n_reasoning or 0)
+            >= 0
+        ):
+            return self._measure_general(span, attrs)
+        start, end = fields["_start_time"], fields["_end_time"]
+        duration = None
+        if start is not None and end is not None:
+            duration = (end - start) / 1e9
+        if ttfc is not None and (isinstance(ttfc, bool) or not isinstance(ttfc, (int, float))):
+            ttfc = None
+        ctx = fields["_context"]
+        span_ids = None
+        if _CONTEXT_TUPLE and type(ctx) is SpanContext:
+            if ctx[3] & _SAMPLED:
+                span_ids = (ctx[0], ctx[1])
+        elif ctx is not None and ctx.trace_flags & _SAMPLED:
+            span_ids = (ctx.trace_id, ctx.span_id)
+        route = plan.route
+        assert route is not None
+        if kind == _NOT_INFERENCE:
+            self.metrics.observe(route, duration, ttfc, (), None, span_ids)
+            return None
+        n_read = n_read or 0
+        n_creation = n_creation or 0
+        n_reasoning = n_reasoning or 0
+        total_in, total_out = normalized_totals(
+            n_in or 0, n_out or 0, n_read, n_creation, n_reasoning
+        )
+        resolved = plan.resolved
+        assert resolved is not None
+        rates = resolved.rates_at(start) if resolved.periods else resolved.rates
+        cost = rates.cost_of(total_in, total_out, n_read, n_creation, n_reasoning)
+        if total_in is not n_in or total_out is not n_out:  # normalised, or one absent
+            counts = (
+                None if n_in is None else total_in,
+                None if n_out is None else total_out,
+                *counts[2:],  # as reported
+            )
+        self.metrics.observe_counts(route, duration, ttfc, counts, cost, span_ids)
+        attrs[GEN_AI_USAGE_COST_AMOUNT] = cost  # what _price adds, in its order
+        attrs[GEN_AI_USAGE_COST_CURRENCY] = "USD"
+        attrs[GEN_AI_USAGE_COST_SOURCE] = "local"
+        return _WRITTEN
+
+    def _plan(self, key: tuple[Any, ...], failed: bool) -> _Plan:
+        """The :class:`_Plan` of a span whose first-spelling fields are ``key``."""
+        operation, provider, request_model, response_model, error_type = key[:5]
+        attribution = key[5:]
+        if not error_type:
+            error_type = _ERROR_OTHER if failed else None
+        route = self.metrics.route(
+            operation, provider, request_model, response_model, error_type, attribution
+        )
+        if operation is not None and operation not in INFERENCE_OPERATIONS:
+            return _Plan(_NOT_INFERENCE, route, None)
+        book = self.pricebook
+        if type(book) is not PriceBook or {"cost", "resolve"} & vars(book).keys():
+            return _GENERAL_PLAN  # a replaced pricing method is called as it is
+        provider_name = provider if isinstance(provider, str) else None
+        for model in (response_model, request_model):  # as _price tries them
+            if isinstance(model, str) and model:
+                resolved = book.resolve(provider_name, model)  # no unresolved flag
+                if resolved is not None:
+                    return _Plan(_PRICED, route, resolved)
+        return _GENERAL_PLAN  # unpriced: counted and logged by the general path
+
+    def _measure_general(self, span: ReadableSpan, attrs: dict[str, Any]) -> dict[str, Any]:
+        """:meth:`_measure` of any span, field by field."""
         values = self._fields.read(attrs)
         (
             operation,

@@ -65,3 +65,229 @@ def test_field_read_takes_older_spellings_only_without_newer() -> None:
     new = fields.read({"gen_ai.provider.name": "openai", "gen_ai.system": "old"})
     old = fields.read({"gen_ai.system": "old", "gen_ai.usage.prompt_tokens": 3})
     assert new[1] == "openai" and old[1] == "old" and old[6] == 3
+
+
+# --- the end-of-span plan and the remembered stamp against the general path -----------
+
+_CHAT = {
+    "gen_ai.operation.name": "chat",
+    "gen_ai.provider.name": "openai",
+    "gen_ai.request.model": "gpt-4o-mini",
+}
+_DONE = {
+    "gen_ai.response.model": "gpt-4o-mini-2024-07-18",
+    "gen_ai.usage.input_tokens": 1200,
+    "gen_ai.usage.output_tokens": 300,
+    "gen_ai.usage.cache_read.input_tokens": 1024,
+}
+# (name, attributes at start, attributes at end, failed): every branch of _measure
+_CASES: list[tuple[str, dict[str, object], dict[str, object], bool]] = [
+    ("priced", _CHAT, _DONE, False),
+    ("priced again", _CHAT, {**_DONE, "gen_ai.usage.input_tokens": 7}, False),
+    ("stream", _CHAT, {**_DONE, "gen_ai.response.time_to_first_chunk": 0.25}, False),
+    ("bad ttfc", _CHAT, {**_DONE, "gen_ai.response.time_to_first_chunk": True}, False),
+    ("failed", _CHAT, {}, True),
+    ("failed, typed", _CHAT, {"error.type": "RateLimitError"}, True),
+    ("failed with usage", _CHAT, _DONE, True),
+    ("output only", _CHAT, {"gen_ai.usage.output_tokens": 5}, False),
+    (
+        "embeddings",
+        {
+            **_CHAT,
+            "gen_ai.operation.name": "embeddings",
+            "gen_ai.request.model": "text-embedding-3-small",
+        },
+        {"gen_ai.usage.input_tokens": 64},
+        False,
+    ),
+    ("no usage", _CHAT, {"gen_ai.response.model": "gpt-4o-mini"}, False),
+    (
+        "raw cache shape",
+        _CHAT,
+        {
+            "gen_ai.usage.input_tokens": 10,
+            "gen_ai.usage.output_tokens": 3,
+            "gen_ai.usage.cache_read.input_tokens": 50,
+            "gen_ai.usage.cache_creation.input_tokens": 7,
+        },
+        False,
+    ),
+    (
+        "raw reasoning shape",
+        _CHAT,
+        {
+            "gen_ai.usage.input_tokens": 10,
+            "gen_ai.usage.output_tokens": 3,
+            "gen_ai.usage.reasoning.output_tokens": 40,
+        },
+        False,
+    ),
+    (
+        "float tokens",
+        _CHAT,
+        {"gen_ai.usage.input_tokens": 10.0, "gen_ai.usage.output_tokens": "4"},
+        False,
+    ),
+    (
+        "negative tokens",
+        _CHAT,
+        {"gen_ai.usage.input_tokens": -1, "gen_ai.usage.output_tokens": 4},
+        False,
+    ),
+    (
+        "bool tokens",
+        _CHAT,
+        {"gen_ai.usage.input_tokens": True, "gen_ai.usage.output_tokens": 4},
+        False,
+    ),
+    (
+        "unpriced model",
+        {**_CHAT, "gen_ai.request.model": "gpt-made-up-9"},
+        {"gen_ai.usage.input_tokens": 1},
+        False,
+    ),
+    (
+        "no provider",
+        {"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o-mini"},
+        _DONE,
+        False,
+    ),
+    ("agent", {**_CHAT, "gen_ai.operation.name": "invoke_agent"}, _DONE, False),
+    (
+        "older spelling",
+        {"gen_ai.system": "openai", "gen_ai.request.model": "gpt-4o-mini"},
+        {"gen_ai.usage.prompt_tokens": 9, "gen_ai.usage.completion_tokens": 2},
+        False,
+    ),
+    ("reported cost", _CHAT, {**_DONE, "gen_ai.usage.cost.amount": 0.5}, False),
+    ("audio", _CHAT, {**_DONE, "otel_llm.usage.audio.input_tokens": 100}, False),
+    ("unresolved provider", _CHAT, {**_DONE, "otel_llm.provider.unresolved": True}, False),
+    ("manual", {**_CHAT, "otel_llm.manual": True}, _DONE, False),
+    ("own user", {**_CHAT, "user.id": "bob"}, _DONE, False),
+    ("list value", {**_CHAT, "otel_llm.tenant": ["a", "b"]}, _DONE, False),
+    ("not sampled", _CHAT, _DONE, False),
+    ("plain", {"http.request.method": "GET"}, {}, False),
+]
+
+
+def _run(
+    general: bool, monkeypatch: pytest.MonkeyPatch, seen: list[GenAISpanProcessor] | None = None
+) -> tuple[list[object], list[object]]:
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased
+    from opentelemetry.trace import SpanKind, Status, StatusCode
+    from prometheus_client.openmetrics.exposition import generate_latest
+
+    from otel_llm.processor import RecordingSampler
+
+    exporter = InMemorySpanExporter()
+    ours = GenAISpanProcessor(SETTINGS, downstream=SimpleSpanProcessor(exporter))
+    if seen is not None:
+        seen.append(ours)
+    if general:  # every span through the field-by-field path, every stamp per span
+        monkeypatch.setattr(ours, "_measure", ours._measure_general)
+        monkeypatch.setattr(ours, "_remember", lambda state, route: (None,) * 6)
+    from opentelemetry.sdk.trace.id_generator import IdGenerator
+
+    class Counting(IdGenerator):  # the same IDs in both runs, for the exemplars
+        def __init__(self) -> None:
+            self.n = 0
+
+        def generate_span_id(self) -> int:
+            self.n += 1
+            return self.n
+
+        def generate_trace_id(self) -> int:
+            return self.n + 1
+
+    ids = Counting()
+    tracers = {}
+    for sampled in (True, False):
+        provider = TracerProvider(
+            sampler=RecordingSampler(ParentBased(ALWAYS_ON if sampled else ALWAYS_OFF)),
+            id_generator=ids,
+        )
+        provider.add_span_processor(ours)
+        tracers[sampled] = provider.get_tracer("t")
+    scope = {"route": type("R", (), {"path": "/chat/{id}"})()}
+    states = [
+        RequestState("rid-1", {"user": "alice", "tenant": "acme", "plan": "p"}),
+        RequestState("rid-2", {"user": "carol"}, scope=scope),
+        RequestState("rid-3", {"tenant": "t", "route": "/set"}),
+    ]
+    for state in states:
+        with request_state(state):
+            for name, start, end, failed in _CASES * 2:
+                tracer = tracers[name != "not sampled"]
+                t0 = 1_700_000_000_000_000_000 + ids.n * 1_000_000_000
+                span = tracer.start_span(
+                    name, kind=SpanKind.CLIENT, attributes=start, start_time=t0
+                )
+                span.set_attributes(end)
+                if failed:
+                    span.set_status(Status(StatusCode.ERROR))
+                span.end(end_time=t0 + 1_500_000 * ids.n)
+        state.attribution["plan"] = "changed"  # a later span of the request sees the change
+        with request_state(state):
+            t0 = 1_800_000_000_000_000_000 + ids.n
+            after = tracers[True].start_span("after", attributes=_CHAT, start_time=t0)
+            after.end(end_time=t0 + 2_000_000)
+    spans = [
+        (s.name, list((s.attributes or {}).items()), s.dropped_attributes)
+        for s in exporter.get_finished_spans()
+    ]
+    text = generate_latest(ours.metrics.registry).decode()
+    lines = []
+    for line in text.splitlines():
+        if "_created" in line:
+            continue
+        if " # {" in line:  # the exemplar's Unix time differs between runs
+            line = line.rsplit(" ", 1)[0]
+        lines.append(line)
+    return spans, lines
+
+
+def test_plans_and_remembered_stamps_equal_the_general_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: list[GenAISpanProcessor] = []
+    fast_spans, fast_metrics = _run(False, monkeypatch, seen)
+    kinds = {plan.kind for plan in seen[0]._plans.values()}
+    assert kinds == {processor._GENERAL, processor._NOT_INFERENCE, processor._PRICED}
+    assert seen[0]._stamps[4] is not None  # a remembered stamp was written
+    general_spans, general_metrics = _run(True, monkeypatch)
+    assert fast_spans == general_spans
+    assert fast_metrics == general_metrics
+    assert any("gen_ai.usage.cost.amount" in dict(a) for _, a, _ in fast_spans)
+    assert any('span_id="' in line for line in fast_metrics)
+
+
+def test_span_context_read_by_index_equals_its_properties(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert processor._CONTEXT_TUPLE  # opentelemetry-api 1.45: the pinned layout is there
+    fast_spans, fast_metrics = _run(False, monkeypatch)
+    monkeypatch.setattr(processor, "_CONTEXT_TUPLE", False)
+    assert _run(False, monkeypatch) == (fast_spans, fast_metrics)
+
+
+def test_downstream_start_and_ending_hooks_skipped_only_when_the_sdk_s_no_ops() -> None:
+    from opentelemetry.sdk.trace import SpanProcessor
+
+    class Starting(SpanProcessor):
+        def __init__(self) -> None:
+            self.started = 0
+
+        def on_start(self, span: object, parent_context: object = None) -> None:
+            self.started += 1
+
+    plain = SimpleSpanProcessor(InMemorySpanExporter())
+    assert not processor._calls_hook(plain, "on_start")
+    assert not processor._calls_hook(plain, "_on_ending")
+    patched = SpanProcessor()
+    patched.on_start = lambda span, parent_context=None: None  # type: ignore[method-assign]
+    assert processor._calls_hook(patched, "on_start")
+    starting = Starting()
+    provider = TracerProvider()
+    provider.add_span_processor(GenAISpanProcessor(SETTINGS, downstream=starting))
+    provider.get_tracer("t").start_span("x").end()
+    assert starting.started == 1
