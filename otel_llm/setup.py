@@ -307,9 +307,12 @@ def _exporter(settings: Settings) -> SpanExporter | None:
         )
 
         return JsonExporter()
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    # The official http/protobuf exporter imports requests (3.8 MiB) for its transport;
+    # the default is the same exporter composed from its official parts over urllib3,
+    # where those parts are the checked ones (otel_llm/_otlp_http.py).
+    from otel_llm._otlp_http import span_exporter
 
-    return OTLPSpanExporter()
+    return span_exporter()
 
 
 OTLP_PROTOCOLS = ("http/protobuf", "http/json", "grpc")
