@@ -290,8 +290,8 @@ def _exporter(settings: Settings) -> SpanExporter | None:
         except OSError as exc:
             return _UnopenableFile(exc)
     protocol = _otlp_protocol()
-    # Each exporter is imported only when chosen. http/json (on urllib3) loads neither
-    # protobuf nor requests (4.6-5.8 MiB less after set-up, bench/bench_rss.py), but its
+    # Each exporter is imported only when chosen. http/json (on urllib3) does not load
+    # protobuf (about 1 MiB less after set-up than the default, bench/bench_rss.py), but its
     # encoder's per-value objects set the garbage collector off: about 2.4x protobuf's
     # export CPU per span, and encoding a batch peaks about as high as protobuf's imports
     # (bench/bench_export.py, bench/README.md "Memory"); protobuf stays the default.
