@@ -267,3 +267,49 @@ def test_a_credential_provider_session_uses_the_official_exporter(
         False,
         "a credential provider (a requests.Session) is configured",
     )
+
+
+@pytest.mark.parametrize("exporter_type", [OTLPSpanExporter, ProtobufHTTPSpanExporter])
+def test_a_batch_retrying_at_shutdown_is_counted_once_as_shutdown(
+    exporter_type: type[Any], capture: Capture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Collector answers 503: the exporter waits to retry when the process shuts
+    down. ReportingExporter counts the batch as reason="shutdown", the exporter's shutdown
+    ends the retry wait, and the failed export is not counted again."""
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    from otel_llm.config import Settings
+    from otel_llm.metrics import GenAIMetrics
+    from otel_llm.setup import ReportingExporter
+
+    capture.status = 503
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", capture.url + "/v1/traces")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "30")
+    metrics = GenAIMetrics(Settings())
+    reporting = ReportingExporter(exporter_type(), metrics, "OTLP test")
+    batch = BatchSpanProcessor(reporting, max_export_batch_size=8, schedule_delay_millis=1)
+    provider = TracerProvider()
+    provider.add_span_processor(batch)
+    for i in range(8):
+        provider.get_tracer("t").start_span(f"s{i}").end()
+    deadline = threading.Event()
+    for _ in range(100):  # the first attempt was answered: the worker waits to retry
+        if capture.requests:
+            break
+        deadline.wait(0.05)
+    assert capture.requests
+    batch._batch_processor.shutdown(timeout_millis=50)  # gives up on the worker
+    worker = batch._batch_processor._worker_thread
+    assert worker is not None
+    worker.join(5)  # the exporter's shutdown ended the retry wait
+    assert not worker.is_alive()
+
+    def dropped() -> dict[str, float]:
+        return {
+            s.labels["reason"]: s.value
+            for s in metrics.metric("spans_dropped").samples
+            if s.name.endswith("_total")
+        }
+
+    assert dropped() == {"shutdown": 8.0}
+    assert len(capture.requests) <= 2  # no retries after shutdown
