@@ -62,17 +62,17 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["OTEL_BSP_MAX_EXPORT_BATCH_SIZE"] = str(min(512, args.queue_size))
 
     from bench_overhead import MESSAGES, MODEL, make_client
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
     from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
     import otel_llm
+    from otel_llm._otlp_http import span_exporter
 
     class Counting(SpanExporter):
         """The default OTLP exporter, counting what it is given and what it sends."""
 
         def __init__(self) -> None:
-            self.inner = OTLPSpanExporter()
+            self.inner = span_exporter()
             self.given = self.sent = self.failed = 0
             self._lock = threading.Lock()
 

@@ -1,10 +1,13 @@
-"""Export CPU per span: OTLP JSON over HTTP against OTLP/HTTP protobuf (the default).
+"""Export CPU per span: the default OTLP/HTTP protobuf exporter against the official one
+and OTLP JSON over HTTP.
 
 Real GenAI spans first: ``otel_llm.configure()`` instruments the OpenAI SDK (over an
 in-process ``httpx2.MockTransport``, as bench_overhead.py) and its span processor stamps
 them (request ID, tokens, cost); chat and stream calls, half each. Those spans, repeated to
 ``--batch`` (512, the batch processor's default batch), are then exported batch by batch
-by each exporter, synchronously in this thread, to a loopback OTLP/HTTP sink running in a
+by each exporter (the default: otel-llm's composition of the official parts over urllib3,
+otel_llm/_otlp_http.py; the official ``OTLPSpanExporter`` over requests; the OTLP JSON
+exporter), synchronously in this thread, to a loopback OTLP/HTTP sink running in a
 separate process (so its work is not counted). CPU is this thread's (``thread_time``):
 encoding and sending, the work the batch processor's worker does in a service, including
 the cyclic garbage collections its allocations set off. Rounds are interleaved (every
@@ -106,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, endpoint: str) -> int:
+    import os
+
     from google.protobuf.internal import api_implementation
     from opentelemetry.exporter.otlp.json.common._internal.trace_encoder import (
         encode_spans as encode_json,
@@ -122,18 +127,27 @@ def _run(args: argparse.Namespace, endpoint: str) -> int:
     from opentelemetry.sdk.trace.export import SpanExportResult
 
     from otel_llm import semconv
+    from otel_llm._otlp_http import ProtobufHTTPSpanExporter, composable
 
     made = genai_spans(args.calls)
     genai = [s for s in made if semconv.is_genai_span(s.attributes)]
     batch = [genai[i % len(genai)] for i in range(args.batch)]
     attrs = statistics.median(len(s.attributes or {}) for s in genai)
+    ok, why = composable()
+    if not ok:
+        raise SystemExit(f"otel-llm's OTLP/HTTP protobuf exporter is not used here: {why}")
+    os.environ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] = endpoint  # it reads the environment
     exporters = {
         "http/json": (
             JsonExporter(endpoint=endpoint),
             lambda: encode_json(batch).to_json().encode(),
         ),
-        "http/protobuf (default)": (
+        "http/protobuf official": (
             ProtobufExporter(endpoint=endpoint),
+            lambda: encode_proto(batch).SerializePartialToString(),
+        ),
+        "http/protobuf (default)": (
+            ProtobufHTTPSpanExporter(),
             lambda: encode_proto(batch).SerializePartialToString(),
         ),
     }
@@ -175,7 +189,7 @@ def _run(args: argparse.Namespace, endpoint: str) -> int:
         "tracked by the garbage collector"
     )
     print(
-        f"{'exporter':<22}{'export CPU µs/span':>20}{'encode µs/span':>16}"
+        f"{'exporter':<24}{'export CPU µs/span':>20}{'encode µs/span':>16}"
         f"{'(GC paused)':>13}{'bytes/span':>12}"
     )
     med = {name: statistics.median(v) for name, v in export_us.items()}
@@ -183,10 +197,13 @@ def _run(args: argparse.Namespace, endpoint: str) -> int:
     nogc = {name: statistics.median(v) for name, v in nogc_us.items()}
     for name in exporters:
         print(
-            f"{name:<22}{med[name]:>20.1f}{enc[name]:>16.1f}{nogc[name]:>13.1f}"
+            f"{name:<24}{med[name]:>20.1f}{enc[name]:>16.1f}{nogc[name]:>13.1f}"
             f"{sizes[name] / args.batch:>12.0f}"
         )
-    json_name, proto_name = list(exporters)
+    json_name, official_name, proto_name = list(exporters)
+    print(
+        f"ratio default/official protobuf: export CPU {med[proto_name] / med[official_name]:.2f}x"
+    )
     print(
         f"ratio json/protobuf: export CPU {med[json_name] / med[proto_name]:.2f}x, "
         f"encode {enc[json_name] / enc[proto_name]:.2f}x "

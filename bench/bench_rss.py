@@ -7,7 +7,9 @@ once after ``--calls`` calls on every path its SDKs have (over an in-process
 ``httpx2.MockTransport``). otel-llm runs with its defaults and the default exporter
 (OTLP/HTTP protobuf, sending to a loopback sink in this parent process that accepts
 everything) and, in the same run, with each protocol of ``--protocols`` (by default
-``http/json`` too: ``otel-llm:http/json`` rows).
+``http/json`` too: ``otel-llm:http/json`` rows, and ``official``: the default protocol
+through the official ``OTLPSpanExporter``, which imports ``requests``, instead of
+otel-llm's composition of its parts over urllib3).
 
 By default the processes run in a venv as a service has it (built with uv on first use
 under ``~/.cache/otel-llm/rss-venv``): otel-llm without extras, the OpenAI and Anthropic
@@ -23,7 +25,7 @@ and stream only, the paths it instruments, for it and its baseline; its spans go
 no-op exporter there, as that venv has no OTLP exporter).
 
     uv run python bench/bench_rss.py [--calls 200] [--shapes none,openai,anthropic,both]
-        [--venv service|current] [--repeat 3] [--protocols http/json,grpc]
+        [--venv service|current] [--repeat 3] [--protocols official,http/json,grpc]
         [--skip-openai-v2] [--json out.json]
 """
 
@@ -73,7 +75,11 @@ def child(shape: str, mode: str, calls: int, v2_paths: bool = False) -> dict[str
     if ours:
         os.environ.setdefault("OTEL_LLM_LOG_LEVEL", "WARNING")  # no start-up line on stdout
         _, _, protocol = mode.partition(":")
-        if protocol:
+        if protocol == "official":  # the official http/protobuf exporter (over requests)
+            import otel_llm._otlp_http as composed
+
+            composed.composable = lambda: (False, "bench: the official exporter")
+        elif protocol:
             os.environ["OTEL_EXPORTER_OTLP_PROTOCOL"] = protocol
         import otel_llm
 
@@ -259,8 +265,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs per row (median shown)")
     parser.add_argument(
         "--protocols",
-        default="http/json",
-        help="OTLP protocols measured besides the default (comma-separated; empty: none)",
+        default="official,http/json",
+        help="OTLP protocols measured besides the default (comma-separated; empty: none); "
+        "official: the default protocol through the official exporter (over requests)",
     )
     parser.add_argument("--skip-openai-v2", action="store_true")
     parser.add_argument("--json", type=Path)

@@ -290,8 +290,8 @@ def _exporter(settings: Settings) -> SpanExporter | None:
         except OSError as exc:
             return _UnopenableFile(exc)
     protocol = _otlp_protocol()
-    # Each exporter is imported only when chosen. http/json (on urllib3) loads neither
-    # protobuf nor requests (4.6-5.8 MiB less after set-up, bench/bench_rss.py), but its
+    # Each exporter is imported only when chosen. http/json (on urllib3) does not load
+    # protobuf (about 1 MiB less after set-up than the default, bench/bench_rss.py), but its
     # encoder's per-value objects set the garbage collector off: about 2.4x protobuf's
     # export CPU per span, and encoding a batch peaks about as high as protobuf's imports
     # (bench/bench_export.py, bench/README.md "Memory"); protobuf stays the default.
@@ -307,9 +307,12 @@ def _exporter(settings: Settings) -> SpanExporter | None:
         )
 
         return JsonExporter()
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    # The official http/protobuf exporter imports requests (3.8 MiB) for its transport;
+    # the default is the same exporter composed from its official parts over urllib3,
+    # where those parts are the checked ones (otel_llm/_otlp_http.py).
+    from otel_llm._otlp_http import span_exporter
 
-    return OTLPSpanExporter()
+    return span_exporter()
 
 
 OTLP_PROTOCOLS = ("http/protobuf", "http/json", "grpc")

@@ -35,13 +35,52 @@ def test_defaults_do_not_import_grpc_or_unused_sdks_nor_change_log_levels() -> N
     out = run_py(PROBE, ENV)
     assert out == {
         "loaded": {"grpc": False, "anthropic": False, "fastapi": False},
-        "serializers": {"google.protobuf": True, "requests": True},
+        # the default (OTLP/HTTP protobuf) is composed over urllib3: no requests
+        "serializers": {"google.protobuf": True, "requests": False},
         "levels_kept": True,
         "prices": True,
         "before_import": ["openai"],
         "after_import": ["openai", "anthropic"],
-        "exporter": "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+        "exporter": "otel_llm._otlp_http",
     }
+
+
+FIRST_EXPORT = """
+    import json, sys, threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    received = []
+    class Sink(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        def do_POST(self):
+            received.append((self.path, self.headers["content-type"],
+                             len(self.rfile.read(int(self.headers["content-length"])))))
+            self.send_response(200)
+            self.send_header("content-length", "0")
+            self.end_headers()
+        def log_message(self, *args):
+            pass
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Sink)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    import os
+    os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{server.server_address[1]}"
+    import otel_llm
+    from opentelemetry import trace
+    t = otel_llm.configure("svc", instrument=False)
+    trace.get_tracer("t").start_span("s").end()
+    flushed = t.force_flush(10_000)
+    t.shutdown()
+    print(json.dumps({"flushed": flushed, "received": received,
+                      "requests": "requests" in sys.modules}))
+    """
+
+
+def test_the_default_exporter_sends_without_importing_requests() -> None:
+    env = {k: v for k, v in ENV.items() if k != "OTEL_EXPORTER_OTLP_ENDPOINT"}
+    out = run_py(FIRST_EXPORT, env)
+    assert out["flushed"] is True
+    ((path, content_type, size),) = out["received"]
+    assert (path, content_type) == ("/v1/traces", "application/x-protobuf") and size > 0
+    assert out["requests"] is False
 
 
 def test_grpc_is_imported_when_the_protocol_asks_for_it() -> None:
@@ -73,7 +112,7 @@ def test_the_traces_protocol_wins_over_the_general_one() -> None:
 
 def test_an_unknown_protocol_falls_back_to_the_default() -> None:
     out = run_py(PROBE, {**ENV, "OTEL_EXPORTER_OTLP_PROTOCOL": "http/xml"})
-    assert out["exporter"] == "opentelemetry.exporter.otlp.proto.http.trace_exporter"
+    assert out["exporter"] == "otel_llm._otlp_http"
 
 
 NO_CLIENT = """

@@ -1,0 +1,325 @@
+"""The default trace exporter, OTLP/HTTP protobuf, without ``requests``.
+
+The official ``OTLPSpanExporter`` (opentelemetry-exporter-otlp-proto-http) sends through
+opentelemetry-exporter-otlp-common's ``_OTLPHTTPClient`` (retries, backoff, Retry-After,
+timeout, compression) over a pluggable transport, but its ``_common`` module imports the
+``requests`` transport (and with it ``requests``, about 3.8 MiB) at import time.
+:class:`ProtobufHTTPSpanExporter` is the same exporter assembled from the same official
+parts over the urllib3 transport of opentelemetry-exporter-http-transport (the one the
+OTLP JSON exporter uses): proto-common's ``encode_spans``, the client, the exporter
+metrics. Its ``export``/``shutdown``/``force_flush`` mirror the official ones line for
+line and log under the official exporter's logger, so its records and failures read the
+same. What the official module keeps private and behind ``requests`` (resolving the
+endpoint, headers, timeout, compression and TLS files from the environment) is mirrored
+here.
+
+It is used only where its parts are the ones checked (:func:`composable`): the versions
+in :data:`CHECKED_VERSIONS`, or parts whose names and signatures are still the expected
+ones; anything else gets the official exporter. A credential-provider session
+(``OTEL_PYTHON_EXPORTER_OTLP_HTTP_[TRACES_]CREDENTIAL_PROVIDER``) is a
+``requests.Session``: set, the official exporter is used too.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry.sdk.environment_variables import (
+    _OTEL_PYTHON_EXPORTER_OTLP_HTTP_CREDENTIAL_PROVIDER,
+    _OTEL_PYTHON_EXPORTER_OTLP_HTTP_TRACES_CREDENTIAL_PROVIDER,
+    OTEL_EXPORTER_OTLP_CERTIFICATE,
+    OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE,
+    OTEL_EXPORTER_OTLP_CLIENT_KEY,
+    OTEL_EXPORTER_OTLP_COMPRESSION,
+    OTEL_EXPORTER_OTLP_ENDPOINT,
+    OTEL_EXPORTER_OTLP_HEADERS,
+    OTEL_EXPORTER_OTLP_TIMEOUT,
+    OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE,
+    OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE,
+    OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY,
+    OTEL_EXPORTER_OTLP_TRACES_COMPRESSION,
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+    OTEL_EXPORTER_OTLP_TRACES_HEADERS,
+    OTEL_EXPORTER_OTLP_TRACES_TIMEOUT,
+    OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED,
+)
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.semconv.attributes.http_attributes import HTTP_RESPONSE_STATUS_CODE
+
+if TYPE_CHECKING:
+    from opentelemetry.exporter.http.transport._base import BaseHTTPTransport
+
+log = logging.getLogger(__name__)
+
+# The official exporter's logger: its records (and ReportingExporter's reading of them,
+# under "opentelemetry.exporter") are the same whichever of the two exports.
+_logger = logging.getLogger("opentelemetry.exporter.otlp.proto.http.trace_exporter")
+
+# distribution -> the version whose source this module mirrors (and the tests run on)
+CHECKED_VERSIONS = {
+    "opentelemetry-exporter-otlp-proto-http": "1.45.1",
+    "opentelemetry-exporter-otlp-proto-common": "1.45.1",
+    "opentelemetry-exporter-otlp-common": "0.66b1",
+    "opentelemetry-exporter-http-transport": "0.66b1",
+}
+_VERSION_MODULES = {
+    "opentelemetry-exporter-otlp-proto-http": "opentelemetry.exporter.otlp.proto.http.version",
+    "opentelemetry-exporter-otlp-proto-common": (
+        "opentelemetry.exporter.otlp.proto.common.version"
+    ),
+    "opentelemetry-exporter-otlp-common": "opentelemetry.exporter.otlp.common.version",
+    "opentelemetry-exporter-http-transport": "opentelemetry.exporter.http.transport.version",
+}
+
+# as the official exporter (proto/http/_common and trace_exporter)
+_DEFAULT_ENDPOINT = "http://localhost:4318"
+_DEFAULT_TRACES_EXPORT_PATH = "v1/traces"
+_DEFAULT_TIMEOUT = 10
+_DEFAULT_MAX_REQUEST_SIZE = 64 * 1024 * 1024  # bytes, measured before compression
+
+_CLIENT_PARAMETERS = ("transport", "endpoint", "kind", "timeout", "compression", "headers")
+
+
+def installed_versions() -> dict[str, str | None]:
+    """The installed version of each part, read from the parts' own version modules."""
+    import importlib
+
+    versions: dict[str, str | None] = {}
+    for dist, module in _VERSION_MODULES.items():
+        try:
+            versions[dist] = str(importlib.import_module(module).__version__)
+        except Exception:
+            versions[dist] = None
+    return versions
+
+
+def _shapes_match() -> str | None:
+    """None when the private parts this exporter uses exist with the expected
+    signatures; else what differs."""
+    try:
+        from opentelemetry.exporter.http.transport._urllib3 import Urllib3HTTPTransport
+        from opentelemetry.exporter.otlp.common import http as _http
+        from opentelemetry.exporter.otlp.common._exporter_metrics import (
+            create_exporter_metrics,
+        )
+        from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+        from opentelemetry.exporter.otlp.proto.http import _OTLP_HTTP_HEADERS
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    client = inspect.signature(_http._OTLPHTTPClient.__init__).parameters
+    missing = [p for p in (*_CLIENT_PARAMETERS, "logger") if p not in client]
+    if missing:
+        return f"_OTLPHTTPClient takes no {missing}"
+    for name in ("export", "shutdown"):
+        if not callable(getattr(_http._OTLPHTTPClient, name, None)):
+            return f"_OTLPHTTPClient has no {name}()"
+    transport = inspect.signature(Urllib3HTTPTransport.__init__).parameters
+    if not {"verify", "cert"} <= set(transport):
+        return "Urllib3HTTPTransport takes no verify/cert"
+    if [c.value for c in _http.Compression] != ["none", "deflate", "gzip"]:
+        return "otlp-common's Compression changed"
+    if len(inspect.signature(create_exporter_metrics).parameters) != 5:
+        return "create_exporter_metrics' signature changed"
+    if not callable(encode_spans) or "Content-Type" not in _OTLP_HTTP_HEADERS:
+        return "proto-common/proto-http parts changed"
+    return None
+
+
+def composable() -> tuple[bool, str]:
+    """Whether :class:`ProtobufHTTPSpanExporter` may stand for the official exporter,
+    and why (for the debug log)."""
+    if os.environ.get(_OTEL_PYTHON_EXPORTER_OTLP_HTTP_CREDENTIAL_PROVIDER) or os.environ.get(
+        _OTEL_PYTHON_EXPORTER_OTLP_HTTP_TRACES_CREDENTIAL_PROVIDER
+    ):
+        return False, "a credential provider (a requests.Session) is configured"
+    differs = _shapes_match()
+    if differs is not None:
+        return False, f"its parts are not the expected ones ({differs})"
+    versions = installed_versions()
+    if versions == CHECKED_VERSIONS:
+        return True, "checked versions"
+    return True, f"unchecked versions {versions} with the expected names and signatures"
+
+
+def span_exporter() -> SpanExporter:
+    """The default OTLP/HTTP protobuf trace exporter: the composed one where its parts
+    are the checked ones, else the official one (logged at debug, either way)."""
+    ok, why = composable()
+    if ok:
+        try:
+            exporter = ProtobufHTTPSpanExporter()
+        except Exception as exc:  # a part behaves unlike the checked one: the official path
+            why = f"{type(exc).__name__}: {exc}"
+        else:
+            log.debug("OTLP/HTTP protobuf trace exporter: otel-llm's, over urllib3 (%s)", why)
+            return exporter
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    log.debug("OTLP/HTTP protobuf trace exporter: the official one, over requests (%s)", why)
+    return OTLPSpanExporter()
+
+
+def _env(*names: str) -> str | None:
+    for name in names:
+        if value := os.environ.get(name):
+            return value
+    return None
+
+
+def _resolve_endpoint() -> str:
+    # the signal's variable is the full URL; the general one is a base the path is added to
+    if endpoint := os.environ.get(OTEL_EXPORTER_OTLP_TRACES_ENDPOINT):
+        return endpoint
+    base = os.environ.get(OTEL_EXPORTER_OTLP_ENDPOINT) or _DEFAULT_ENDPOINT
+    return f"{base.removesuffix('/')}/{_DEFAULT_TRACES_EXPORT_PATH}"
+
+
+def _resolve_headers() -> dict[str, str]:
+    from opentelemetry.exporter.otlp.proto.http import _OTLP_HTTP_HEADERS
+    from opentelemetry.util.re import parse_env_headers
+
+    headers = {k.lower(): v for k, v in _OTLP_HTTP_HEADERS.items()}
+    raw = _env(OTEL_EXPORTER_OTLP_TRACES_HEADERS, OTEL_EXPORTER_OTLP_HEADERS) or ""
+    headers.update(parse_env_headers(raw, liberal=True))
+    return headers
+
+
+def _resolve_timeout() -> float:
+    raw: Any = (
+        _env(OTEL_EXPORTER_OTLP_TRACES_TIMEOUT, OTEL_EXPORTER_OTLP_TIMEOUT) or _DEFAULT_TIMEOUT
+    )
+    try:
+        return float(raw)
+    except ValueError:
+        _logger.warning(
+            "Invalid timeout value %r, using default of %s seconds", raw, _DEFAULT_TIMEOUT
+        )
+        return float(_DEFAULT_TIMEOUT)
+
+
+def _resolve_compression() -> Any:
+    from opentelemetry.exporter.otlp.common import http as _http
+
+    value = (
+        (_env(OTEL_EXPORTER_OTLP_TRACES_COMPRESSION, OTEL_EXPORTER_OTLP_COMPRESSION) or "none")
+        .lower()
+        .strip()
+    )
+    try:
+        return _http.Compression.from_str(value)
+    except ValueError:
+        _logger.warning("Unsupported compression type: %s", value)
+        return _http.Compression.NONE
+
+
+def _build_transport() -> BaseHTTPTransport:
+    from opentelemetry.exporter.http.transport._urllib3 import Urllib3HTTPTransport
+
+    verify: bool | str = (
+        _env(OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE, OTEL_EXPORTER_OTLP_CERTIFICATE) or True
+    )
+    key = _env(OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY, OTEL_EXPORTER_OTLP_CLIENT_KEY)
+    certificate = _env(
+        OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE, OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE
+    )
+    cert = (certificate, key) if certificate and key else certificate
+    return Urllib3HTTPTransport(verify=verify, cert=cert)
+
+
+class ProtobufHTTPSpanExporter(SpanExporter):
+    """OTLP/HTTP protobuf span exporter configured from the environment exactly as the
+    official ``OTLPSpanExporter()`` (endpoint and its ``v1/traces`` path, headers,
+    timeout, compression, CA/client certificate and key), sending over urllib3."""
+
+    def __init__(self, *, max_request_size: int | None = None) -> None:
+        from opentelemetry.exporter.otlp.common import http as _http
+        from opentelemetry.exporter.otlp.common._exporter_metrics import (
+            create_exporter_metrics,
+        )
+        from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+        from opentelemetry.semconv._incubating.attributes.otel_attributes import (
+            OtelComponentTypeValues,
+        )
+
+        self._encode = encode_spans
+        self._endpoint = _resolve_endpoint()
+        self._compression = _resolve_compression()
+        self._max_request_size = (
+            _DEFAULT_MAX_REQUEST_SIZE if max_request_size is None else max_request_size
+        )
+        self._client = _http._OTLPHTTPClient(
+            transport=_build_transport(),
+            endpoint=self._endpoint,
+            kind="spans",
+            timeout=_resolve_timeout(),
+            compression=self._compression,
+            headers=_resolve_headers(),
+            logger=_logger,
+        )
+        self._shutdown = False
+        self._metrics = create_exporter_metrics(
+            OtelComponentTypeValues.OTLP_HTTP_SPAN_EXPORTER,
+            "traces",
+            self._endpoint,
+            None,
+            os.environ.get(OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED, "").strip().lower() == "true",
+        )
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        if self._shutdown:
+            _logger.warning("Exporter already shutdown, ignoring batch")
+            return SpanExportResult.FAILURE
+
+        with self._metrics.export_operation(len(spans)) as result:
+            try:
+                serialized = self._encode(spans).SerializePartialToString()
+            except Exception as error:
+                _logger.error("Failed to encode span batch: %s", error)
+                result.error = error
+                return SpanExportResult.FAILURE
+
+            if 0 < self._max_request_size < len(serialized):
+                _logger.warning(
+                    "Dropping span batch: serialized size %d bytes exceeds "
+                    "max_request_size %d bytes.",
+                    len(serialized),
+                    self._max_request_size,
+                )
+                result.error = RequestPayloadTooLargeError(
+                    f"Serialized span request size {len(serialized)} bytes exceeds "
+                    f"max_request_size {self._max_request_size} bytes."
+                )
+                return SpanExportResult.FAILURE
+
+            export_result = self._client.export(serialized)
+            if not export_result.success:
+                result.error = export_result.error
+                result.error_attrs = (
+                    {HTTP_RESPONSE_STATUS_CODE: export_result.status_code}
+                    if export_result.status_code is not None
+                    else None
+                )
+                return SpanExportResult.FAILURE
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        if self._shutdown:
+            _logger.warning("Exporter already shutdown, ignoring call")
+            return
+        self._shutdown = True
+        self._client.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Nothing is buffered in this exporter."""
+        return True
+
+
+class RequestPayloadTooLargeError(Exception):
+    """A serialized request exceeded ``max_request_size`` (the official exporter's
+    error of the same name lives in its ``requests``-importing module; the class name is
+    what its failed-export metric's ``error.type`` carries)."""

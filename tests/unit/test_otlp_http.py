@@ -1,0 +1,315 @@
+"""otel-llm's OTLP/HTTP protobuf exporter (the default, over urllib3) against the official
+``OTLPSpanExporter`` (over requests): the same configuration from the same environment,
+the same request on the wire, the same failures; and the gate that picks one of them."""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+import otel_llm._otlp_http as composed
+from otel_llm._otlp_http import ProtobufHTTPSpanExporter
+
+OTLP_VARS = (
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_HEADERS",
+    "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+    "OTEL_EXPORTER_OTLP_TIMEOUT",
+    "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+    "OTEL_EXPORTER_OTLP_COMPRESSION",
+    "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+    "OTEL_EXPORTER_OTLP_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_CLIENT_KEY",
+    "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY",
+    "OTEL_PYTHON_EXPORTER_OTLP_HTTP_CREDENTIAL_PROVIDER",
+    "OTEL_PYTHON_EXPORTER_OTLP_HTTP_TRACES_CREDENTIAL_PROVIDER",
+)
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in OTLP_VARS:
+        monkeypatch.delenv(name, raising=False)
+
+
+class Capture:
+    """A loopback OTLP/HTTP endpoint that keeps every request and answers ``status``."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, dict[str, str], bytes]] = []
+        self.status = 200
+        capture = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                capture.requests.append((self.path, headers, body))
+                self.send_response(capture.status)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def capture() -> Iterator[Capture]:
+    c = Capture()
+    yield c
+    c.close()
+
+
+def make_spans() -> list[ReadableSpan]:
+    memory = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": "svc"}))
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracer = provider.get_tracer("t", "1.0")
+    with tracer.start_as_current_span("chat gpt-4o-mini") as span:
+        span.set_attribute("gen_ai.provider.name", "openai")
+        span.set_attribute("gen_ai.usage.input_tokens", 12)
+        span.set_attribute("gen_ai.usage.cost.amount", 0.000123)
+        span.add_event("e", {"k": "v"})
+        with tracer.start_as_current_span("child"):
+            pass
+    return list(memory.get_finished_spans())
+
+
+# the headers each HTTP library adds on its own (requests: Accept, Accept-Encoding,
+# Connection); everything the exporters set must be equal
+TRANSPORT_HEADERS = {"accept", "accept-encoding", "connection", "host", "content-length"}
+
+
+@pytest.mark.parametrize("compression", ["none", "gzip", "deflate"])
+def test_same_request_as_the_official_exporter(
+    compression: str, capture: Capture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", capture.url + "/base/")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", compression)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "Authorization=Bearer%20t,x-tenant=a")
+    spans = make_spans()
+    for exporter in (OTLPSpanExporter(), ProtobufHTTPSpanExporter()):
+        assert exporter.export(spans) is SpanExportResult.SUCCESS
+        exporter.shutdown()
+    (o_path, o_headers, o_body), (c_path, c_headers, c_body) = capture.requests
+    assert c_path == o_path == "/base/v1/traces"
+    strip = lambda h: {k: v for k, v in h.items() if k not in TRANSPORT_HEADERS}  # noqa: E731
+    assert strip(c_headers) == strip(o_headers)
+    assert c_headers["content-type"] == "application/x-protobuf"
+    assert c_headers["authorization"] == "Bearer t" and c_headers["x-tenant"] == "a"
+    if compression == "none":
+        assert c_body == o_body
+        assert "content-encoding" not in c_headers
+    elif compression == "gzip":
+        assert c_headers["content-encoding"] == "gzip"
+        assert gzip.decompress(c_body) == gzip.decompress(o_body)
+        assert len(gzip.decompress(c_body)) > 100  # the spans, not an empty request
+    else:
+        import zlib
+
+        assert c_body == o_body and zlib.decompress(c_body)
+
+
+ENVS: list[dict[str, str]] = [
+    {},
+    {"OTEL_EXPORTER_OTLP_ENDPOINT": "https://collector:4318"},
+    {"OTEL_EXPORTER_OTLP_ENDPOINT": "https://collector:4318/"},
+    {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "https://ignored:4318",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "https://c:9/custom/path",  # used as is
+    },
+    {"OTEL_EXPORTER_OTLP_TIMEOUT": "3", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "2.5"},
+    {"OTEL_EXPORTER_OTLP_TIMEOUT": "soon"},  # invalid: the default, with a warning
+    {"OTEL_EXPORTER_OTLP_COMPRESSION": "gzip"},
+    {"OTEL_EXPORTER_OTLP_COMPRESSION": "gzip", "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION": "none"},
+    {"OTEL_EXPORTER_OTLP_COMPRESSION": "br"},  # unsupported: none, with a warning
+    {"OTEL_EXPORTER_OTLP_HEADERS": "a=1", "OTEL_EXPORTER_OTLP_TRACES_HEADERS": "b=2,C=3"},
+    {"OTEL_EXPORTER_OTLP_HEADERS": "Content-Type=text/plain,User-Agent=me"},
+]
+
+
+@pytest.mark.parametrize("env", ENVS, ids=[",".join(e) or "defaults" for e in ENVS])
+def test_configured_from_the_environment_as_the_official_exporter(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    official, ours = OTLPSpanExporter(), ProtobufHTTPSpanExporter()
+    assert ours._endpoint == official._endpoint
+    for attr in ("_endpoint", "_timeout", "_compression", "_headers", "_kind"):
+        assert getattr(ours._client, attr) == getattr(official._client, attr), attr
+    assert ours._max_request_size == official._max_request_size
+
+
+@pytest.mark.parametrize(
+    ("env", "verify", "cert"),
+    [
+        ({}, True, None),
+        ({"OTEL_EXPORTER_OTLP_CERTIFICATE": "/ca.pem"}, "/ca.pem", None),
+        (
+            {
+                "OTEL_EXPORTER_OTLP_CERTIFICATE": "/ca.pem",
+                "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE": "/traces-ca.pem",
+                "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE": "/client.pem",
+                "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY": "/client.key",
+            },
+            "/traces-ca.pem",
+            ("/client.pem", "/client.key"),
+        ),
+        ({"OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE": "/both.pem"}, True, "/both.pem"),
+    ],
+)
+def test_tls_files_as_the_official_exporter(
+    env: dict[str, str], verify: Any, cert: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    session = OTLPSpanExporter()._client._transport._session  # type: ignore[attr-defined]
+    assert (session.verify, session.cert) == (verify, cert)
+    pool = ProtobufHTTPSpanExporter()._client._transport._pool  # type: ignore[attr-defined]
+    kw = pool.connection_pool_kw
+    assert kw["cert_reqs"] == "CERT_REQUIRED"
+    assert kw.get("ca_certs") == (verify if isinstance(verify, str) else None)
+    expected_cert = cert if isinstance(cert, tuple) else (cert, None)
+    assert (kw.get("cert_file"), kw.get("key_file")) == expected_cert
+
+
+@pytest.mark.parametrize("exporter_type", [OTLPSpanExporter, ProtobufHTTPSpanExporter])
+def test_failures_read_the_same(
+    exporter_type: type[Any],
+    capture: Capture,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A rejected batch fails with the official logger's records (ReportingExporter
+    names the reason from them); a batch over max_request_size is not sent."""
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", capture.url + "/v1/traces")
+    capture.status = 400
+    caplog.set_level(logging.WARNING, logger="opentelemetry.exporter")
+    exporter = exporter_type()
+    assert exporter.export(make_spans()) is SpanExportResult.FAILURE
+    (record,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert record.name == "opentelemetry.exporter.otlp.proto.http.trace_exporter"
+    assert record.getMessage() == "Failed to export spans batch code: 400, reason: Bad Request"
+    exporter.shutdown()
+    assert exporter.export(make_spans()) is SpanExportResult.FAILURE  # after shutdown
+    small = exporter_type(max_request_size=10)
+    capture.requests.clear()
+    assert small.export(make_spans()) is SpanExportResult.FAILURE
+    assert capture.requests == []
+    assert small.force_flush() is True
+
+
+def test_the_checked_versions_are_installed() -> None:
+    # a new release of a part is reviewed (its trace exporter's source against
+    # ProtobufHTTPSpanExporter) and CHECKED_VERSIONS moved with it
+    assert composed.installed_versions() == composed.CHECKED_VERSIONS
+    assert composed.composable() == (True, "checked versions")
+    assert isinstance(composed.span_exporter(), ProtobufHTTPSpanExporter)
+
+
+def test_unexpected_parts_fall_back_to_the_official_exporter(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from opentelemetry.exporter.http.transport import _urllib3
+
+    class Changed:  # a release whose urllib3 transport takes TLS settings differently
+        def __init__(self, *, tls: Any = None) -> None: ...
+
+    monkeypatch.setattr(_urllib3, "Urllib3HTTPTransport", Changed)
+    caplog.set_level(logging.DEBUG, logger="otel_llm._otlp_http")
+    assert composed.composable()[0] is False
+    assert isinstance(composed.span_exporter(), OTLPSpanExporter)
+    assert "the official one" in caplog.text and "takes no verify/cert" in caplog.text
+
+
+def test_unchecked_versions_with_the_expected_parts_still_compose(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    versions = {**composed.CHECKED_VERSIONS, "opentelemetry-exporter-http-transport": "0.67b0"}
+    monkeypatch.setattr(composed, "installed_versions", lambda: versions)
+    ok, why = composed.composable()
+    assert ok and "unchecked versions" in why
+
+
+def test_a_credential_provider_session_uses_the_official_exporter(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the provider yields a requests.Session, which only the official exporter takes
+    monkeypatch.setenv("OTEL_PYTHON_EXPORTER_OTLP_HTTP_TRACES_CREDENTIAL_PROVIDER", "mine")
+    assert composed.composable() == (
+        False,
+        "a credential provider (a requests.Session) is configured",
+    )
+
+
+@pytest.mark.parametrize("exporter_type", [OTLPSpanExporter, ProtobufHTTPSpanExporter])
+def test_a_batch_retrying_at_shutdown_is_counted_once_as_shutdown(
+    exporter_type: type[Any], capture: Capture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Collector answers 503: the exporter waits to retry when the process shuts
+    down. ReportingExporter counts the batch as reason="shutdown", the exporter's shutdown
+    ends the retry wait, and the failed export is not counted again."""
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    from otel_llm.config import Settings
+    from otel_llm.metrics import GenAIMetrics
+    from otel_llm.setup import ReportingExporter
+
+    capture.status = 503
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", capture.url + "/v1/traces")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "30")
+    metrics = GenAIMetrics(Settings())
+    reporting = ReportingExporter(exporter_type(), metrics, "OTLP test")
+    batch = BatchSpanProcessor(reporting, max_export_batch_size=8, schedule_delay_millis=1)
+    provider = TracerProvider()
+    provider.add_span_processor(batch)
+    for i in range(8):
+        provider.get_tracer("t").start_span(f"s{i}").end()
+    deadline = threading.Event()
+    for _ in range(100):  # the first attempt was answered: the worker waits to retry
+        if capture.requests:
+            break
+        deadline.wait(0.05)
+    assert capture.requests
+    batch._batch_processor.shutdown(timeout_millis=50)  # gives up on the worker
+    worker = batch._batch_processor._worker_thread
+    assert worker is not None
+    worker.join(5)  # the exporter's shutdown ended the retry wait
+    assert not worker.is_alive()
+
+    def dropped() -> dict[str, float]:
+        return {
+            s.labels["reason"]: s.value
+            for s in metrics.metric("spans_dropped").samples
+            if s.name.endswith("_total")
+        }
+
+    assert dropped() == {"shutdown": 8.0}
+    assert len(capture.requests) <= 2  # no retries after shutdown
