@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import SpanLimits, TracerProvider
@@ -291,3 +292,146 @@ def test_downstream_start_and_ending_hooks_skipped_only_when_the_sdk_s_no_ops() 
     provider.add_span_processor(GenAISpanProcessor(SETTINGS, downstream=starting))
     provider.get_tracer("t").start_span("x").end()
     assert starting.started == 1
+
+
+# --- the exported copy: what the encoders write, and what it keeps alive --------------
+
+
+def _encoded(general: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[bytes, str, list[Any]]:
+    """Spans with events, links, dropped counts and an error status, through the processor
+    (the SDK-layout copy, or every span through the property-by-property copy): their OTLP
+    protobuf and OTLP JSON file encodings, and the same spans as the SDK hands them over."""
+    import io
+
+    from opentelemetry.exporter.otlp.json.file import FileSpanExporter
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace.id_generator import IdGenerator
+    from opentelemetry.trace import Link, SpanKind, Status, StatusCode
+
+    monkeypatch.setattr(processor, "_READABLE_LAYOUT", not general)
+
+    class Counting(IdGenerator):
+        def __init__(self) -> None:
+            self.n = 0
+
+        def generate_span_id(self) -> int:
+            self.n += 1
+            return self.n
+
+        def generate_trace_id(self) -> int:
+            return 1000 + self.n
+
+    limits = SpanLimits(
+        max_span_attributes=8,
+        max_events=2,
+        max_links=2,
+        max_event_attributes=1,
+        max_link_attributes=1,
+    )
+    exported, originals = InMemorySpanExporter(), InMemorySpanExporter()
+    provider = TracerProvider(
+        resource=Resource({"service.name": "svc"}), span_limits=limits, id_generator=Counting()
+    )
+    provider.add_span_processor(
+        GenAISpanProcessor(Settings(), downstream=SimpleSpanProcessor(exported))
+    )
+    provider.add_span_processor(SimpleSpanProcessor(originals))  # beside: the SDK's spans
+    tracer = provider.get_tracer("t", "1.0")
+    t0 = 1_700_000_000_000_000_000
+    linked = tracer.start_span("linked", start_time=t0)
+    linked.end(end_time=t0 + 1)
+    ctx = linked.get_span_context()
+    plain = tracer.start_span("chat gpt-4o-mini", attributes=_CHAT, start_time=t0)
+    plain.set_attributes(_DONE)
+    plain.set_status(Status(StatusCode.OK))
+    plain.end(end_time=t0 + 2_000_000)
+    full = tracer.start_span(
+        "chat full",
+        kind=SpanKind.CLIENT,
+        attributes={"x.a": 1, "x.b": 2, **_CHAT},
+        links=[Link(ctx, {"l.a": 1, "l.b": 2}), Link(ctx), Link(ctx, {"l.c": "c"})],
+        start_time=t0,
+    )
+    for i in range(3):  # one dropped; the first kept event drops one of its attributes
+        full.add_event(f"e{i}", {"e.a": i, "e.b": str(i)}, timestamp=t0 + i)
+    full.set_attributes({**_DONE, "x.c": 3})  # x.a and x.b dropped (limit 8)
+    full.end(end_time=t0 + 3_000_000)
+    failed = tracer.start_span("chat failed", attributes=_CHAT, start_time=t0)
+    failed.set_attributes(_DONE)
+    failed.set_status(Status(StatusCode.ERROR, "rate limited"))
+    failed.end(end_time=t0 + 4_000_000)
+    spans = exported.get_finished_spans()
+    assert [type(s) is processor._AnnotatedSpan for s in spans] == [False, True, True, True]
+    got = next(s for s in spans if s.name == "chat full")
+    assert (got.dropped_attributes, got.dropped_events, got.dropped_links) == (2, 1, 1)
+    stream = io.StringIO()
+    json_exporter = FileSpanExporter(stream=stream)
+    json_exporter.export(spans)
+    return (
+        encode_spans(spans).SerializeToString(),
+        stream.getvalue(),
+        list(originals.get_finished_spans()),
+    )
+
+
+def test_copy_encodes_as_the_general_copy_and_as_the_sdk_span(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+
+    fast_proto, fast_json, originals = _encoded(False, monkeypatch)
+    general_proto, general_json, _ = _encoded(True, monkeypatch)
+    assert fast_proto == general_proto
+    assert fast_json == general_json
+    # beside the cost attributes, every field is what the SDK's own span encodes to
+    ours = ExportTraceServiceRequest.FromString(fast_proto)
+    sdk = encode_spans(originals)
+    ours_spans = list(ours.resource_spans[0].scope_spans[0].spans)
+    sdk_spans = list(sdk.resource_spans[0].scope_spans[0].spans)
+    assert len(ours_spans) == len(sdk_spans) == 4
+    for mine, theirs in zip(ours_spans, sdk_spans, strict=True):
+        keys = {kv.key for kv in theirs.attributes}
+        added = [kv for kv in mine.attributes if kv.key not in keys]
+        kept = [kv for kv in mine.attributes if kv.key in keys]
+        del mine.attributes[:]
+        mine.attributes.extend(kept)
+        assert mine == theirs, mine.name
+        assert mine.name == "linked" or any(kv.key == "gen_ai.usage.cost.source" for kv in added)
+    full = next(s for s in sdk_spans if s.name == "chat full")
+    assert (full.dropped_attributes_count, full.dropped_events_count) == (2, 1)
+    assert full.dropped_links_count == 1 and len(full.events) == len(full.links) == 2
+    assert full.events[0].dropped_attributes_count == 1
+
+
+def test_queued_copy_does_not_keep_the_sdk_span_alive() -> None:
+    import gc
+    import weakref
+
+    from opentelemetry.sdk.trace import ReadableSpan
+
+    received: list[ReadableSpan] = []
+
+    class Keep(SimpleSpanProcessor):
+        def on_end(self, span: ReadableSpan) -> None:
+            received.append(span)
+
+    provider = TracerProvider(span_limits=SpanLimits(max_span_attributes=7))
+    provider.add_span_processor(
+        GenAISpanProcessor(Settings(), downstream=Keep(InMemorySpanExporter()))
+    )
+    span = provider.get_tracer("t").start_span("chat", attributes={"x": 1, "y": 2, **_CHAT})
+    span.set_attributes(_DONE)
+    bounded = weakref.ref(span._attributes)  # type: ignore[attr-defined]
+    events = weakref.ref(span._events)  # type: ignore[attr-defined]
+    span.end()
+    del span
+    gc.collect()
+    (copy,) = received
+    assert type(copy) is processor._AnnotatedSpan
+    assert bounded() is None and events() is None  # freed: the copy holds plain values
+    assert copy.events == () and copy.links == () and copy.dropped_attributes == 2
+    assert copy.attributes["gen_ai.usage.cost.source"] == "local"
