@@ -370,6 +370,20 @@ def _sdk_twin(span: ReadableSpan, attributes: dict[str, Any]) -> _AnnotatedSpan:
     return twin
 
 
+def _shed_empty(span: ReadableSpan) -> None:
+    """A passed-through SDK ``ReadableSpan`` (``_READABLE_LAYOUT``) lets go of its empty
+    events and links lists: each is a ``BoundedList`` with a deque of about 1 KB, held for as
+    long as the span waits in the export queue. ``()`` reads the same (``events``, ``links``,
+    ``dropped_events``/``dropped_links`` 0); a list with items or drops stays."""
+    fields = span.__dict__
+    events = fields["_events"]
+    if type(events) is BoundedList and not events.dropped and not events._dq:  # type: ignore[attr-defined]
+        fields["_events"] = ()
+    links = fields["_links"]
+    if type(links) is BoundedList and not links.dropped and not links._dq:  # type: ignore[attr-defined]
+        fields["_links"] = ()
+
+
 def _attributes_of(span: ReadableSpan) -> dict[str, Any]:
     """The span's attributes as a private plain dict.
 
@@ -808,6 +822,8 @@ class GenAISpanProcessor(SpanProcessor):
                         span = _sdk_twin(span, attrs)  # _AnnotatedSpan.of, one call less
                     else:
                         span = _AnnotatedSpan.of(span, attrs)
+                elif _READABLE_LAYOUT and type(span) is ReadableSpan:
+                    _shed_empty(span)
                 if self._queue is None:
                     downstream.on_end(span)
                 else:

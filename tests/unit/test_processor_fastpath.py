@@ -435,3 +435,34 @@ def test_queued_copy_does_not_keep_the_sdk_span_alive() -> None:
     assert bounded() is None and events() is None  # freed: the copy holds plain values
     assert copy.events == () and copy.links == () and copy.dropped_attributes == 2
     assert copy.attributes["gen_ai.usage.cost.source"] == "local"
+
+
+def test_passed_through_span_lets_go_of_empty_events_and_links() -> None:
+    from opentelemetry.sdk.trace import ReadableSpan
+    from opentelemetry.sdk.util import BoundedList
+
+    received: list[ReadableSpan] = []
+
+    class Keep(SimpleSpanProcessor):
+        def on_end(self, span: ReadableSpan) -> None:
+            received.append(span)
+
+    provider = TracerProvider(span_limits=SpanLimits(max_events=1))
+    provider.add_span_processor(
+        GenAISpanProcessor(Settings(), downstream=Keep(InMemorySpanExporter()))
+    )
+    tracer = provider.get_tracer("t")
+    tracer.start_span("GET /").end()
+    with_event = tracer.start_span("POST /")
+    with_event.add_event("e")
+    with_event.end()
+    dropped = tracer.start_span("PUT /")
+    dropped.add_event("a")
+    dropped.add_event("b")  # one dropped (limit 1)
+    dropped.end()
+    empty, one, over = received
+    assert empty._events == () and empty._links == ()  # type: ignore[attr-defined]
+    assert (empty.events, empty.links, empty.dropped_events, empty.dropped_links) == ((), (), 0, 0)
+    assert type(one._events) is BoundedList and [e.name for e in one.events] == ["e"]  # type: ignore[attr-defined]
+    assert one._links == ()  # type: ignore[attr-defined]
+    assert type(over._events) is BoundedList and over.dropped_events == 1  # type: ignore[attr-defined]
