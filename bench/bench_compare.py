@@ -231,15 +231,11 @@ def _message_stream() -> bytes:
     return _sse(events, done=False)
 
 
-def make_clients(*, anthropic_tracing: bool = True) -> tuple[Any, Any]:
-    """(OpenAI client, Anthropic client or None where anthropic is not installed).
-
-    anthropic 2.x traces itself through the global tracer provider once one is set (as
-    ``configure()`` does). An application without tracing has no SDK provider, so its
-    client's spans are no-ops: ``anthropic_tracing=False`` gives the client a no-op
-    provider, the baseline of a process in which ``configure()`` has run."""
+def mock_http_client() -> Any:
+    """An ``httpx2.Client`` over an in-process ``MockTransport`` that answers chat
+    completions (plain, and streamed with or without the usage chunk), Responses and
+    Anthropic messages (plain and streamed) with the bodies above."""
     import httpx2
-    import openai
 
     completion, response, message = _completion(), _response(), _message()
     streams = {True: _stream(True), False: _stream(False)}
@@ -262,8 +258,19 @@ def make_clients(*, anthropic_tracing: bool = True) -> tuple[Any, Any]:
             return httpx2.Response(200, content=streams[include], headers=sse_headers)
         return httpx2.Response(200, content=completion, headers=json_headers)
 
-    def http_client() -> Any:
-        return httpx2.Client(transport=httpx2.MockTransport(handler))
+    return httpx2.Client(transport=httpx2.MockTransport(handler))
+
+
+def make_clients(*, anthropic_tracing: bool = True) -> tuple[Any, Any]:
+    """(OpenAI client, Anthropic client or None where anthropic is not installed).
+
+    anthropic 2.x traces itself through the global tracer provider once one is set (as
+    ``configure()`` does). An application without tracing has no SDK provider, so its
+    client's spans are no-ops: ``anthropic_tracing=False`` gives the client a no-op
+    provider, the baseline of a process in which ``configure()`` has run."""
+    import openai
+
+    http_client = mock_http_client
 
     oai = openai.OpenAI(api_key="bench", http_client=http_client(), max_retries=0)
     try:

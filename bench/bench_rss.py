@@ -121,37 +121,7 @@ def child(shape: str, mode: str, calls: int, v2_paths: bool = False) -> dict[str
 
 def _clients(sdks: tuple[str, ...]) -> tuple[Any, Any]:
     """bench_compare's mock clients, only for the SDKs this shape imports."""
-    import bench_compare as bc
-    import httpx2
-
-    bodies = {
-        "completion": bc._completion(),
-        "response": bc._response(),
-        "message": bc._message(),
-        "stream": {True: bc._stream(True), False: bc._stream(False)},
-        "message_stream": bc._message_stream(),
-    }
-    json_headers = {"content-type": "application/json", "x-request-id": "req_bench"}
-    sse_headers = {"content-type": "text/event-stream", "x-request-id": "req_bench"}
-
-    def handler(request: Any) -> Any:
-        body = request.content.replace(b" ", b"")
-        stream = b'"stream":true' in body
-        path = request.url.path
-        if path.endswith("/messages"):
-            key = "message_stream" if stream else "message"
-            return httpx2.Response(
-                200, content=bodies[key], headers=sse_headers if stream else json_headers
-            )
-        if path.endswith("/responses"):
-            return httpx2.Response(200, content=bodies["response"], headers=json_headers)
-        if stream:
-            include = b'"include_usage":true' in body
-            return httpx2.Response(200, content=bodies["stream"][include], headers=sse_headers)
-        return httpx2.Response(200, content=bodies["completion"], headers=json_headers)
-
-    def http() -> Any:
-        return httpx2.Client(transport=httpx2.MockTransport(handler))
+    from bench_compare import mock_http_client as http
 
     oai = claude = None
     if "openai" in sdks:
