@@ -1,141 +1,169 @@
 // Per-call overhead of @otel-llm/node on LLM client calls over a local HTTP server, in one
 // run: the uninstrumented call, the official @opentelemetry/instrumentation-openai (openai
-// 6, the newest major it instruments), and @otel-llm/node (openai 6 and openai 7; on 7 the
-// wire layer alone). Chat (JSON) and stream (SSE), each mode in its own process (the
-// server runs in this one); spans go to a no-op exporter through a batch processor, as in
-// production. The modes take turns, `rounds` times, and each figure is the median: the
-// client process's CPU time per call (user + system; robust on a shared machine) and the
-// wall time per call.
+// 6, the newest major it instruments; + undici and http instrumentations), and
+// @otel-llm/node register() with its defaults (openai 6 and openai 7; on 7 the wire layer
+// alone). Chat (JSON) and stream (SSE); spans go to a no-op exporter through a batch
+// processor, as in production.
 //
-// Each round's figures are printed too, so a change shows against the spread between rounds.
+// Each mode is one long-lived process (the server runs in this one), set up and warmed up
+// once; then the modes take turns running short blocks of calls, one process at a time,
+// for `rounds` rounds (the order of the modes rotates each round). The figure is the CPU
+// time of the client process (user + system) per call. A shared machine only ever slows a
+// block down, and it slows neighbouring blocks alike: the figures that resolve are the
+// per-round differences between two modes (their median, with quartiles and a 95%
+// confidence interval of the median from the order statistics).
+//
 // OTEL_LLM_BENCH_AGAINST=<dir of another build of node/> adds that build (its dist/esm) as
-// "otel-llm (against)" modes in the same run: a before/after comparison on one machine state.
+// "against" modes in the same rounds: a before/after comparison on one machine state.
+// OTEL_LLM_BENCH_AA=1 adds a second, identical @otel-llm/node openai 6 process: the A/A
+// difference shows what the run resolves. OTEL_LLM_BENCH_ALLOC=<calls> (default 100, 0 to
+// skip) measures the JS heap allocated per call in each mode at the end, in a fresh process
+// per mode with a young generation that holds the whole block (full GC, then that many
+// calls without a collection).
 //
-//   node bench/overhead.mjs [calls=2000] [rounds=5]
+//   node bench/overhead.mjs [calls per block=500] [rounds=30]
 import { spawn } from 'node:child_process';
-import http from 'node:http';
+import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { install } from '../matrix/install.mjs';
+import { startServer } from './server.mjs';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
-const CALLS = Number(process.argv[2] ?? 2000);
-const ROUNDS = Number(process.argv[3] ?? 5);
+const CALLS = Number(process.argv[2] ?? 500);
+const ROUNDS = Number(process.argv[3] ?? 30);
+const ALLOC = Number(process.env.OTEL_LLM_BENCH_ALLOC ?? 100);
 
-function startServer() {
-  const usage = { prompt_tokens: 1200, completion_tokens: 340, total_tokens: 1540, prompt_tokens_details: { cached_tokens: 1024 }, completion_tokens_details: { reasoning_tokens: 120 } };
-  const json = JSON.stringify({
-    id: 'chatcmpl-bench', object: 'chat.completion', created: 1, model: 'gpt-4o-mini-2024-07-18',
-    choices: [{ index: 0, message: { role: 'assistant', content: '2, 3, 5.' }, finish_reason: 'stop' }], usage,
+/** A long-lived child process running one mode; `ask` sends one command and awaits its JSON answer. */
+function child(mode, openaiDir, url, pkg, nodeArgs = []) {
+  const p = spawn(process.execPath, [...nodeArgs, `${HERE}overhead-child.mjs`, mode, openaiDir ?? '', url], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+    env: { ...process.env, OTEL_LLM_EXPORTER: 'none', OTEL_LLM_BENCH_PACKAGE: pkg ?? '' },
   });
-  const chunk = (delta, finish = null, extra = {}) =>
-    `data: ${JSON.stringify({ id: 'chatcmpl-bench', object: 'chat.completion.chunk', created: 1, model: 'gpt-4o-mini-2024-07-18', choices: delta ? [{ index: 0, delta, finish_reason: finish }] : [], ...extra })}\n\n`;
-  const server = http.createServer((req, res) => {
-    let raw = '';
-    req.on('data', c => (raw += c));
-    req.on('end', () => {
-      const body = JSON.parse(raw);
-      if (!body.stream) {
-        res.writeHead(200, { 'content-type': 'application/json' }).end(json);
-        return;
-      }
-      res.writeHead(200, { 'content-type': 'text/event-stream' });
-      let out = chunk({ role: 'assistant', content: '' }) + chunk({ content: '2, 3' }) + chunk({ content: ', 5.' }) + chunk({}, 'stop');
-      if (body.stream_options?.include_usage) out += chunk(null, null, { usage });
-      res.end(`${out}data: [DONE]\n\n`);
-    });
-  });
-  server.keepAliveTimeout = 60_000;
-  return new Promise(r => server.listen(0, '127.0.0.1', () => r(server)));
-}
-
-function child(mode, openaiDir, url, pkg) {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [`${HERE}overhead-child.mjs`, mode, openaiDir ?? '', url, String(CALLS), String(ROUNDS)], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-      env: { ...process.env, OTEL_LLM_EXPORTER: 'none', OTEL_LLM_BENCH_PACKAGE: pkg ?? '' },
-    });
-    let out = '';
-    p.stdout.on('data', d => (out += d));
-    p.on('close', code => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').at(-1))) : reject(new Error(`${mode} exited ${code}`))));
-  });
+  const lines = createInterface({ input: p.stdout })[Symbol.asyncIterator]();
+  const next = async () => {
+    const { value, done } = await lines.next();
+    if (done) throw new Error(`${mode} ${openaiDir ?? ''} exited`);
+    return value;
+  };
+  return {
+    ready: next(),
+    async ask(command) {
+      p.stdin.write(`${command}\n`);
+      return JSON.parse(await next());
+    },
+    close: () => p.stdin.end('exit\n'),
+  };
 }
 
 const server = await startServer();
 const url = `http://127.0.0.1:${server.address().port}/v1`;
 const openai7 = install({ id: 'bench-openai-7', packages: { openai: '7.59.0' } }, m => process.stderr.write(`${m}\n`));
+// [key, mode, label, openai dir, package]
 const modes = [
-  ['baseline', 'openai 6 uninstrumented', null],
-  ['official', 'openai 6 + @opentelemetry/instrumentation-openai (+ undici)', null],
-  ['otel-llm', 'openai 6 + @otel-llm/node register()', null],
-  ['baseline', 'openai 7 uninstrumented', openai7],
-  ['otel-llm', 'openai 7 + @otel-llm/node register() (wire layer)', openai7],
+  ['base6', 'baseline', 'openai 6 uninstrumented', null],
+  ['official6', 'official', 'openai 6 + @opentelemetry/instrumentation-openai 0.20 (+ undici, http)', null],
+  ['ours6', 'otel-llm', 'openai 6 + @otel-llm/node register()', null],
+  ['base7', 'baseline', 'openai 7 uninstrumented', openai7],
+  ['ours7', 'otel-llm', 'openai 7 + @otel-llm/node register() (wire layer)', openai7],
 ];
-const against = process.env.OTEL_LLM_BENCH_AGAINST;
-if (against) {
+const againstList = (process.env.OTEL_LLM_BENCH_AGAINST ?? '').split(',').filter(Boolean);
+for (const [n, against] of againstList.entries()) {
   const pkg = join(resolve(against), 'dist', 'esm', 'index.js');
-  modes.splice(3, 0, ['otel-llm', `openai 6 + @otel-llm/node register(), ${against}`, null, pkg]);
-  modes.push(['otel-llm', `openai 7 + @otel-llm/node register() (wire layer), ${against}`, openai7, pkg]);
+  const tag = n ? String(n + 1) : '';
+  modes.push([`against6${tag}`, 'otel-llm', `openai 6 + @otel-llm/node register(), ${against}`, null, pkg]);
+  if (process.env.OTEL_LLM_BENCH_OPENAI6_ONLY !== '1') {
+    modes.push([`against7${tag}`, 'otel-llm', `openai 7 + @otel-llm/node register() (wire layer), ${against}`, openai7, pkg]);
+  }
 }
-const runs = modes.map(() => []);
+if (process.env.OTEL_LLM_BENCH_AA === '1') modes.push(['ours6b', 'otel-llm', 'openai 6 + @otel-llm/node register(), a second process (A/A)', null]);
+if (process.env.OTEL_LLM_BENCH_OPENAI6_ONLY === '1') modes.splice(3, 2);
+const load0 = loadavg()[0];
+const children = modes.map(([, mode, , dir, pkg]) => child(mode, dir, url, pkg));
+await Promise.all(children.map(c => c.ready));
+const KINDS = ['chat', 'stream'];
+/** runs[key][kind] = CPU us per call of each round */
+const runs = Object.fromEntries(modes.map(([key]) => [key, { chat: [], stream: [] }]));
 for (let round = 0; round < ROUNDS; round++) {
-  for (const [i, [mode, , dir, pkg]] of modes.entries()) runs[i].push(await child(mode, dir, url, pkg));
-  process.stderr.write(`round ${round + 1}/${ROUNDS} done\n`);
+  for (const kind of KINDS) {
+    for (let j = 0; j < modes.length; j++) {
+      const i = (j + round) % modes.length; // rotate who goes first
+      runs[modes[i][0]][kind].push((await children[i].ask(`${kind} ${CALLS}`)).cpu);
+    }
+  }
+  if ((round + 1) % 10 === 0 || round + 1 === ROUNDS) process.stderr.write(`round ${round + 1}/${ROUNDS} done\n`);
 }
-const median = list => {
-  const sorted = [...list].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
-};
-const results = modes.map(([mode, label, dir], i) => {
-  const out = { mode, label, dir };
-  for (const k of ['chat', 'chatCpu', 'stream', 'streamCpu']) out[k] = median(runs[i].map(r => r[k]));
-  return out;
-});
+const load1 = loadavg()[0];
+for (const c of children) c.close();
+// allocation in fresh processes whose young generation holds the whole block (no scavenge in between)
+const allocs = {};
+if (ALLOC > 0) {
+  for (const [key, mode, , dir, pkg] of modes) {
+    const c = child(mode, dir, url, pkg, ['--expose-gc', '--min-semi-space-size=128', '--max-semi-space-size=128']);
+    await c.ready;
+    allocs[key] = {};
+    for (const kind of KINDS) allocs[key][kind] = await c.ask(`alloc ${kind} ${ALLOC}`);
+    c.close();
+  }
+}
 server.close();
 
-const us = v => `${v.toFixed(0)} us`;
-console.log(`CPU per call in each round (chat / stream, us), in the order run:`);
-for (const [i, [, label]] of modes.entries()) {
-  console.log(`  ${label}: ${runs[i].map(r => `${r.chatCpu.toFixed(0)}/${r.streamCpu.toFixed(0)}`).join('  ')}`);
-}
-console.log(`per call, median of ${ROUNDS} alternating runs x ${CALLS} sequential calls over loopback HTTP (Node ${process.version})`);
-console.log('| client + instrumentation | chat CPU | vs baseline | stream CPU | vs baseline | chat wall | stream wall |');
-console.log('|---|---|---|---|---|---|---|');
-for (const r of results) {
-  const base = results.find(b => b.mode === 'baseline' && b.dir === r.dir);
-  const d = k => (r === base ? '-' : `+${us(r[k] - base[k])} (${(r[k] / base[k]).toFixed(2)}x)`);
-  console.log(`| ${r.label} | ${us(r.chatCpu)} | ${d('chatCpu')} | ${us(r.streamCpu)} | ${d('streamCpu')} | ${us(r.chat)} (${d('chat')}) | ${us(r.stream)} (${d('stream')}) |`);
-}
-const official = results.find(r => r.mode === 'official');
-const ours6 = results.find(r => r.mode === 'otel-llm' && !r.dir);
-const vs = k => `${us(ours6[k] - official[k])} (${(ours6[k] / official[k]).toFixed(2)}x)`;
-console.log(`@otel-llm/node vs the official instrumentation, openai 6, CPU per call: chat ${vs('chatCpu')}, stream ${vs('streamCpu')}`);
-
-// On a shared machine a round is only ever slowed down by other work: the fastest round of
-// each mode, and the median of the differences between two modes run in the same round,
-// are steadier than medians taken apart.
-console.log('fastest round per mode, CPU per call (chat / stream) and added to the uninstrumented call of the same client:');
-const fastest = (i, k) => Math.min(...runs[i].map(r => r[k]));
-for (const [i, [mode, label, dir]] of modes.entries()) {
-  const b = modes.findIndex(([m, , d]) => m === 'baseline' && d === dir);
-  const add = k => (i === b ? '' : ` (+${us(fastest(i, k) - fastest(b, k))})`);
-  console.log(`  ${label}: ${us(fastest(i, 'chatCpu'))}${add('chatCpu')} / ${us(fastest(i, 'streamCpu'))}${add('streamCpu')}`);
-}
-const paired = (a, b, k) => median(runs[a].map((r, n) => r[k] - runs[b][n][k]));
-const pair = (a, b, label) => {
-  if (a < 0 || b < 0) return;
-  const spread = k => {
-    const d = runs[a].map((r, n) => r[k] - runs[b][n][k]).sort((x, y) => x - y);
-    return `${us(d[Math.floor(d.length / 4)])}..${us(d[Math.floor((3 * d.length) / 4)])}`;
+const sorted = list => [...list].sort((a, b) => a - b);
+const at = (s, q) => s[Math.min(s.length - 1, Math.max(0, Math.round(q * (s.length - 1))))];
+const median = list => at(sorted(list), 0.5);
+/** Median, quartiles and a 95% confidence interval of the median (order statistics). */
+function summary(list) {
+  const s = sorted(list);
+  const n = s.length;
+  const half = (1.96 * Math.sqrt(n)) / 2;
+  return {
+    median: at(s, 0.5),
+    q1: at(s, 0.25),
+    q3: at(s, 0.75),
+    lo: s[Math.max(0, Math.floor(n / 2 - half))],
+    hi: s[Math.min(n - 1, Math.ceil(n / 2 + half) - 1)],
   };
-  console.log(`  ${label}: chat ${us(paired(a, b, 'chatCpu'))} (quartiles ${spread('chatCpu')}), stream ${us(paired(a, b, 'streamCpu'))} (quartiles ${spread('streamCpu')})`);
+}
+const sign = v => `${v >= 0 ? '+' : ''}${v.toFixed(0)}`;
+const fmt = s => `${sign(s.median)} us (quartiles ${sign(s.q1)}..${sign(s.q3)}, 95% CI of the median ${sign(s.lo)}..${sign(s.hi)})`;
+const diff = (a, b, kind) => runs[a][kind].map((v, n) => v - runs[b][kind][n]);
+
+console.log(
+  `${ROUNDS} rounds x ${CALLS} sequential calls per mode and kind over loopback HTTP, modes alternating in long-lived processes ` +
+    `(Node ${process.version}, load average ${load0.toFixed(1)} -> ${load1.toFixed(1)}); client CPU (user + system) per call:`,
+);
+console.log('| mode | chat, median | added (median of per-round differences) | stream, median | added (median of per-round differences) |');
+console.log('|---|---:|---:|---:|---:|');
+for (const [key, mode, label, dir] of modes) {
+  const base = modes.find(([, m, , d]) => m === 'baseline' && d === dir)[0];
+  const cell = kind => {
+    if (key === base) return '-';
+    const d = median(diff(key, base, kind));
+    return `${sign(d)} (${((median(runs[base][kind]) + d) / median(runs[base][kind])).toFixed(2)}x)`;
+  };
+  console.log(`| ${label} | ${median(runs[key].chat).toFixed(0)} | ${cell('chat')} | ${median(runs[key].stream).toFixed(0)} | ${cell('stream')} |`);
+}
+console.log('per-round differences, CPU us per call:');
+const pair = (a, b, label) => {
+  if (!runs[a] || !runs[b]) return;
+  for (const kind of KINDS) console.log(`  ${label}, ${kind}: ${fmt(summary(diff(a, b, kind)))}`);
 };
-console.log('median of the per-round differences, CPU per call:');
-const ix = pred => modes.findIndex(pred);
-const o6 = ix(([m, , d, p]) => m === 'otel-llm' && !d && !p);
-const off = ix(([m]) => m === 'official');
-pair(o6, off, '@otel-llm/node minus the official instrumentation, openai 6');
-if (against) {
-  pair(o6, ix(([m, , d, p]) => m === 'otel-llm' && !d && p), `@otel-llm/node minus ${against}, openai 6`);
-  pair(ix(([m, , d, p]) => m === 'otel-llm' && d && !p), ix(([m, , d, p]) => m === 'otel-llm' && d && p), `@otel-llm/node minus ${against}, openai 7`);
+pair('ours6', 'official6', '@otel-llm/node minus the official instrumentation, openai 6');
+pair('official6', 'base6', 'official instrumentation minus uninstrumented, openai 6');
+pair('ours6', 'base6', '@otel-llm/node minus uninstrumented, openai 6');
+pair('ours7', 'base7', '@otel-llm/node minus uninstrumented, openai 7');
+for (const [n, against] of againstList.entries()) {
+  const tag = n ? String(n + 1) : '';
+  pair('ours6', `against6${tag}`, `@otel-llm/node minus ${against}, openai 6`);
+  pair(`against6${tag}`, 'official6', `${against} minus the official instrumentation, openai 6`);
+  pair('ours7', `against7${tag}`, `@otel-llm/node minus ${against}, openai 7`);
+}
+pair('ours6', 'ours6b', 'A/A: two identical @otel-llm/node processes, openai 6');
+if (ALLOC > 0) {
+  console.log(`JS heap allocated per call (${ALLOC} calls after a full GC; * = a collection ran, a lower bound):`);
+  for (const [key, , label] of modes) {
+    const a = k => `${(allocs[key][k].bytes / 1024).toFixed(1)} KiB${allocs[key][k].gcs ? '*' : ''}`;
+    console.log(`  ${label}: chat ${a('chat')}, stream ${a('stream')}`);
+  }
 }
