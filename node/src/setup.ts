@@ -32,7 +32,6 @@ import { FastifyOtelInstrumentation } from '@fastify/otel';
 import type { Instrumentation } from '@opentelemetry/instrumentation';
 import { ExpressInstrumentation } from '@opentelemetry/instrumentation-express';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
-import { OpenAIInstrumentation } from '@opentelemetry/instrumentation-openai';
 import { OTLPTraceExporter as GrpcExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { OTLPTraceExporter as JsonExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { OTLPTraceExporter as ProtoExporter } from '@opentelemetry/exporter-trace-otlp-proto';
@@ -49,7 +48,7 @@ import {
 import { loadSettings, type Settings } from './config.js';
 import { FileSpanExporter } from './exporter-file.js';
 import { consoleDestination, createLogger } from './logs.js';
-import { OpenAIExtrasInstrumentation } from './genai/openai.js';
+import { OfficialOpenAIInstrumentation, OpenAIExtrasInstrumentation } from './genai/openai.js';
 import { GenAiSpanNormalizer } from './genai/aisdk.js';
 import { LlmMetrics, metricsMiddleware, startMetricsServer } from './metrics.js';
 import { PriceBook } from './pricing.js';
@@ -237,7 +236,7 @@ function instrumentations(settings: Settings, extra: Instrumentation[], resolver
     new SinglePropagationUndiciInstrumentation(),
     new ExpressInstrumentation(),
     new FastifyOtelInstrumentation({ registerOnInitialization: true }),
-    new OpenAIInstrumentation({ captureMessageContent: settings.captureContent }),
+    new OfficialOpenAIInstrumentation({ captureMessageContent: settings.captureContent }),
     ...extra,
   ];
 }

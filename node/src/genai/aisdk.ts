@@ -91,8 +91,9 @@ export class GenAiSpanNormalizer implements SpanProcessor {
         span.setAttribute(GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, ttfc);
       }
       if (!this.captureContent) {
-        for (const key of Object.keys(attrs)) {
-          // the span is still being ended: its attribute map is ours to trim
+        for (const key in attrs) {
+          // the span is still being ended: its attribute map is ours to trim (a key
+          // deleted during for-in is one already visited: the others are still visited)
           if (isGenAiContentKey(key)) delete attrs[key];
         }
       }

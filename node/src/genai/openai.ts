@@ -18,6 +18,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { SpanStatusCode, trace, type Span } from '@opentelemetry/api';
+import { OpenAIInstrumentation } from '@opentelemetry/instrumentation-openai';
 import {
   InstrumentationBase,
   InstrumentationNodeModuleDefinition,
@@ -143,6 +144,78 @@ function completionChars(result: Any): number {
   return 0;
 }
 
+function onChatResult(span: Span, params: Any, result: Any): void {
+  try {
+    if (result?.usage) span.setAttributes(usageDetails(result.usage));
+    else setEstimate(span, params, completionChars(result));
+  } catch {
+    // telemetry only
+  }
+}
+
+/** What OpenAIExtrasInstrumentation leaves on an official chat span for the handlers below. */
+interface Extras {
+  params: Any;
+  hideUsage: boolean;
+  started: number;
+}
+const EXTRAS = Symbol('otel-llm.openai.extras');
+type Marked = Span & { [EXTRAS]?: Extras };
+
+/** The enabled OfficialOpenAIInstrumentation instances (their handlers read the extras). */
+const hooks = new Set<object>();
+
+type OfficialHandlers = {
+  _onChatCompletionsCreateResult?: (span: Span, ...rest: unknown[]) => unknown;
+  _onChatCompletionsStreamIterator?: (iterator: unknown, span: Span, ...rest: unknown[]) => unknown;
+};
+const OFFICIAL_PROTO = OpenAIInstrumentation.prototype as unknown as OfficialHandlers;
+
+/**
+ * The official OpenAI instrumentation (register() enables this one), whose own handlers of
+ * a chat call's result and stream also apply what OpenAIExtrasInstrumentation adds: the
+ * usage details (or an estimate) before it ends the span, and the observed stream (time to
+ * the first chunk, usage, the hidden usage chunk) under its own iterator. The extras then
+ * need no promise reaction, closure or stream wrapper of their own per call. These two
+ * handlers are private methods of the pinned 0.20 release (tested); when they are missing,
+ * the extras take their general path (a reaction on the call's promise).
+ */
+export class OfficialOpenAIInstrumentation extends OpenAIInstrumentation {
+  override enable(): void {
+    super.enable();
+    if (typeof OFFICIAL_PROTO._onChatCompletionsCreateResult === 'function' && typeof OFFICIAL_PROTO._onChatCompletionsStreamIterator === 'function') {
+      hooks.add(this);
+    }
+  }
+
+  override disable(): void {
+    hooks.delete(this);
+    super.disable();
+  }
+}
+
+if (typeof OFFICIAL_PROTO._onChatCompletionsCreateResult === 'function' && typeof OFFICIAL_PROTO._onChatCompletionsStreamIterator === 'function') {
+  const onResult = OFFICIAL_PROTO._onChatCompletionsCreateResult;
+  const onStream = OFFICIAL_PROTO._onChatCompletionsStreamIterator;
+  const proto = OfficialOpenAIInstrumentation.prototype as unknown as OfficialHandlers;
+  proto._onChatCompletionsCreateResult = function (this: unknown, span: Span, ...rest: unknown[]): unknown {
+    const extras = (span as Marked)[EXTRAS];
+    if (extras !== undefined) onChatResult(span, extras.params, rest[2]);
+    return onResult.call(this, span, ...rest);
+  };
+  proto._onChatCompletionsStreamIterator = function (this: unknown, iterator: unknown, span: Span, ...rest: unknown[]): unknown {
+    const extras = (span as Marked)[EXTRAS];
+    if (extras !== undefined) {
+      try {
+        iterator = observeStream(iterator as AsyncIterator<Any>, span, extras.params, extras.hideUsage, extras.started, 'chat');
+      } catch {
+        // the stream as it is
+      }
+    }
+    return onStream.call(this, iterator, span, ...rest);
+  };
+}
+
 /** Adds the contract's extras to the official OpenAI instrumentation's spans. */
 export class OpenAIExtrasInstrumentation extends InstrumentationBase<OpenAIExtrasConfig> {
   constructor(config: OpenAIExtrasConfig = {}) {
@@ -191,6 +264,16 @@ export class OpenAIExtrasInstrumentation extends InstrumentationBase<OpenAIExtra
       }
       const result = original.apply(this, args) as Any;
       if (!span || !result || typeof result.then !== 'function') return result;
+      if (api === 'chat' && hooks.size > 0) {
+        // the official instrumentation's own result and stream handlers read the call
+        // (OfficialOpenAIInstrumentation): no promise reaction or stream wrapper of ours
+        try {
+          (span as Marked)[EXTRAS] = { params, hideUsage, started };
+          return result;
+        } catch {
+          // an unmarkable span: the general path below
+        }
+      }
       try {
         if (params.stream === true) {
           result.then(
@@ -231,12 +314,7 @@ export class OpenAIExtrasInstrumentation extends InstrumentationBase<OpenAIExtra
   private readonly usageByBaseURL = new Map<string, boolean>();
 
   private onResult(span: Span, params: Any, result: Any): void {
-    try {
-      if (result?.usage) span.setAttributes(usageDetails(result.usage));
-      else setEstimate(span, params, completionChars(result));
-    } catch {
-      // telemetry only
-    }
+    onChatResult(span, params, result);
   }
 
   private wrapStream(stream: Any, span: Span, params: Any, hideUsage: boolean, started: number, api: string): void {
@@ -252,8 +330,7 @@ export class OpenAIExtrasInstrumentation extends InstrumentationBase<OpenAIExtra
  * The caller's iterator over the stream's chunks, observed: time to the first chunk, usage
  * (the usage-only chunk we asked for is not handed on), characters for an estimate; at the
  * end (read to the end, stopped early, or failed) an estimate when no usage came, and the
- * span the official wrapper would leave open is ended. A plain iterator object rather than
- * an async generator: one promise per chunk instead of a generator's queue of them.
+ * span the official wrapper would leave open is ended.
  */
 function observeStream(
   iterator: AsyncIterator<Any>,
@@ -263,20 +340,52 @@ function observeStream(
   started: number,
   api: string,
 ): AsyncIterableIterator<Any> {
-  let first = true;
-  let sawUsage = false;
-  let outputChars = 0;
-  let finished = false;
+  return new ObservedStream(iterator, span, params, hideUsage, started, api);
+}
+
+const DONE: IteratorResult<Any> = Object.freeze({ value: undefined, done: true }) as IteratorResult<Any>;
+
+/**
+ * A plain iterator object rather than an async generator (one reaction per chunk on the
+ * source's own promise instead of a generator's queue of them), its methods on the
+ * prototype: per stream one object and the two reactions.
+ */
+class ObservedStream implements AsyncIterableIterator<Any> {
+  private first = true;
+  private sawUsage = false;
+  private outputChars = 0;
+  private finished = false;
   /** next() was called: as with a generator, return() or throw() before that only closes it. */
-  let begun = false;
+  private begun = false;
+  private readonly onStep: (result: IteratorResult<Any>) => IteratorResult<Any> | Promise<IteratorResult<Any>>;
+  private readonly onFail: (err: unknown) => never;
+
+  constructor(
+    private readonly iterator: AsyncIterator<Any>,
+    private readonly span: Span,
+    private readonly params: Any,
+    private readonly hideUsage: boolean,
+    private readonly started: number,
+    private readonly api: string,
+  ) {
+    this.onStep = result => this.step(result);
+    this.onFail = err => {
+      throw this.fail(err);
+    };
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<Any> {
+    return this;
+  }
 
   /** Read, or stopped early (`completed` false), or failed. */
-  const finish = (completed: boolean, failure?: unknown): void => {
-    if (finished) return;
-    finished = true;
+  private finish(completed: boolean, failure?: unknown): void {
+    if (this.finished) return;
+    this.finished = true;
+    const span = this.span;
     try {
       const known = (span as Span & { attributes?: Record<string, unknown> }).attributes?.[GEN_AI_USAGE_INPUT_TOKENS];
-      if (!sawUsage && known === undefined) setEstimate(span, params, outputChars);
+      if (!this.sawUsage && known === undefined) setEstimate(span, this.params, this.outputChars);
       // The official wrapper ends the span only after a stream it read to the end.
       if (!completed && span.isRecording()) {
         if (failure !== undefined) {
@@ -289,95 +398,88 @@ function observeStream(
     } catch {
       // telemetry only
     }
-  };
+  }
 
   /** Whether to hand `chunk` on (false for the usage-only chunk we asked for). */
-  const observe = (chunk: Any): boolean => {
+  private observe(chunk: Any): boolean {
     let hide = false;
     try {
-      if (first) {
-        first = false;
-        span.setAttribute(GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, (performance.now() - started) / 1000);
+      if (this.first) {
+        this.first = false;
+        this.span.setAttribute(GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, (performance.now() - this.started) / 1000);
       }
-      const usage = api === 'responses' ? chunk?.response?.usage : chunk?.usage;
+      const usage = this.api === 'responses' ? chunk?.response?.usage : chunk?.usage;
       if (usage) {
-        sawUsage = true;
-        span.setAttributes(usageDetails(usage));
-        hide = hideUsage && Array.isArray(chunk.choices) && chunk.choices.length === 0;
+        this.sawUsage = true;
+        this.span.setAttributes(usageDetails(usage));
+        hide = this.hideUsage && Array.isArray(chunk.choices) && chunk.choices.length === 0;
       }
       const choices = chunk?.choices;
       if (Array.isArray(choices)) {
-        for (let i = 0; i < choices.length; i++) outputChars += textLength(choices[i]?.delta?.content);
+        for (let i = 0; i < choices.length; i++) this.outputChars += textLength(choices[i]?.delta?.content);
       } else if (typeof chunk?.delta === 'string') {
-        outputChars += chunk.delta.length;
+        this.outputChars += chunk.delta.length;
       }
     } catch {
       // telemetry only
     }
     return !hide;
-  };
+  }
 
-  const done = (): IteratorResult<Any> => ({ value: undefined, done: true });
-  // one reaction per chunk on the source's own promise (no async function around it)
-  const step = (result: IteratorResult<Any>): IteratorResult<Any> | Promise<IteratorResult<Any>> => {
+  private step(result: IteratorResult<Any>): IteratorResult<Any> | Promise<IteratorResult<Any>> {
     let end: boolean;
     try {
       end = !!result.done;
     } catch (err) {
-      throw fail0(err); // not an iterator result: as a for-await over the source would fail
+      throw this.fail(err); // not an iterator result: as a for-await over the source would fail
     }
     if (end) {
-      finish(true);
-      return done();
+      this.finish(true);
+      return { value: undefined, done: true };
     }
-    return observe(result.value) ? result : observed.next();
-  };
-  const fail0 = (err: unknown): unknown => {
-    finish(false, err);
+    return this.observe(result.value) ? result : this.next();
+  }
+
+  private fail(err: unknown): unknown {
+    this.finish(false, err);
     return err;
-  };
-  const fail = (err: unknown): never => {
-    throw fail0(err);
-  };
-  const observed: AsyncIterableIterator<Any> = {
-    [Symbol.asyncIterator]() {
-      return observed;
-    },
-    next(): Promise<IteratorResult<Any>> {
-      if (finished) return Promise.resolve(done());
-      begun = true;
-      let pending: Promise<IteratorResult<Any>>;
-      try {
-        pending = Promise.resolve(iterator.next());
-      } catch (err) {
-        return Promise.reject(fail0(err));
-      }
-      return pending.then(step, fail);
-    },
-    async return(value?: Any): Promise<IteratorResult<Any>> {
-      // the caller stopped early (break, or an error in its loop): as a for-await over the source
-      if (finished || !begun) {
-        finished = true;
-        return { value, done: true };
-      }
-      try {
-        await iterator.return?.();
-      } finally {
-        finish(false);
-      }
+  }
+
+  next(): Promise<IteratorResult<Any>> {
+    if (this.finished) return Promise.resolve({ ...DONE });
+    this.begun = true;
+    let pending: Promise<IteratorResult<Any>>;
+    try {
+      pending = Promise.resolve(this.iterator.next());
+    } catch (err) {
+      return Promise.reject(this.fail(err));
+    }
+    return pending.then(this.onStep, this.onFail);
+  }
+
+  /** The caller stopped early (break, or an error in its loop): as a for-await over the source. */
+  async return(value?: Any): Promise<IteratorResult<Any>> {
+    if (this.finished || !this.begun) {
+      this.finished = true;
       return { value, done: true };
-    },
-    async throw(err?: unknown): Promise<IteratorResult<Any>> {
-      if (!finished && !begun) finished = true;
-      if (!finished) {
-        try {
-          await iterator.return?.();
-        } finally {
-          finish(false, err);
-        }
+    }
+    try {
+      await this.iterator.return?.();
+    } finally {
+      this.finish(false);
+    }
+    return { value, done: true };
+  }
+
+  async throw(err?: unknown): Promise<IteratorResult<Any>> {
+    if (!this.finished && !this.begun) this.finished = true;
+    if (!this.finished) {
+      try {
+        await this.iterator.return?.();
+      } finally {
+        this.finish(false, err);
       }
-      throw err;
-    },
-  };
-  return observed;
+    }
+    throw err;
+  }
 }
