@@ -63,9 +63,11 @@ export function requestIdOf(ctx: Context): string | undefined {
 }
 
 /** Attribution values (user, tenant, route...) of the current request, possibly empty. */
+const NO_ATTRIBUTION: Readonly<Record<string, string>> = Object.freeze({});
+
 export function currentAttribution(ctx?: Context): Readonly<Record<string, string>> {
   const state = currentState(ctx);
-  if (!state) return {};
+  if (!state) return NO_ATTRIBUTION;
   if (state.route !== undefined && state.attribution.route === undefined) {
     let route: string | undefined;
     try {

@@ -360,16 +360,16 @@ export function normalizeAtStart(span: Span, attrs: Attrs): void {
  * Before end, for the same scopes: the baseline spelling of cache creation tokens, and
  * finish reasons from the Anthropic SDK's `anthropic.message.stop_reason`.
  */
-export function normalizeAtEnd(span: unknown, attrs: Attrs): Record<string, AttributeValue> {
-  const out: Record<string, AttributeValue> = {};
-  if (!attrs || !NORMALIZED_SCOPES.has(scopeOf(span) ?? '')) return out;
+export function normalizeAtEnd(span: unknown, attrs: Attrs): Record<string, AttributeValue> | undefined {
+  if (!attrs || !NORMALIZED_SCOPES.has(scopeOf(span) ?? '')) return undefined;
+  let out: Record<string, AttributeValue> | undefined;
   const write = attrs[GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS];
   if (attrs[GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] === undefined && typeof write === 'number') {
-    out[GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = write;
+    (out ??= {})[GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = write;
   }
   const stop = attrs['anthropic.message.stop_reason'];
   if (attrs[GEN_AI_RESPONSE_FINISH_REASONS] === undefined && typeof stop === 'string') {
-    out[GEN_AI_RESPONSE_FINISH_REASONS] = [stop];
+    (out ??= {})[GEN_AI_RESPONSE_FINISH_REASONS] = [stop];
   }
   return out;
 }
@@ -440,18 +440,18 @@ export class LlmSpanProcessor implements SpanProcessor {
     }
   }
 
+  /** Runs for every span: set attribute by attribute, no object or list made per span. */
   private stamp(span: Span, ctx: Context, existing: Attrs): void {
     const requestId = requestIdOf(ctx);
+    if (requestId) span.setAttribute(REQUEST_ID, requestId);
     const attribution = currentAttribution(ctx);
-    const out: Record<string, string> = {};
-    if (requestId) out[REQUEST_ID] = requestId;
-    for (const [label, raw] of Object.entries(attribution)) {
+    for (const label in attribution) {
+      const raw = attribution[label];
       if (!raw) continue;
       const keys = attributeKeys(label);
       if (label === 'route' && firstAttr(existing, keys) !== undefined) continue;
-      out[keys[0]!] = label === 'user' ? this.pseudonymizeUser(raw) : raw;
+      span.setAttribute(keys[0]!, label === 'user' ? this.pseudonymizeUser(raw) : raw);
     }
-    if (Object.keys(out).length) span.setAttributes(out);
   }
 
   /** The SDK calls this after the end time is set and before the span is frozen. */
@@ -463,7 +463,7 @@ export class LlmSpanProcessor implements SpanProcessor {
       // a span that cannot be marked is measured in onEnd instead
       (span as unknown as Record<symbol, boolean>)[HANDLED] = true;
       const fixes = normalizeAtEnd(span, attrs);
-      if (Object.keys(fixes).length) span.setAttributes(fixes);
+      if (fixes) span.setAttributes(fixes);
       const analysis = this.analyze(span as unknown as ReadableSpan);
       if (Object.keys(analysis.added).length) span.setAttributes(analysis.added);
       this.record(analysis, span as unknown as ReadableSpan);
@@ -477,7 +477,8 @@ export class LlmSpanProcessor implements SpanProcessor {
     // an SDK without onEnding: the attributes object is still writable before export
     try {
       const attrs = span.attributes as Record<string, AttributeValue>;
-      Object.assign(attrs, normalizeAtEnd(span, attrs));
+      const fixes = normalizeAtEnd(span, attrs);
+      if (fixes) Object.assign(attrs, fixes);
       const analysis = this.analyze(span);
       Object.assign(attrs, analysis.added);
       this.record(analysis, span);
@@ -501,22 +502,28 @@ export class LlmSpanProcessor implements SpanProcessor {
 
   /** Observations of one analysed span, with folded label values (also used by tests). */
   observations(a: Analysis, attrs: Attrs): Observation[] {
+    const out: Observation[] = [];
+    this.emit(a, attrs, (metric, labels, value) => out.push({ metric, labels, value }));
+    return out;
+  }
+
+  /** Each observation of one analysed span, handed to `sink` (no list or objects made). */
+  private emit(a: Analysis, attrs: Attrs, sink: (metric: string, labels: Labels, value: number) => void): void {
     const op = this.foldOperation.fold(a.operation);
     const prov = this.foldProvider.fold(a.provider);
     const req = this.foldRequestModel.fold(a.requestModel);
     const resp = this.foldResponseModel.fold(a.responseModel);
     const err = this.foldErrorType.fold(a.errorType);
     const set = this.labelSet(op, prov, req, resp, err);
-    const out: Observation[] = [];
-    if (a.durationS !== undefined) out.push({ metric: METRIC_DURATION, labels: set.operation, value: a.durationS });
-    if (a.ttfcS !== undefined && a.ttfcS >= 0) out.push({ metric: METRIC_TTFC, labels: set.operation, value: a.ttfcS });
+    if (a.durationS !== undefined) sink(METRIC_DURATION, set.operation, a.durationS);
+    if (a.ttfcS !== undefined && a.ttfcS >= 0) sink(METRIC_TTFC, set.operation, a.ttfcS);
     for (const [type, count] of a.tokens) {
       let labels = set.tokens.get(type);
       if (labels === undefined) {
         labels = Object.freeze({ ...set.base, gen_ai_token_type: type });
         set.tokens.set(type, labels);
       }
-      out.push({ metric: METRIC_TOKEN_USAGE, labels, value: count });
+      sink(METRIC_TOKEN_USAGE, labels, count);
     }
     if (a.costUsd !== undefined && a.costUsd >= 0) {
       let labels = set.perCall;
@@ -526,14 +533,11 @@ export class LlmSpanProcessor implements SpanProcessor {
           labels[name] = this.attributionFolders[i]!.fold(firstAttr(attrs, this.labelKeys[i]!));
         });
       }
-      out.push({ metric: METRIC_COST, labels, value: a.costUsd });
+      sink(METRIC_COST, labels, a.costUsd);
       // one observation per priced call: the single-call budget alert counts calls above a bound
-      out.push({ metric: METRIC_OPERATION_COST, labels: set.perCall, value: a.costUsd });
+      sink(METRIC_OPERATION_COST, set.perCall, a.costUsd);
     }
-    if (a.unpriced) {
-      out.push({ metric: METRIC_UNPRICED, labels: set.unpriced, value: 1 });
-    }
-    return out;
+    if (a.unpriced) sink(METRIC_UNPRICED, set.unpriced, 1);
   }
 
   /**
@@ -568,11 +572,26 @@ export class LlmSpanProcessor implements SpanProcessor {
   private record(a: Analysis, span: ReadableSpan): void {
     const ctx = span.spanContext();
     const sampled = (ctx.traceFlags & TraceFlags.SAMPLED) === TraceFlags.SAMPLED;
-    const exemplar = sampled ? { trace_id: ctx.traceId, span_id: ctx.spanId } : undefined;
-    for (const obs of this.observations(a, span.attributes)) {
-      this.metrics.record(obs, obs.metric === METRIC_TOKEN_USAGE || obs.metric === METRIC_UNPRICED ? undefined : exemplar);
+    this.exemplar = sampled ? { trace_id: ctx.traceId, span_id: ctx.spanId } : undefined;
+    try {
+      this.emit(a, span.attributes, this.sink);
+    } finally {
+      this.exemplar = undefined;
     }
   }
+
+  /** The exemplar of the span being recorded (record() is synchronous). */
+  private exemplar: Labels | undefined;
+  /** One observation object, reused: LlmMetrics.record reads it and keeps none of it. */
+  private readonly scratch: Observation = { metric: '', labels: {}, value: 0 };
+  /** Records one observation of the span being recorded (made once, not per span). */
+  private readonly sink = (metric: string, labels: Labels, value: number): void => {
+    const obs = this.scratch;
+    obs.metric = metric;
+    obs.labels = labels;
+    obs.value = value;
+    this.metrics.record(obs, metric === METRIC_TOKEN_USAGE || metric === METRIC_UNPRICED ? undefined : this.exemplar);
+  };
 
   private error(hook: string, err: unknown): void {
     try {

@@ -135,16 +135,17 @@ function enrichSdkSpan(
   deployment: string | undefined,
 ): void {
   const a = span.attributes ?? {};
-  const set: Record<string, AttributeValue> = { [GEN_AI_PROVIDER_NAME]: provider.name };
-  if (provider.unresolved) set[OTEL_LLM_PROVIDER_UNRESOLVED] = true;
-  if (a[GEN_AI_REQUEST_MODEL] === undefined && requestModel) set[GEN_AI_REQUEST_MODEL] = requestModel;
-  if (stream && a[GEN_AI_REQUEST_STREAM] === undefined) set[GEN_AI_REQUEST_STREAM] = true;
-  if (a[SERVER_ADDRESS] === undefined) set[SERVER_ADDRESS] = url.hostname;
-  if (a[SERVER_PORT] === undefined) set[SERVER_PORT] = portOf(url);
-  if (deployment) set[OTEL_LLM_AZURE_DEPLOYMENT] = deployment;
-  span.setAttributes(set);
+  // attribute by attribute, only what the span lacks or has otherwise: the official OpenAI
+  // span of a call to OpenAI already has all of it (nothing is set then)
+  if (a[GEN_AI_PROVIDER_NAME] !== provider.name) span.setAttribute(GEN_AI_PROVIDER_NAME, provider.name);
+  if (provider.unresolved) span.setAttribute(OTEL_LLM_PROVIDER_UNRESOLVED, true);
+  if (a[GEN_AI_REQUEST_MODEL] === undefined && requestModel) span.setAttribute(GEN_AI_REQUEST_MODEL, requestModel);
+  if (stream && a[GEN_AI_REQUEST_STREAM] === undefined) span.setAttribute(GEN_AI_REQUEST_STREAM, true);
+  if (a[SERVER_ADDRESS] === undefined) span.setAttribute(SERVER_ADDRESS, url.hostname);
+  if (a[SERVER_PORT] === undefined) span.setAttribute(SERVER_PORT, portOf(url));
+  if (deployment) span.setAttribute(OTEL_LLM_AZURE_DEPLOYMENT, deployment);
   // an SDK span that keeps the older spelling gets the endpoint's provider there too
-  if (a[GEN_AI_SYSTEM] !== undefined) span.setAttribute(GEN_AI_SYSTEM, provider.name);
+  if (a[GEN_AI_SYSTEM] !== undefined && a[GEN_AI_SYSTEM] !== provider.name) span.setAttribute(GEN_AI_SYSTEM, provider.name);
 }
 
 function portOf(url: URL): number {
@@ -950,41 +951,65 @@ export class WireLayer {
 
 // --- one propagation per outgoing request ----------------------------------------------
 
-let lastFields: { list: string[]; set: ReadonlySet<string> } | undefined;
+let lastFields: { list: readonly string[]; set: ReadonlySet<string> } | undefined;
 
 /** The global propagator's header names, lower-cased (the set kept while they stay the same). */
 function propagationFields(): ReadonlySet<string> {
   const list = propagation.fields();
   const last = lastFields;
-  if (last && last.list.length === list.length && last.list.every((f, i) => f === list[i])) return last.set;
+  // the composite propagator returns a copy of the same names every time
+  if (last && sameList(last.list, list)) return last.set;
   lastFields = { list, set: new Set(list.map(f => f.toLowerCase())) };
+  fieldMemo.clear();
   return lastFields.set;
 }
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Whether a header name (as a client spelled it) is a propagation field; kept per spelling. */
+const fieldMemo = new Map<unknown, boolean>();
+
+function isField(fields: ReadonlySet<string>, name: unknown): boolean {
+  let found = fieldMemo.get(name);
+  if (found === undefined) {
+    found = fields.has(String(name).toLowerCase());
+    if (fieldMemo.size >= 1024) fieldMemo.clear();
+    fieldMemo.set(name, found);
+  }
+  return found;
+}
+
+export const NOTHING_TO_RESTORE = (): void => undefined;
 
 /**
  * Remove, from an undici request about to be instrumented, the propagation headers
  * (`traceparent`, `tracestate`, `baggage`, `X-Request-ID`) that an SDK injected itself
  * (the Anthropic SDK does), so that the undici instrumentation's own injection is the only
  * one. Returns a function that puts back any removed header the instrumentation did not
- * inject again.
+ * inject again. A request without such headers (the usual case) costs one look-up per
+ * header name and allocates nothing.
  */
 export function dedupePropagationHeaders(request: { headers?: unknown }): () => void {
   const headers = request?.headers;
-  if (!Array.isArray(headers)) return () => undefined;
+  if (!Array.isArray(headers)) return NOTHING_TO_RESTORE;
   const fields = propagationFields();
-  const removed: [unknown, unknown][] = [];
+  let removed: [unknown, unknown][] | undefined;
   for (let i = headers.length - 2; i >= 0; i -= 2) {
-    const key = String(headers[i]).toLowerCase();
-    if (fields.has(key)) {
-      removed.unshift([headers[i], headers[i + 1]]);
+    if (isField(fields, headers[i])) {
+      (removed ??= []).unshift([headers[i], headers[i + 1]]);
       headers.splice(i, 2);
     }
   }
-  if (!removed.length) return () => undefined;
+  if (!removed) return NOTHING_TO_RESTORE;
+  const taken = removed;
   return () => {
     const present = new Set<string>();
     for (let i = 0; i < headers.length; i += 2) present.add(String(headers[i]).toLowerCase());
-    for (const [k, v] of removed) if (!present.has(String(k).toLowerCase())) headers.push(k, v);
+    for (const [k, v] of taken) if (!present.has(String(k).toLowerCase())) headers.push(k, v);
   };
 }
-

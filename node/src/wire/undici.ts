@@ -6,7 +6,7 @@
  * request's real parent; a header it does not inject again is left as the SDK set it.
  */
 import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici';
-import { dedupePropagationHeaders } from './index.js';
+import { NOTHING_TO_RESTORE, dedupePropagationHeaders } from './index.js';
 
 type Any = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -20,7 +20,7 @@ if (typeof base === 'function') {
     configurable: true,
     writable: true,
     value: function onRequestCreatedOnce(this: Any, message: Any) {
-      let restore: () => void = () => undefined;
+      let restore: () => void = NOTHING_TO_RESTORE;
       try {
         restore = dedupePropagationHeaders(message?.request);
       } catch {
@@ -29,10 +29,12 @@ if (typeof base === 'function') {
       try {
         return base.call(this, message);
       } finally {
-        try {
-          restore();
-        } catch {
-          // best effort
+        if (restore !== NOTHING_TO_RESTORE) {
+          try {
+            restore();
+          } catch {
+            // best effort
+          }
         }
       }
     },
