@@ -233,13 +233,14 @@ class WireCall {
     readonly model: string | undefined,
     stream: boolean,
     requestAttrs: Record<string, AttributeValue>,
+    known?: { extractor: Extractor; port: number; deployment: string | undefined },
   ) {
-    const { provider: extractor, flavor } = extractorFor(provider.pricingId, format);
+    const { provider: extractor, flavor } = known?.extractor ?? extractorFor(provider.pricingId, format);
     this.st = new CallState(extractor, flavor);
     this.st.stream = stream;
     this.st.requestModel = model;
-    const port = portOf(url);
-    const deployment = azureDeployment(url.pathname);
+    const port = known ? known.port : portOf(url);
+    const deployment = known ? known.deployment : azureDeployment(url.pathname);
     const requestModel = model ?? deployment;
     this.requestModel = requestModel;
     if (sdkSpan) {
@@ -267,8 +268,8 @@ class WireCall {
   readonly requestModel: string | undefined;
   /** Why the response could not be read (the first reason wins). */
   wireError?: string;
-  /** Input-token estimate from the request, for a stream that ends without usage. */
-  estimateInput: () => number = () => 0;
+  /** The parsed request body, for an input-token estimate when a stream ends without usage. */
+  requestBody: Any = undefined;
 
   /** Flush the attributes gathered since the last flush onto the span. */
   sync(): void {
@@ -333,7 +334,7 @@ class WireCall {
         if (st.hasUsage) {
           // set as they arrived
         } else if (this.own && st.stream && st.events > 0) {
-          attrs[GEN_AI_USAGE_INPUT_TOKENS] = this.estimateInput();
+          attrs[GEN_AI_USAGE_INPUT_TOKENS] = this.requestBody !== undefined ? estimateInputTokens(this.requestBody) : 0;
           attrs[GEN_AI_USAGE_OUTPUT_TOKENS] = tokensForChars(st.outputChars);
           attrs[OTEL_LLM_TOKENS_ESTIMATED] = true;
           if (broken || !st.finishReasons.length) this.wireError ??= 'truncated';
@@ -352,7 +353,7 @@ class WireCall {
         this.layer.failure(this.format.name, this.wireError);
       }
       this.sync();
-      if (Object.keys(attrs).length) {
+      if (!isEmpty(attrs)) {
         this.span.setAttributes(attrs);
         if (!this.own) WIRE_READINGS.set(this.span, Object.assign(this.st.attrs, attrs));
       }
@@ -490,7 +491,7 @@ class WireCall {
       if (length > MAX_JSON_BYTES) this.fail('too_large');
       else {
         this.format.json(parsed, this.st);
-        if (Object.keys(this.st.attrs).length === 0) this.fail('unknown_shape');
+        if (isEmpty(this.st.attrs)) this.fail('unknown_shape');
         this.sync();
       }
     } catch {
@@ -723,6 +724,13 @@ function azureDeployment(path: string): string | undefined {
   return m ? decodeURIComponent(m[1]!) : undefined;
 }
 
+const NO_ATTRS: Record<string, AttributeValue> = Object.freeze({}) as Record<string, AttributeValue>;
+
+function isEmpty(record: object): boolean {
+  for (const _ in record) return false;
+  return true;
+}
+
 function totalLength(parts: readonly string[]): number {
   let n = 0;
   for (const p of parts) n += p.length;
@@ -777,9 +785,18 @@ class EventFramer {
 interface Route {
   readonly url: URL;
   readonly format: WireFormat | undefined;
+  readonly port: number;
+  /** The Azure OpenAI deployment named in the path, if any. */
+  readonly deployment: string | undefined;
   /** By the client's provider family (or the SDK span's provider name). */
-  readonly providers: Map<string, ResolvedProvider>;
+  readonly providers: Map<string, RouteProvider>;
 }
+/** The provider of a route for one provider family, and the usage extractor it reads with. */
+interface RouteProvider {
+  readonly provider: ResolvedProvider;
+  extractor?: Extractor;
+}
+type Extractor = ReturnType<typeof extractorFor>;
 const ROUTE_LIMIT = 1024;
 
 /** Installs and removes the `fetch` wrapper; one per process. */
@@ -840,7 +857,7 @@ export class WireLayer {
       const c = call;
       let pending: Promise<Response>;
       try {
-        pending = context.with(trace.setSpan(context.active(), c.span), () => original.call(this as never, args[0], args[1]));
+        pending = context.with(trace.setSpan(context.active(), c.span), original, this, args[0], args[1]);
       } catch (err) {
         c.error(err);
         throw err;
@@ -867,19 +884,20 @@ export class WireLayer {
 
   /** Recognise an LLM call; returns it with the (possibly rewritten) fetch arguments. */
   begin(input: FetchInput, init?: RequestInit): [WireCall, [FetchInput, RequestInit | undefined]] | undefined {
-    const method = (init?.method ?? (input instanceof Request ? input.method : 'GET')).toUpperCase();
-    if (method !== 'POST') return undefined;
+    const method = init?.method ?? (input instanceof Request ? input.method : 'GET');
+    if (method !== 'POST' && method.toUpperCase() !== 'POST') return undefined;
     const route = this.route(input);
     if (!route?.format) return undefined;
     const { url, format } = route;
     const sdkSpan = sdkGenAiSpan();
     const sdkName = sdkSpan?.attributes?.[GEN_AI_PROVIDER_NAME] ?? sdkSpan?.attributes?.[GEN_AI_SYSTEM];
     const family = typeof sdkName === 'string' && sdkName ? sdkName : format.family;
-    let provider = route.providers.get(family);
-    if (provider === undefined) {
-      provider = this.resolver.resolve(url, family);
-      route.providers.set(family, provider);
+    let entry = route.providers.get(family);
+    if (entry === undefined) {
+      entry = { provider: this.resolver.resolve(url, family) };
+      route.providers.set(family, entry);
     }
+    const provider = entry.provider;
     if (sdkSpan && coveredBySdk(sdkSpan, format, provider)) {
       enrichSdkSpan(sdkSpan, provider, url, undefined, false, undefined);
       return undefined;
@@ -901,9 +919,10 @@ export class WireLayer {
     } catch {
       req = { stream: false };
     }
-    const call = new WireCall(this, format, provider, url, sdkSpan, req.model, req.stream, req.attrs ?? {});
+    const known = { extractor: (entry.extractor ??= extractorFor(provider.pricingId, format)), port: route.port, deployment: route.deployment };
+    const call = new WireCall(this, format, provider, url, sdkSpan, req.model, req.stream, req.attrs ?? NO_ATTRS, known);
     if (unreadable) this.failure(format.name, 'request_body');
-    else if (body !== undefined) call.estimateInput = () => estimateInputTokens(body);
+    else if (body !== undefined) call.requestBody = body;
     let args: [FetchInput, RequestInit | undefined] = [input, init];
     if (format === openaiChat && req.stream && body && typeof text === 'string' && this.wantsUsage(provider)) {
       const opts = body.stream_options;
@@ -933,7 +952,7 @@ export class WireLayer {
     if (route === undefined) {
       const url = urlOf(href);
       if (!url) return undefined;
-      route = { url, format: formatFor(url), providers: new Map() };
+      route = { url, format: formatFor(url), port: portOf(url), deployment: azureDeployment(url.pathname), providers: new Map() };
       if (this.routes.size >= ROUTE_LIMIT) this.routes.clear();
       this.routes.set(href, route);
     }
