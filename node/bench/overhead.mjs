@@ -21,7 +21,7 @@
 // per mode with a young generation that holds the whole block (full GC, then that many
 // calls without a collection).
 //
-//   node bench/overhead.mjs [calls per block=500] [rounds=30]
+//   node bench/overhead.mjs [calls per block=500] [rounds=30]   (rounds 0: the allocation figures alone)
 import { spawn } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -129,6 +129,8 @@ const sign = v => `${v >= 0 ? '+' : ''}${v.toFixed(0)}`;
 const fmt = s => `${sign(s.median)} us (quartiles ${sign(s.q1)}..${sign(s.q3)}, 95% CI of the median ${sign(s.lo)}..${sign(s.hi)})`;
 const diff = (a, b, kind) => runs[a][kind].map((v, n) => v - runs[b][kind][n]);
 
+if (ROUNDS > 0) printCpu();
+function printCpu() {
 console.log(
   `${ROUNDS} rounds x ${CALLS} sequential calls per mode and kind over loopback HTTP, modes alternating in long-lived processes ` +
     `(Node ${process.version}, load average ${load0.toFixed(1)} -> ${load1.toFixed(1)}); client CPU (user + system) per call:`,
@@ -160,6 +162,7 @@ for (const [n, against] of againstList.entries()) {
   pair('ours7', `against7${tag}`, `@otel-llm/node minus ${against}, openai 7`);
 }
 pair('ours6', 'ours6b', 'A/A: two identical @otel-llm/node processes, openai 6');
+}
 if (ALLOC > 0) {
   console.log(`JS heap allocated per call (${ALLOC} calls after a full GC; * = a collection ran, a lower bound):`);
   for (const [key, , label] of modes) {

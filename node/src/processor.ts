@@ -25,7 +25,7 @@ import { SpanStatusCode, TraceFlags, type AttributeValue, type Context } from '@
 import type { ReadableSpan, Span, SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { currentAttribution, requestIdOf } from './context.js';
 import { LlmMetrics, type Labels, type Observation } from './metrics.js';
-import { PriceBook, normalizeUsage, usage as makeUsage } from './pricing.js';
+import { PriceBook, normalizeUsage } from './pricing.js';
 import { extendedTokens, readExtended, type ExtendedUsage } from './pricing-units.js';
 import {
   CACHE_CREATION_KEYS,
@@ -67,6 +67,7 @@ import {
   firstAttr,
   intAttr,
   isGenAiSpan,
+  setEach,
   type Attrs,
 } from './semconv.js';
 
@@ -207,28 +208,26 @@ export function analyzeSpan(facts: SpanFacts, prices: PriceBook): Analysis {
   if (operation !== undefined && operation !== null && !INFERENCE_OPERATIONS.has(String(operation)) && !manual) return out;
   const ext = readExtended(attrs as Record<string, unknown>);
 
-  const counts = [
-    intAttr(attrs, INPUT_TOKEN_KEYS),
-    intAttr(attrs, OUTPUT_TOKEN_KEYS),
-    intAttr(attrs, CACHE_READ_KEYS),
-    intAttr(attrs, CACHE_CREATION_KEYS),
-    intAttr(attrs, REASONING_KEYS),
-  ] as const;
-  const hasUsage = counts[0] !== undefined || counts[1] !== undefined;
-  const u = normalizeUsage(
-    makeUsage({
-      input: counts[0] ?? 0,
-      output: counts[1] ?? 0,
-      cacheRead: counts[2] ?? 0,
-      cacheCreation: counts[3] ?? 0,
-      reasoning: counts[4] ?? 0,
-    }),
-  );
+  const input = intAttr(attrs, INPUT_TOKEN_KEYS);
+  const output = intAttr(attrs, OUTPUT_TOKEN_KEYS);
+  const cacheRead = intAttr(attrs, CACHE_READ_KEYS);
+  const cacheCreation = intAttr(attrs, CACHE_CREATION_KEYS);
+  const reasoning = intAttr(attrs, REASONING_KEYS);
+  const hasUsage = input !== undefined || output !== undefined;
+  const u = normalizeUsage({
+    input: input ?? 0,
+    output: output ?? 0,
+    cacheRead: cacheRead ?? 0,
+    cacheCreation: cacheCreation ?? 0,
+    reasoning: reasoning ?? 0,
+  });
   if (hasUsage) {
-    const values = [u.input, u.output, counts[2], counts[3], counts[4]];
-    for (let i = 0; i < TOKEN_TYPES.length; i++) {
-      if (counts[i] !== undefined && values[i] !== undefined) out.tokens.push([TOKEN_TYPES[i]!, values[i]!]);
-    }
+    // TOKEN_TYPES order: input, output, cache read, cache creation, reasoning
+    if (input !== undefined) out.tokens.push([TOKEN_TYPES[0]!, u.input]);
+    if (output !== undefined) out.tokens.push([TOKEN_TYPES[1]!, u.output]);
+    if (cacheRead !== undefined) out.tokens.push([TOKEN_TYPES[2]!, cacheRead]);
+    if (cacheCreation !== undefined) out.tokens.push([TOKEN_TYPES[3]!, cacheCreation]);
+    if (reasoning !== undefined) out.tokens.push([TOKEN_TYPES[4]!, reasoning]);
   }
   if (ext !== undefined) out.tokens.push(...extendedTokens(ext));
 
@@ -351,8 +350,11 @@ export function normalizeAtStart(span: Span, attrs: Attrs): void {
   const op = attrs[GEN_AI_OPERATION_NAME];
   const model = attrs[GEN_AI_REQUEST_MODEL];
   if (typeof op === 'string' && typeof model === 'string' && INFERENCE_OPERATIONS.has(op)) {
-    const name = `${op} ${model}`;
-    if (span.name !== name) span.updateName(name);
+    // the official OpenAI span is already named so: compared without making the name
+    const name = span.name;
+    const named =
+      name.length === op.length + 1 + model.length && name.startsWith(op) && name.charCodeAt(op.length) === 32 && name.endsWith(model);
+    if (!named) span.updateName(`${op} ${model}`);
   }
 }
 
@@ -463,9 +465,9 @@ export class LlmSpanProcessor implements SpanProcessor {
       // a span that cannot be marked is measured in onEnd instead
       (span as unknown as Record<symbol, boolean>)[HANDLED] = true;
       const fixes = normalizeAtEnd(span, attrs);
-      if (fixes) span.setAttributes(fixes);
+      if (fixes) setEach(span, fixes);
       const analysis = this.analyze(span as unknown as ReadableSpan);
-      if (Object.keys(analysis.added).length) span.setAttributes(analysis.added);
+      setEach(span, analysis.added);
       this.record(analysis, span as unknown as ReadableSpan);
     } catch (err) {
       this.error('on_end', err);
@@ -546,6 +548,17 @@ export class LlmSpanProcessor implements SpanProcessor {
    * bounded like the folders' memos.
    */
   private labelSet(op: string, prov: string, req: string, resp: string, err: string): LabelSet {
+    // the same combination as the last span (the usual case): no key made
+    const last = this.lastLabels;
+    if (last && last.op === op && last.prov === prov && last.req === req && last.resp === resp && last.err === err) return last.set;
+    const set = this.labelSetByKey(op, prov, req, resp, err);
+    this.lastLabels = { op, prov, req, resp, err, set };
+    return set;
+  }
+
+  private lastLabels?: { op: string; prov: string; req: string; resp: string; err: string; set: LabelSet };
+
+  private labelSetByKey(op: string, prov: string, req: string, resp: string, err: string): LabelSet {
     const key = `${op}\u0000${prov}\u0000${req}\u0000${resp}\u0000${err}`;
     let set = this.labelSets.get(key);
     if (set !== undefined) return set;

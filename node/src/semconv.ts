@@ -3,6 +3,7 @@
  * (mirrors otel_llm/semconv.py). Writers emit the baseline spelling (GenAI semconv v1.41);
  * readers accept the older and newer spellings through {@link firstAttr}.
  */
+import type { AttributeValue } from '@opentelemetry/api';
 
 export const GEN_AI_OPERATION_NAME = 'gen_ai.operation.name';
 export const GEN_AI_PROVIDER_NAME = 'gen_ai.provider.name';
@@ -170,3 +171,11 @@ export const UNIT_ATTRIBUTES = [
   ['images', OTEL_LLM_USAGE_IMAGES],
   ['requests', OTEL_LLM_USAGE_REQUESTS],
 ] as const;
+
+/**
+ * Set each attribute of `attrs` on `span`, as `span.setAttributes(attrs)` does, without the
+ * entries list the SDK's setAttributes makes of the record (it runs on every LLM call).
+ */
+export function setEach(span: { setAttribute(key: string, value: AttributeValue): unknown }, attrs: Readonly<Record<string, AttributeValue>>): void {
+  for (const key in attrs) span.setAttribute(key, attrs[key]!);
+}

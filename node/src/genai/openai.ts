@@ -33,6 +33,7 @@ import {
   GEN_AI_USAGE_OUTPUT_TOKENS,
   GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
   OTEL_LLM_TOKENS_ESTIMATED,
+  setEach,
 } from '../semconv.js';
 import { openaiUsageAttributes } from '../pricing-units.js';
 import { INCLUDE_USAGE_PROVIDERS, ProviderResolver } from '../providers.js';
@@ -146,7 +147,7 @@ function completionChars(result: Any): number {
 
 function onChatResult(span: Span, params: Any, result: Any): void {
   try {
-    if (result?.usage) span.setAttributes(usageDetails(result.usage));
+    if (result?.usage) setEach(span, usageDetails(result.usage));
     else setEstimate(span, params, completionChars(result));
   } catch {
     // telemetry only
@@ -411,7 +412,7 @@ class ObservedStream implements AsyncIterableIterator<Any> {
       const usage = this.api === 'responses' ? chunk?.response?.usage : chunk?.usage;
       if (usage) {
         this.sawUsage = true;
-        this.span.setAttributes(usageDetails(usage));
+        setEach(this.span, usageDetails(usage));
         hide = this.hideUsage && Array.isArray(chunk.choices) && chunk.choices.length === 0;
       }
       const choices = chunk?.choices;
