@@ -36,10 +36,10 @@ const ROUNDS = Number(process.argv[3] ?? 30);
 const ALLOC = Number(process.env.OTEL_LLM_BENCH_ALLOC ?? 100);
 
 /** A long-lived child process running one mode; `ask` sends one command and awaits its JSON answer. */
-function child(mode, openaiDir, url, pkg, nodeArgs = []) {
+function child(mode, openaiDir, url, pkg, nodeArgs = [], env = {}) {
   const p = spawn(process.execPath, [...nodeArgs, `${HERE}overhead-child.mjs`, mode, openaiDir ?? '', url], {
     stdio: ['pipe', 'pipe', 'inherit'],
-    env: { ...process.env, OTEL_LLM_EXPORTER: 'none', OTEL_LLM_BENCH_PACKAGE: pkg ?? '' },
+    env: { ...process.env, OTEL_LLM_EXPORTER: 'none', OTEL_LLM_BENCH_PACKAGE: pkg ?? '', ...env },
   });
   const lines = createInterface({ input: p.stdout })[Symbol.asyncIterator]();
   const next = async () => {
@@ -77,10 +77,15 @@ for (const [n, against] of againstList.entries()) {
     modes.push([`against7${tag}`, 'otel-llm', `openai 7 + @otel-llm/node register() (wire layer), ${against}`, openai7, pkg]);
   }
 }
+// OTEL_LLM_BENCH_ENV="NAME=value ...": a further @otel-llm/node openai 6 mode with these settings
+const variantEnv = Object.fromEntries((process.env.OTEL_LLM_BENCH_ENV ?? '').split(/\s+/).filter(Boolean).map(kv => kv.split('=', 2)));
+if (Object.keys(variantEnv).length) {
+  modes.push(['variant6', 'otel-llm', `openai 6 + @otel-llm/node register(), ${process.env.OTEL_LLM_BENCH_ENV}`, null, undefined, variantEnv]);
+}
 if (process.env.OTEL_LLM_BENCH_AA === '1') modes.push(['ours6b', 'otel-llm', 'openai 6 + @otel-llm/node register(), a second process (A/A)', null]);
 if (process.env.OTEL_LLM_BENCH_OPENAI6_ONLY === '1') modes.splice(3, 2);
 const load0 = loadavg()[0];
-const children = modes.map(([, mode, , dir, pkg]) => child(mode, dir, url, pkg));
+const children = modes.map(([, mode, , dir, pkg, env]) => child(mode, dir, url, pkg, [], env));
 await Promise.all(children.map(c => c.ready));
 const KINDS = ['chat', 'stream'];
 /** runs[key][kind] = CPU us per call of each round */
@@ -99,8 +104,8 @@ for (const c of children) c.close();
 // allocation in fresh processes whose young generation holds the whole block (no scavenge in between)
 const allocs = {};
 if (ALLOC > 0) {
-  for (const [key, mode, , dir, pkg] of modes) {
-    const c = child(mode, dir, url, pkg, ['--expose-gc', '--min-semi-space-size=128', '--max-semi-space-size=128']);
+  for (const [key, mode, , dir, pkg, env] of modes) {
+    const c = child(mode, dir, url, pkg, ['--expose-gc', '--min-semi-space-size=128', '--max-semi-space-size=128'], env);
     await c.ready;
     allocs[key] = {};
     for (const kind of KINDS) allocs[key][kind] = await c.ask(`alloc ${kind} ${ALLOC}`);
@@ -161,6 +166,7 @@ for (const [n, against] of againstList.entries()) {
   pair(`against6${tag}`, 'official6', `${against} minus the official instrumentation, openai 6`);
   pair('ours7', `against7${tag}`, `@otel-llm/node minus ${against}, openai 7`);
 }
+pair('ours6', 'variant6', `@otel-llm/node minus @otel-llm/node with ${process.env.OTEL_LLM_BENCH_ENV}, openai 6`);
 pair('ours6', 'ours6b', 'A/A: two identical @otel-llm/node processes, openai 6');
 }
 if (ALLOC > 0) {
