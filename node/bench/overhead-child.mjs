@@ -123,6 +123,16 @@ async function profile(what, fn, n, top = 40) {
       const name = node.callFrame.functionName;
       totals.set(`[package] ${pkg ?? (name.startsWith('(') ? name : '(node, no package)')}`, (totals.get(`[package] ${pkg ?? (name.startsWith('(') ? name : '(node, no package)')}`) ?? 0) + t);
       add(node.callFrame, t);
+      // inclusive time of this package's functions (each counted once per sample)
+      const seen = new Set();
+      for (let up = node.id; up !== undefined; up = parent.get(up)) {
+        const frame = byId.get(up).callFrame;
+        if (pkgOf(frame.url) !== '@otel-llm/node') continue;
+        const key = `[inclusive] ${frame.functionName || '(anonymous)'} ${frame.url.replace(/^file:\/\/.*\/node\/dist\//, 'dist/')}:${frame.lineNumber + 1}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        totals.set(key, (totals.get(key) ?? 0) + t);
+      }
     }
   }
   session.disconnect();

@@ -100,6 +100,19 @@ interface CachedSeries {
 
 const NO_LABELS: Labels = Object.freeze({}) as Labels;
 
+/**
+ * prom-client's exemplar check (the label names and values joined are at most 128
+ * characters), counted without joining them: no string made per observation.
+ */
+function exemplarFits(labels: Labels): boolean {
+  let n = 0;
+  for (const name in labels) {
+    const value = labels[name];
+    n += name.length + (typeof value === 'string' ? value.length : String(value).length);
+  }
+  return n <= 128;
+}
+
 function isEmpty(labels: Labels): boolean {
   for (const _ in labels) return false;
   return true;
@@ -167,7 +180,7 @@ class SeriesCache {
     if (exemplar !== undefined) {
       slot = entry.bucketExemplars?.[key];
       if (!slot || typeof slot !== 'object') return false; // prom-client creates the slot
-      slot.validateExemplarLabelSet(exemplar);
+      if (!exemplarFits(exemplar)) slot.validateExemplarLabelSet(exemplar); // throws as prom-client does
     }
     entry.sum += value;
     entry.count += 1;
@@ -190,7 +203,7 @@ class SeriesCache {
     if (exemplar !== undefined) {
       slot = entry.exemplar;
       if (!slot || typeof slot !== 'object') return false;
-      slot.validateExemplarLabelSet(exemplar);
+      if (!exemplarFits(exemplar)) slot.validateExemplarLabelSet(exemplar); // throws as prom-client does
     }
     entry.value += value;
     if (slot) {

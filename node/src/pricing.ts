@@ -313,6 +313,7 @@ export class PriceBook {
     this.providers = list;
     this.byId = new Map(list.map(p => [p.id, p]));
     this.cache.clear();
+    this.last = undefined;
   }
 
   /** USD for `u` of `model` at `provider`; undefined when the model has no price. */
@@ -365,15 +366,25 @@ export class PriceBook {
   /** The compiled prices of `model` (cached, misses included), or undefined. */
   resolve(provider: string | undefined, model: string | undefined): Resolved | undefined {
     if (!model) return undefined;
+    // the same provider and model as the last call (the usual case): no key made
+    const last = this.last;
+    if (last !== undefined && last.model === model && last.provider === provider) return last.resolved;
     const key = `${provider ?? ''}\u0000${model}`;
     const hit = this.cache.get(key);
-    if (hit !== undefined) return hit ?? undefined;
+    if (hit !== undefined) {
+      this.last = { provider, model, resolved: hit ?? undefined };
+      return hit ?? undefined;
+    }
     if (!this.providers) return this.resolveBeforeData(provider, model);
     const resolved = this.doResolve(provider, model);
     if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
     this.cache.set(key, resolved ?? null);
+    this.last = { provider, model, resolved };
     return resolved;
   }
+
+  /** The last resolution (forgotten with the cache). */
+  private last?: { provider: string | undefined; model: string; resolved: Resolved | undefined };
 
   /** Only in the first microtask after loading: the slow library call, strictly checked. */
   private resolveBeforeData(provider: string | undefined, model: string): Resolved | undefined {
