@@ -13,6 +13,11 @@
 // per-round differences between two modes (their median, with quartiles and a 95%
 // confidence interval of the median from the order statistics).
 //
+// Two processes of the same code differ by a few tens of us per call (what the JIT
+// compiled, heap layout), which pairing rounds does not remove: the processes are started
+// afresh OTEL_LLM_BENCH_EPOCHS times (default 4) in the run, and each difference is also
+// given per generation of processes.
+//
 // OTEL_LLM_BENCH_AGAINST=<dir of another build of node/> adds that build (its dist/esm) as
 // "against" modes in the same rounds: a before/after comparison on one machine state.
 // OTEL_LLM_BENCH_AA=1 adds a second, identical @otel-llm/node openai 6 process: the A/A
@@ -34,6 +39,7 @@ const HERE = fileURLToPath(new URL('.', import.meta.url));
 const CALLS = Number(process.argv[2] ?? 500);
 const ROUNDS = Number(process.argv[3] ?? 30);
 const ALLOC = Number(process.env.OTEL_LLM_BENCH_ALLOC ?? 100);
+const EPOCHS = Math.max(1, Math.min(ROUNDS, Number(process.env.OTEL_LLM_BENCH_EPOCHS ?? 4)));
 
 /** A long-lived child process running one mode; `ask` sends one command and awaits its JSON answer. */
 function child(mode, openaiDir, url, pkg, nodeArgs = [], env = {}) {
@@ -85,12 +91,21 @@ if (Object.keys(variantEnv).length) {
 if (process.env.OTEL_LLM_BENCH_AA === '1') modes.push(['ours6b', 'otel-llm', 'openai 6 + @otel-llm/node register(), a second process (A/A)', null]);
 if (process.env.OTEL_LLM_BENCH_OPENAI6_ONLY === '1') modes.splice(3, 2);
 const load0 = loadavg()[0];
-const children = modes.map(([, mode, , dir, pkg, env]) => child(mode, dir, url, pkg, [], env));
-await Promise.all(children.map(c => c.ready));
 const KINDS = ['chat', 'stream'];
-/** runs[key][kind] = CPU us per call of each round */
+/** runs[key][kind] = CPU us per call of each round; epochOf[round] = the processes' generation */
 const runs = Object.fromEntries(modes.map(([key]) => [key, { chat: [], stream: [] }]));
+const epochOf = [];
+let children = [];
 for (let round = 0; round < ROUNDS; round++) {
+  const epoch = Math.floor((round * EPOCHS) / ROUNDS);
+  if (round === 0 || epoch !== epochOf.at(-1)) {
+    // fresh processes for every mode: what differs between two processes of the same code
+    // (compilation, heap layout) is sampled EPOCHS times instead of once
+    for (const c of children) c.close();
+    children = modes.map(([, mode, , dir, pkg, env]) => child(mode, dir, url, pkg, [], env));
+    await Promise.all(children.map(c => c.ready));
+  }
+  epochOf.push(epoch);
   for (const kind of KINDS) {
     for (let j = 0; j < modes.length; j++) {
       const i = (j + round) % modes.length; // rotate who goes first
@@ -138,6 +153,7 @@ if (ROUNDS > 0) printCpu();
 function printCpu() {
 console.log(
   `${ROUNDS} rounds x ${CALLS} sequential calls per mode and kind over loopback HTTP, modes alternating in long-lived processes ` +
+    `(${EPOCHS} generations of processes) ` +
     `(Node ${process.version}, load average ${load0.toFixed(1)} -> ${load1.toFixed(1)}); client CPU (user + system) per call:`,
 );
 console.log('| mode | chat, median | added (median of per-round differences) | stream, median | added (median of per-round differences) |');
@@ -154,7 +170,12 @@ for (const [key, mode, label, dir] of modes) {
 console.log('per-round differences, CPU us per call:');
 const pair = (a, b, label) => {
   if (!runs[a] || !runs[b]) return;
-  for (const kind of KINDS) console.log(`  ${label}, ${kind}: ${fmt(summary(diff(a, b, kind)))}`);
+  for (const kind of KINDS) {
+    const d = diff(a, b, kind);
+    // the median of each generation of processes: their spread is what the run resolves
+    const byEpoch = [...new Set(epochOf)].map(e => sign(median(d.filter((_, n) => epochOf[n] === e))));
+    console.log(`  ${label}, ${kind}: ${fmt(summary(d))}; per generation of processes ${byEpoch.join(', ')}`);
+  }
 };
 pair('ours6', 'official6', '@otel-llm/node minus the official instrumentation, openai 6');
 pair('official6', 'base6', 'official instrumentation minus uninstrumented, openai 6');
