@@ -143,8 +143,10 @@ def ensure_service_venv() -> Path:
 
     python = SERVICE_VENV / "bin" / "python"
     marker = SERVICE_VENV / ".otel-llm-inputs"
-    key = hashlib.sha256(
-        (ROOT / "pyproject.toml").read_bytes() + (ROOT / "requirements.lock").read_bytes()
+    key = hashlib.sha256(  # the checkout too: the venv's otel-llm is an editable install of it
+        str(ROOT).encode()
+        + (ROOT / "pyproject.toml").read_bytes()
+        + (ROOT / "requirements.lock").read_bytes()
     ).hexdigest()
     if not (python.exists() and marker.exists() and marker.read_text() == key):
         subprocess.run(
