@@ -432,16 +432,22 @@ class PriceBook:
             if self._given is not None:
                 providers = self._given
             else:
-                from genai_prices.data_snapshot import get_snapshot
+                from otel_llm._price_data import snapshot
 
-                providers = list(get_snapshot().providers)
+                providers = list(snapshot().providers)
             self._loaded = providers, {p.id: p for p in providers}
         return self._loaded
 
-    def warm(self) -> None:
-        """Load the bundled data set now (``configure()`` does when an LLM client is
-        imported, so that the first priced call does not pay for it)."""
-        self._data()
+    def warm(self, *providers: str) -> None:
+        """Load the bundled data set now, and the model lists of ``providers`` (genai-prices
+        ids; the others are built on first use: :mod:`otel_llm._price_data`).
+        ``configure()`` does when an LLM client is imported, so that the first priced call
+        does not pay for it."""
+        by_id = self._data()[1]
+        for pid in providers:
+            prov = by_id.get(pid)
+            if prov is not None:
+                len(prov.models)
 
     @property
     def _providers(self) -> list[gp_types.Provider]:
@@ -581,14 +587,15 @@ def _read_pricing_file(path_str: str) -> dict[tuple[str | None, str], Rates]:
 def parse_pricing(data: Any, *, source: str = "pricing") -> dict[tuple[str | None, str], Rates]:
     """Validate a decoded pricing document; raise :class:`PricingFileError` naming the entry."""
     from genai_prices import types as gp_types
-    from genai_prices.data_snapshot import get_snapshot
+
+    from otel_llm._price_data import snapshot
 
     if not isinstance(data, Mapping) or set(data) - {"models"}:
         raise PricingFileError(f"{source}: expected a mapping with one key, 'models'")
     models = data.get("models")
     if not isinstance(models, list):
         raise PricingFileError(f"{source}: 'models' must be a list")
-    known = {p.id for p in get_snapshot().providers}
+    known = {p.id for p in snapshot().providers}
     out: dict[tuple[str | None, str], Rates] = {}
     for i, entry in enumerate(models):
         where = f"{source}: models[{i}]"

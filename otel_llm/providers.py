@@ -138,9 +138,9 @@ def provider_by_id(pid: str | None) -> Provider | None:
     """The bundled genai-prices provider with exactly this id, or None (indexed once)."""
     global _by_id
     if _by_id is None:
-        from genai_prices.data_snapshot import get_snapshot
+        from otel_llm._price_data import snapshot
 
-        _by_id = {p.id: p for p in get_snapshot().providers}
+        _by_id = {p.id: p for p in snapshot().providers}
     return _by_id.get(pid) if pid else None
 
 
@@ -215,10 +215,10 @@ def _resolve(host: str, port: int | None, path: str, sdk_provider: str) -> Endpo
             value = hosts.get(host)
         if value is not None:
             return _mapped(value)
-    from genai_prices.data_snapshot import get_snapshot
+    from otel_llm._price_data import snapshot
 
     url = f"https://{host}{path}"
-    for prov in get_snapshot().providers:
+    for prov in snapshot().providers:
         if prov.api_pattern and re.match(prov.api_pattern, url):
             return Endpoint(semconv_name(prov.id, host), prov.id)
     if _is_loopback(host) or SDK_DEFAULT_HOSTS.get(sdk_provider) == host:

@@ -26,7 +26,7 @@ import atexit
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -370,7 +370,14 @@ def _propagator(settings: Settings) -> CompositePropagator:
 # What can make a priced call: the bundled prices (genai-prices' data set, and through its
 # package the HTTP client of its updater) load when one of these is imported, not before,
 # and not on the first call's path either.
-_LLM_CALLERS = ("openai", "anthropic", "botocore", "httpx", "httpx2")
+# The SDKs' own providers get their model lists built then too (the others on first use).
+_LLM_CALLERS: dict[str, tuple[str, ...]] = {
+    "openai": ("openai",),
+    "anthropic": ("anthropic",),
+    "botocore": (),
+    "httpx": (),
+    "httpx2": (),
+}
 
 
 def _warm_prices_on_import(processor: SpanProcessor) -> None:
@@ -381,14 +388,17 @@ def _warm_prices_on_import(processor: SpanProcessor) -> None:
         return
     book = processor.pricebook
 
-    def warm() -> None:
-        try:
-            book.warm()
-        except Exception:  # the first priced call retries and reports it
-            log.warning("otel-llm: loading the bundled prices failed", exc_info=True)
+    def warmer(providers: tuple[str, ...]) -> Callable[[], None]:
+        def warm() -> None:
+            try:
+                book.warm(*providers)
+            except Exception:  # the first priced call retries and reports it
+                log.warning("otel-llm: loading the bundled prices failed", exc_info=True)
 
-    for name in _LLM_CALLERS:
-        when_imported(name, warm)
+        return warm
+
+    for name, providers in _LLM_CALLERS.items():
+        when_imported(name, warmer(providers))
 
 
 def configure(

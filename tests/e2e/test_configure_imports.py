@@ -17,7 +17,11 @@ PROBE = """
     t = otel_llm.configure("svc")
     loaded = {m: m in sys.modules for m in ("grpc", "anthropic", "fastapi")}
     serializers = {m: m in sys.modules for m in ("google.protobuf", "requests")}
-    prices = "genai_prices.data" in sys.modules  # openai imported: loaded at configure()
+    # openai imported: the price data is set up at configure(), genai-prices' 1.6 MB data
+    # module is not imported (otel_llm._price_data), openai's models only are built
+    from genai_prices.data_snapshot import get_snapshot
+    built = sorted(p.id for p in get_snapshot().providers if "models" in vars(p))
+    prices = {"bundled_module": "genai_prices.data" in sys.modules, "models_built": built}
     now = [n for n in instrumented_sdks() if n != "llm-wire"]
     exporter = t.processor.downstream.span_exporter  # otel-llm's failure-reporting wrapper
     import anthropic  # the application imports it after configure(): instrumented then
@@ -38,7 +42,7 @@ def test_defaults_do_not_import_grpc_or_unused_sdks_nor_change_log_levels() -> N
         # the default (OTLP/HTTP protobuf) is composed over urllib3: no requests
         "serializers": {"google.protobuf": True, "requests": False},
         "levels_kept": True,
-        "prices": True,
+        "prices": {"bundled_module": False, "models_built": ["openai"]},
         "before_import": ["openai"],
         "after_import": ["openai", "anthropic"],
         "exporter": "otel_llm._otlp_http",
@@ -125,8 +129,13 @@ NO_CLIENT = """
                "opentelemetry.instrumentation.genai.anthropic", "otel_llm.genai.openai",
                "otel_llm.genai.anthropic")
     loaded = {m: m in sys.modules for m in watched}
-    import httpx2  # the application imports an HTTP client: prices load then
-    print(json.dumps({"loaded": loaded, "prices_after_client": "genai_prices.data" in sys.modules}))
+    import httpx2  # the application imports an HTTP client: prices load then (per provider)
+    from genai_prices.data_snapshot import get_snapshot
+    from otel_llm import _price_data
+    prices = {"set_up": _price_data._installed,
+              "bundled_module": "genai_prices.data" in sys.modules,
+              "models_built": [p.id for p in get_snapshot().providers if "models" in vars(p)]}
+    print(json.dumps({"loaded": loaded, "prices_after_client": prices}))
     """
 
 
@@ -152,7 +161,7 @@ def test_a_service_importing_no_llm_client_does_not_load_the_price_data() -> Non
             ),
             False,
         ),
-        "prices_after_client": True,
+        "prices_after_client": {"set_up": True, "bundled_module": False, "models_built": []},
     }
 
 
