@@ -1,15 +1,17 @@
-"""genai-prices' bundled price data, each provider's model list built on first use.
+"""genai-prices' bundled price data, each provider built whole on first use.
 
 genai-prices 0.2.3 keeps its data set in one 1.6 MB module (``genai_prices/data.py``)
-that builds every provider's models at import: about 3 MiB of objects, with a 4 MiB
+that builds every provider and model at import: about 3 MiB of objects, with a 4 MiB
 transient peak, for 47 providers of which a service calls one or two.
 ``otel_llm/_price_data.bin`` is a compact form of the same module, written by
-``scripts/gen_price_data.py`` from the installed genai-prices: for each provider, the
-constructor calls of ``data.py`` for everything but its models (id, URL pattern,
-provider and model matching, usage extractors, fallbacks), replayed eagerly into
-genai-prices' own types, and its models (the same calls, kept zlib-compressed, about
-120 KB for all) replayed on the first read of ``Provider.models``. genai-prices' own
-matching, extraction and price code runs on the result, through its public hook
+``scripts/gen_price_data.py`` from the installed genai-prices: the constructor calls of
+``data.py``, per provider. The fields every lookup reads across all providers (``id``,
+``api_pattern``, ``provider_match``, ``model_match``: :data:`EAGER`) are built at once
+in genai-prices' own types; the rest of a provider (its models, usage extractors,
+fallbacks, names and comments; kept zlib-compressed, about 120 KB for all) on the first
+read of any of them, when the provider becomes a plain ``Provider`` built by the same
+constructor call as ``data.py``'s. genai-prices' own matching, extraction and price code
+runs on the result, through its public hook
 (``genai_prices.data_snapshot.set_custom_snapshot``).
 
 The form is used only when the installed genai-prices is the version it was written from
@@ -35,9 +37,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
     from genai_prices.data_snapshot import DataSnapshot
-    from genai_prices.types import ModelInfo
 
-__all__ = ["DATA_FILE", "FORMAT", "data_sha256", "decode", "lazy_snapshot", "snapshot"]
+__all__ = ["DATA_FILE", "EAGER", "FORMAT", "data_sha256", "decode", "lazy_snapshot", "snapshot"]
 
 log = logging.getLogger("otel_llm.pricing")
 
@@ -45,10 +46,12 @@ DATA_FILE: Final = Path(__file__).with_name("_price_data.bin")
 FORMAT: Final = 1
 """Bumped when the layout of :data:`DATA_FILE` changes."""
 
-_MODELS_KEY: Final = "_otel_llm_models"  # compressed model calls, until the first read
+EAGER: Final = ("id", "api_pattern", "provider_match", "model_match")
+"""The ``Provider`` fields built for every provider up front."""
+_REST_KEY: Final = "_otel_llm_rest"  # the other fields' compressed calls, until first read
 _CONSTANTS: Final = {"datetime.UTC": datetime.UTC, "datetime.timezone.utc": datetime.UTC}
 _lock = threading.Lock()  # installation
-_models_lock = threading.Lock()  # model lists built on first read
+_rest_lock = threading.Lock()  # providers completed on first read
 _installed: bool | None = None  # None: not tried yet
 
 
@@ -101,41 +104,54 @@ def _lazy_provider_class() -> type:
     from genai_prices.types import Provider
 
     class _LazyProvider(Provider):
-        """A bundled provider whose ``models`` are built on first read; it then becomes a
-        plain ``Provider`` (same class, fields and equality as genai-prices' own)."""
+        """A bundled provider holding only its :data:`EAGER` fields until another one is
+        read or set; it then becomes a plain ``Provider`` (same class, fields and
+        equality as genai-prices' own)."""
 
-        def __getattr__(self, name: str) -> Any:
-            if name != "models":
-                raise AttributeError(name)
-            return self._load_models()
-
-        def _load_models(self) -> list[ModelInfo]:
-            with _models_lock:
+        def _complete(self) -> None:
+            with _rest_lock:
                 if self.__class__ is Provider:  # another thread got here first
-                    models: list[ModelInfo] = self.__dict__["models"]
-                    return models
-                blob = self.__dict__[_MODELS_KEY]
-                models = decode(json.loads(zlib.decompress(blob)), _constructors())
-                self.__dict__["models"] = models
-                del self.__dict__[_MODELS_KEY]
+                    return
+                state = self.__dict__
+                names = _constructors()
+                calls = json.loads(zlib.decompress(state[_REST_KEY]))
+                rest = {k: decode(v, names) for k, v in calls.items()}
+                eager = {k: state[k] for k in EAGER if k in state}
+                built = Provider(**eager, **rest)  # data.py's own call
+                state.update((k, v) for k, v in vars(built).items() if k not in state)
+                del state[_REST_KEY]
                 self.__class__ = Provider  # type: ignore[assignment]  # a plain one now
-            return models
 
         def __eq__(self, other: object) -> bool:
-            self._load_models()
+            self._complete()
             return self == other
 
         __hash__ = None  # type: ignore[assignment]  # as the dataclass's
 
         def __repr__(self) -> str:
-            self._load_models()
+            self._complete()
             return repr(self)
 
+    def field(name: str) -> property:
+        # a property, not __getattr__: fields with a default have a class attribute
+        def get(self: Any) -> Any:
+            self._complete()
+            return self.__dict__[name]
+
+        def set_(self: Any, value: Any) -> None:
+            self._complete()
+            self.__dict__[name] = value
+
+        return property(get, set_)
+
+    for name in Provider.__dataclass_fields__:
+        if name not in EAGER:
+            setattr(_LazyProvider, name, field(name))
     return _LazyProvider
 
 
 def _read(path: Path) -> tuple[dict[str, Any], bytes]:
-    """The head (JSON) and the models' blobs of the form (``gen_price_data.build``)."""
+    """The head (JSON) and the providers' blobs of the form (``gen_price_data.build``)."""
     data = path.read_bytes()
     size = int.from_bytes(data[:4], "big")
     head: dict[str, Any] = json.loads(zlib.decompress(data[4 : 4 + size]))
@@ -161,7 +177,7 @@ def _mismatch(form: dict[str, Any]) -> str | None:
 
 
 def lazy_snapshot(path: Path = DATA_FILE, *, check: bool = True) -> DataSnapshot | None:
-    """A ``DataSnapshot`` of the bundled data with per-provider lazy models, or None (and
+    """A ``DataSnapshot`` of the bundled data with per-provider lazy fields, or None (and
     an info line) when the form at ``path`` does not match the installed genai-prices."""
     from genai_prices.data_snapshot import DataSnapshot
 
@@ -177,10 +193,9 @@ def lazy_snapshot(path: Path = DATA_FILE, *, check: bool = True) -> DataSnapshot
     lazy = _lazy_provider_class()
     providers = []
     for header, start, size in form["providers"]:
-        provider = decode(header, names)
-        provider.__dict__.pop("models", None)
-        provider.__dict__[_MODELS_KEY] = blobs[start : start + size]
-        provider.__class__ = lazy
+        provider: Any = object.__new__(lazy)  # its fields as Provider.__init__ sets them
+        provider.__dict__.update((k, decode(v, names)) for k, v in header.items())
+        provider.__dict__[_REST_KEY] = blobs[start : start + size]
         providers.append(provider)
     return DataSnapshot(providers=providers, from_auto_update=False)
 

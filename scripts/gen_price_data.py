@@ -3,10 +3,11 @@
 Run after upgrading genai-prices (``scripts/relock.sh --upgrade``, then
 ``uv run python scripts/gen_price_data.py``); ``tests/unit/test_price_data.py`` fails
 while the file is stale. The file holds, for each provider of ``genai_prices/data.py``,
-the constructor calls of its header (everything but ``models``) and, apart, the calls of
-its models, as zlib-compressed JSON (layout: :func:`build`); ``otel_llm/_price_data.py``
-replays them. The calls are read from the module's source (its syntax tree), not from the built
-objects, so what is replayed is exactly what ``data.py`` runs.
+the arguments of its ``Provider(...)`` call: those of ``_price_data.EAGER`` and, apart, the
+others (its models and the rest), as zlib-compressed JSON (layout: :func:`build`);
+``otel_llm/_price_data.py`` replays them. The calls are read from the module's source
+(its syntax tree), not from the built objects, so what is replayed is exactly what
+``data.py`` runs.
 
     uv run python scripts/gen_price_data.py [--check]
 """
@@ -26,7 +27,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from otel_llm._price_data import DATA_FILE, FORMAT, data_sha256  # noqa: E402
+from otel_llm._price_data import DATA_FILE, EAGER, FORMAT, data_sha256  # noqa: E402
 
 
 def _callee(node: ast.expr) -> str:
@@ -87,9 +88,9 @@ def _providers_list(tree: ast.Module) -> ast.List:
 
 def build() -> bytes:
     """The file's bytes: a 4-byte big-endian length, the zlib-compressed JSON head
-    (format, genai-prices version, data.py's SHA-256, and per provider its header call and
-    the offset and length of its models), then each provider's models, zlib-compressed
-    JSON, one after the other."""
+    (format, genai-prices version, data.py's SHA-256, and per provider its EAGER arguments
+    and the offset and length of its other ones), then each provider's other arguments,
+    zlib-compressed JSON, one after the other."""
     spec = find_spec("genai_prices.data")
     assert spec is not None and spec.origin is not None
     source = Path(spec.origin)
@@ -99,9 +100,10 @@ def build() -> bytes:
         call = encode(node)
         if not isinstance(call, dict) or call.get("@") != "Provider" or "*" in call:
             raise ValueError("a provider is not a Provider(...) call with keywords")
-        models = call.pop("models", [])
-        blob = zlib.compress(json.dumps(models, separators=(",", ":")).encode(), 9)
-        providers.append([call, len(blobs), len(blob)])
+        del call["@"]
+        eager = {k: call.pop(k) for k in EAGER if k in call}
+        blob = zlib.compress(json.dumps(call, separators=(",", ":")).encode(), 9)
+        providers.append([eager, len(blobs), len(blob)])
         blobs += blob
     head = {
         "format": FORMAT,
