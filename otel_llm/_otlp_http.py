@@ -18,6 +18,15 @@ in :data:`CHECKED_VERSIONS`, or parts whose names and signatures are still the e
 ones; anything else gets the official exporter. A credential-provider session
 (``OTEL_PYTHON_EXPORTER_OTLP_HTTP_[TRACES_]CREDENTIAL_PROVIDER``) is a
 ``requests.Session``: set, the official exporter is used too.
+
+One difference in how the body is built, not in what it holds: a batch of more than
+:data:`ENCODE_SLICE` spans is encoded :data:`ENCODE_SLICE` spans at a time and the
+serialized messages are concatenated into the one request body. Concatenated protobuf
+messages of one type read as one message with the repeated fields joined, so the body is
+one valid ``ExportTraceServiceRequest`` with the same spans in the same order; each slice
+carries its own ``ResourceSpans``/``ScopeSpans`` (the same resource and scope repeated,
+about 200 bytes a slice). Encoding 512 spans at once built the whole message tree (upb)
+next to the queued spans: 3 MiB more peak RSS in ``bench/bench_rss.py``.
 """
 
 from __future__ import annotations
@@ -81,6 +90,9 @@ _DEFAULT_ENDPOINT = "http://localhost:4318"
 _DEFAULT_TRACES_EXPORT_PATH = "v1/traces"
 _DEFAULT_TIMEOUT = 10
 _DEFAULT_MAX_REQUEST_SIZE = 64 * 1024 * 1024  # bytes, measured before compression
+
+ENCODE_SLICE = 64
+"""Spans encoded at a time into one request body (see the module's docstring)."""
 
 _CLIENT_PARAMETERS = ("transport", "endpoint", "kind", "timeout", "compression", "headers")
 
@@ -277,7 +289,7 @@ class ProtobufHTTPSpanExporter(SpanExporter):
 
         with self._metrics.export_operation(len(spans)) as result:
             try:
-                serialized = self._encode(spans).SerializePartialToString()
+                serialized = self._serialize(spans)
             except Exception as error:
                 _logger.error("Failed to encode span batch: %s", error)
                 result.error = error
@@ -306,6 +318,16 @@ class ProtobufHTTPSpanExporter(SpanExporter):
                 )
                 return SpanExportResult.FAILURE
         return SpanExportResult.SUCCESS
+
+    def _serialize(self, spans: Sequence[ReadableSpan]) -> bytes:
+        """One ``ExportTraceServiceRequest``: a small batch encoded as the official
+        exporter does, a large one :data:`ENCODE_SLICE` spans at a time, concatenated."""
+        if len(spans) <= ENCODE_SLICE:
+            return bytes(self._encode(spans).SerializePartialToString())
+        body = bytearray()
+        for start in range(0, len(spans), ENCODE_SLICE):
+            body += self._encode(spans[start : start + ENCODE_SLICE]).SerializePartialToString()
+        return bytes(body)
 
     def shutdown(self) -> None:
         if self._shutdown:

@@ -313,3 +313,53 @@ def test_a_batch_retrying_at_shutdown_is_counted_once_as_shutdown(
 
     assert dropped() == {"shutdown": 8.0}
     assert len(capture.requests) <= 2  # no retries after shutdown
+
+
+def _many_spans(n: int) -> list[ReadableSpan]:
+    memory = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": "svc"}))
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracers = [provider.get_tracer("genai", "1.0"), provider.get_tracer("httpx", "2.0")]
+    for i in range(n):
+        with tracers[i % 3 == 0].start_as_current_span(f"chat m{i}") as span:
+            span.set_attribute("gen_ai.usage.input_tokens", i)
+            span.set_attribute("gen_ai.request.model", f"m{i % 7}")
+    return list(memory.get_finished_spans())
+
+
+def _flat(body: bytes) -> tuple[int, list[tuple[bytes, bytes, bytes]]]:
+    """(ResourceSpans count, sorted (resource, scope, span) of every span) of a request."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+
+    request = ExportTraceServiceRequest.FromString(body)
+    spans = [
+        (rs.resource.SerializeToString(), ss.scope.SerializeToString(), s.SerializeToString())
+        for rs in request.resource_spans
+        for ss in rs.scope_spans
+        for s in ss.spans
+    ]
+    return len(request.resource_spans), sorted(spans)
+
+
+@pytest.mark.parametrize(
+    "n", [composed.ENCODE_SLICE, composed.ENCODE_SLICE + 1, 3 * composed.ENCODE_SLICE + 5]
+)
+def test_a_large_batch_is_encoded_in_slices_into_one_request_with_the_same_spans(
+    n: int, capture: Capture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", capture.url)
+    spans = _many_spans(n)
+    for exporter in (OTLPSpanExporter(), ProtobufHTTPSpanExporter()):
+        assert exporter.export(spans) is SpanExportResult.SUCCESS
+        exporter.shutdown()
+    (_, _, official), (_, _, ours) = capture.requests  # one request each
+    slices = -(-n // composed.ENCODE_SLICE)
+    if slices == 1:
+        assert ours == official
+    o_groups, o_spans = _flat(official)
+    c_groups, c_spans = _flat(ours)
+    assert (o_groups, c_groups) == (1, slices)
+    assert c_spans == o_spans and len(c_spans) == n
+    assert len(ours) - len(official) <= 300 * (slices - 1)  # the repeated resource and scopes
