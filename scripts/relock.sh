@@ -6,6 +6,9 @@
 # Without --upgrade the versions pinned now are kept (passed as constraints), so a change
 # to pyproject.toml moves only what it has to.
 # uv refuses to lock a project marked unmanaged, so the resolution runs on a copy.
+# When genai-prices moves: ./setup.sh, then `uv run python scripts/gen_price_data.py`
+# rewrites otel_llm/_price_data.bin from its data (tests/unit/test_price_data.py fails
+# until it is current).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mktemp -d)"
@@ -24,3 +27,7 @@ uv export --frozen --all-extras --no-emit-project --format requirements-txt \
 uv export --frozen --extra demo --no-dev --no-emit-project --format requirements-txt \
   --no-header -o "$root/requirements-demo.lock" -q
 echo "relock: wrote requirements.lock and requirements-demo.lock" >&2
+if ! git -C "$root" diff --quiet -- requirements.lock 2>/dev/null \
+  && git -C "$root" diff -- requirements.lock | grep -q '^[-+]genai-prices=='; then
+  echo "relock: genai-prices moved: run ./setup.sh, then uv run python scripts/gen_price_data.py" >&2
+fi
