@@ -31,6 +31,7 @@ import logging
 import sys
 import threading
 import zlib
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -82,22 +83,38 @@ def _constructors() -> dict[str, Any]:
     return names
 
 
-def decode(node: Any, names: dict[str, Any]) -> Any:
-    """Replay one encoded node of ``data.py``: ``{"@": callee, "*": [args], **kwargs}``
-    is a call of one of ``names``, a list a list, ``{"=": {...}}`` a dict literal,
-    ``{"$": name}`` one of :data:`_CONSTANTS`, a JSON scalar itself."""
-    if isinstance(node, list):
-        return [decode(item, names) for item in node]
-    if isinstance(node, dict):
+def _hook(names: dict[str, Any]) -> Callable[[dict[str, Any]], Any]:
+    """``json.loads``' ``object_hook`` that replays the encoded nodes of ``data.py``:
+    ``{"@": callee, "*": [args], **kwargs}`` is a call of one of ``names``,
+    ``{"=": {...}}`` a dict literal, ``{"$": name}`` one of :data:`_CONSTANTS`; lists and
+    JSON scalars are themselves. Called innermost first, as the parser reads, so no parsed
+    tree of a provider's models is ever held whole."""
+
+    def hook(node: dict[str, Any]) -> Any:
+        if "@" in node:
+            callee = names[node.pop("@")]  # KeyError on an unknown name: the form is bad
+            return callee(*node.pop("*", ()), **node)
         if "=" in node:
-            return {key: decode(value, names) for key, value in node["="].items()}
+            return node["="]
         if "$" in node:
             return _CONSTANTS[node["$"]]
-        callee = names[node["@"]]  # KeyError on a name we do not know: the form is bad
-        args = [decode(arg, names) for arg in node.get("*", ())]
-        kwargs = {k: decode(v, names) for k, v in node.items() if k not in ("@", "*")}
-        return callee(*args, **kwargs)
-    return node
+        return node
+
+    return hook
+
+
+def decode(node: Any, names: dict[str, Any]) -> Any:
+    """:func:`_hook` applied to an already parsed tree."""
+    hook = _hook(names)
+
+    def walk(item: Any) -> Any:
+        if isinstance(item, list):
+            return [walk(x) for x in item]
+        if isinstance(item, dict):
+            return hook({k: walk(v) for k, v in item.items()})
+        return item
+
+    return walk(node)
 
 
 def _lazy_provider_class() -> type:
@@ -113,9 +130,8 @@ def _lazy_provider_class() -> type:
                 if self.__class__ is Provider:  # another thread got here first
                     return
                 state = self.__dict__
-                names = _constructors()
-                calls = json.loads(zlib.decompress(state[_REST_KEY]))
-                rest = {k: decode(v, names) for k, v in calls.items()}
+                hook = _hook(_constructors())
+                rest = json.loads(zlib.decompress(state[_REST_KEY]), object_hook=hook)
                 eager = {k: state[k] for k in EAGER if k in state}
                 built = Provider(**eager, **rest)  # data.py's own call
                 state.update((k, v) for k, v in vars(built).items() if k not in state)

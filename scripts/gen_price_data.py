@@ -39,7 +39,7 @@ def _callee(node: ast.expr) -> str:
 
 
 def encode(node: ast.expr) -> Any:
-    """One expression of data.py as JSON (the inverse of ``_price_data.decode``)."""
+    """One expression of data.py as JSON (the inverse of ``_price_data._hook``)."""
     if isinstance(node, ast.Constant):
         if not isinstance(node.value, str | int | float | bool | type(None)):
             raise ValueError(f"unexpected constant {node.value!r}")
@@ -54,7 +54,11 @@ def encode(node: ast.expr) -> Any:
     if isinstance(node, ast.Dict):
         out: dict[str, Any] = {}
         for key, value in zip(node.keys, node.values, strict=True):
-            if not isinstance(key, ast.Constant) or not isinstance(key.value, str):
+            if (
+                not isinstance(key, ast.Constant)
+                or not isinstance(key.value, str)
+                or key.value in ("@", "*", "=", "$")
+            ):
                 raise ValueError(f"unexpected dict key in {ast.unparse(node)}")
             out[key.value] = encode(value)
         return {"=": out}
