@@ -5,13 +5,18 @@ opentelemetry-exporter-otlp-common's ``_OTLPHTTPClient`` (retries, backoff, Retr
 timeout, compression) over a pluggable transport, but its ``_common`` module imports the
 ``requests`` transport (and with it ``requests``, about 3.8 MiB) at import time.
 :class:`ProtobufHTTPSpanExporter` is the same exporter assembled from the same official
-parts over the urllib3 transport of opentelemetry-exporter-http-transport (the one the
-OTLP JSON exporter uses): proto-common's ``encode_spans``, the client, the exporter
-metrics. Its ``export``/``shutdown``/``force_flush`` mirror the official ones line for
-line and log under the official exporter's logger, so its records and failures read the
-same. What the official module keeps private and behind ``requests`` (resolving the
-endpoint, headers, timeout, compression and TLS files from the environment) is mirrored
-here.
+parts: proto-common's ``encode_spans``, the client, the exporter metrics, over a
+transport of opentelemetry-exporter-http-transport's ``BaseHTTPTransport`` interface.
+That package's own transports are over ``requests`` and urllib3; this one
+(``StdlibHTTPTransport``, about 100 lines) is over the standard library's
+``http.client``, which prometheus-client has loaded already, with the urllib3
+transport's settings (TLS verification and files, no redirects, no retries of its own:
+the client retries connection errors and 429/502/503/504 with backoff): urllib3's 1.2
+MiB of modules are not loaded. Its ``export``/``shutdown``/``force_flush`` mirror the
+official ones line for line and log under the official exporter's logger, so its records
+and failures read the same. What the official module keeps private and behind
+``requests`` (resolving the endpoint, headers, timeout, compression and TLS files from
+the environment) is mirrored here.
 
 It is used only where its parts are the ones checked (:func:`composable`): the versions
 in :data:`CHECKED_VERSIONS`, or parts whose names and signatures are still the expected
@@ -23,19 +28,25 @@ One difference in how the body is built, not in what it holds: a batch of more t
 :data:`ENCODE_SLICE` spans is encoded :data:`ENCODE_SLICE` spans at a time and the
 serialized messages are concatenated into the one request body. Concatenated protobuf
 messages of one type read as one message with the repeated fields joined, so the body is
-one valid ``ExportTraceServiceRequest`` with the same spans in the same order; each slice
-carries its own ``ResourceSpans``/``ScopeSpans`` (the same resource and scope repeated,
-about 200 bytes a slice). Encoding 512 spans at once built the whole message tree (upb)
-next to the queued spans: 3 MiB more peak RSS in ``bench/bench_rss.py``.
+one valid ``ExportTraceServiceRequest`` with the same spans; each slice carries its own
+``ResourceSpans``/``ScopeSpans`` (the same resource and scope repeated, about 200 bytes
+a slice; spans are grouped by scope within a slice instead of the whole batch).
+Encoding 512 spans at once built the whole message tree (upb) next to the queued spans:
+3 MiB more peak RSS in ``bench/bench_rss.py``.
 """
 
 from __future__ import annotations
 
+import functools
+import http.client
 import inspect
 import logging
 import os
-from collections.abc import Sequence
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from opentelemetry.sdk.environment_variables import (
     _OTEL_PYTHON_EXPORTER_OTLP_HTTP_CREDENTIAL_PROVIDER,
@@ -114,7 +125,10 @@ def _shapes_match() -> str | None:
     """None when the private parts this exporter uses exist with the expected
     signatures; else what differs."""
     try:
-        from opentelemetry.exporter.http.transport._urllib3 import Urllib3HTTPTransport
+        from opentelemetry.exporter.http.transport._base import (
+            BaseHTTPResult,
+            BaseHTTPTransport,
+        )
         from opentelemetry.exporter.otlp.common import http as _http
         from opentelemetry.exporter.otlp.common._exporter_metrics import (
             create_exporter_metrics,
@@ -130,9 +144,13 @@ def _shapes_match() -> str | None:
     for name in ("export", "shutdown"):
         if not callable(getattr(_http._OTLPHTTPClient, name, None)):
             return f"_OTLPHTTPClient has no {name}()"
-    transport = inspect.signature(Urllib3HTTPTransport.__init__).parameters
-    if not {"verify", "cert"} <= set(transport):
-        return "Urllib3HTTPTransport takes no verify/cert"
+    abstract = getattr(BaseHTTPTransport, "__abstractmethods__", None)
+    if abstract != {"request", "close", "is_connection_error"}:
+        return f"BaseHTTPTransport's abstract methods are {abstract}"
+    if getattr(BaseHTTPResult, "__abstractmethods__", None) != {"content", "headers"} or [
+        f for f in BaseHTTPResult.__dataclass_fields__
+    ] != ["status_code", "reason", "error"]:
+        return "BaseHTTPResult changed"
     if [c.value for c in _http.Compression] != ["none", "deflate", "gzip"]:
         return "otlp-common's Compression changed"
     if len(inspect.signature(create_exporter_metrics).parameters) != 5:
@@ -168,7 +186,7 @@ def span_exporter() -> SpanExporter:
         except Exception as exc:  # a part behaves unlike the checked one: the official path
             why = f"{type(exc).__name__}: {exc}"
         else:
-            log.debug("OTLP/HTTP protobuf trace exporter: otel-llm's, over urllib3 (%s)", why)
+            log.debug("OTLP/HTTP protobuf trace exporter: otel-llm's, over http.client (%s)", why)
             return exporter
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
@@ -230,8 +248,6 @@ def _resolve_compression() -> Any:
 
 
 def _build_transport() -> BaseHTTPTransport:
-    from opentelemetry.exporter.http.transport._urllib3 import Urllib3HTTPTransport
-
     verify: bool | str = (
         _env(OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE, OTEL_EXPORTER_OTLP_CERTIFICATE) or True
     )
@@ -240,13 +256,133 @@ def _build_transport() -> BaseHTTPTransport:
         OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE, OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE
     )
     cert = (certificate, key) if certificate and key else certificate
-    return Urllib3HTTPTransport(verify=verify, cert=cert)
+    transport: BaseHTTPTransport = _transport_class()(verify=verify, cert=cert)  # type: ignore[call-arg]
+    return transport
+
+
+@functools.cache
+def _transport_class() -> type[BaseHTTPTransport]:
+    """:class:`StdlibHTTPTransport` (defined here: its base class loads with the exporter)."""
+    from opentelemetry.exporter.http.transport._base import BaseHTTPResult, BaseHTTPTransport
+
+    @dataclass(frozen=True, slots=True)
+    class _Result(BaseHTTPResult):
+        body: bytes = b""
+        response_headers: Any = field(default=None, compare=False)  # an HTTPMessage
+
+        def content(self) -> bytes:
+            return self.body
+
+        def headers(self) -> Mapping[str, str]:
+            # http.client's HTTPMessage: case-insensitive get(), as the interface asks
+            headers: Mapping[str, str] = self.response_headers or {}
+            return headers
+
+    class StdlibHTTPTransport(BaseHTTPTransport):
+        """opentelemetry-exporter-http-transport's ``BaseHTTPTransport`` over the
+        standard library's ``http.client``, with the settings of its
+        ``Urllib3HTTPTransport``: TLS verified against the system's or ``verify``'s CA
+        file (``verify=False``: not verified), an optional client certificate and key, no
+        redirects and no retries of its own (the OTLP client retries), a keep-alive
+        connection per host reused. The process has ``http.client`` loaded already
+        (prometheus-client's exposition imports it); urllib3 is about 1.2 MiB of modules
+        only the exporter would load."""
+
+        def __init__(self, *, verify: bool | str = True, cert: Any = None) -> None:
+            self.verify, self.cert = verify, cert
+            self._context: Any = None  # ssl.SSLContext, built on the first https request
+            self._lock = threading.Lock()
+            self._idle: dict[tuple[str, str, int], http.client.HTTPConnection] = {}
+
+        def ssl_context(self) -> Any:
+            import ssl
+
+            if self._context is None:  # as urllib3's: verified, unless verify is False
+                ctx = ssl.create_default_context(
+                    cafile=self.verify if isinstance(self.verify, str) else None
+                )
+                if self.verify is False:
+                    ctx.check_hostname = False
+                    ctx.verify_mode = ssl.CERT_NONE
+                if isinstance(self.cert, tuple):
+                    ctx.load_cert_chain(self.cert[0], self.cert[1])
+                elif self.cert:
+                    ctx.load_cert_chain(self.cert)
+                self._context = ctx
+            return self._context
+
+        def request(
+            self,
+            method: str,
+            url: str,
+            *,
+            headers: dict[str, str] | None = None,
+            timeout: float | None = None,
+            data: bytes | None = None,
+        ) -> BaseHTTPResult:
+            try:
+                parts = urlsplit(url)
+                https = parts.scheme == "https"
+                if parts.scheme not in ("http", "https") or not parts.hostname:
+                    raise ValueError(f"not an http(s) URL: {url!r}")
+                host, port = parts.hostname, parts.port or (443 if https else 80)
+                target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+                key = (parts.scheme, host, port)
+                with self._lock:  # one request at a time on a connection
+                    conn = self._idle.pop(key, None)
+                if conn is None:
+                    conn = (
+                        http.client.HTTPSConnection(
+                            host, port, timeout=timeout, context=self.ssl_context()
+                        )
+                        if https
+                        else http.client.HTTPConnection(host, port, timeout=timeout)
+                    )
+                else:
+                    conn.timeout = timeout
+                    if conn.sock is not None:
+                        conn.sock.settimeout(timeout)
+                try:
+                    conn.request(method, target, body=data, headers=headers or {})
+                    response = conn.getresponse()
+                    body = response.read()
+                except BaseException:
+                    conn.close()
+                    raise
+                if response.will_close:
+                    conn.close()
+                else:
+                    with self._lock:
+                        spare = self._idle.setdefault(key, conn)
+                    if spare is not conn:
+                        conn.close()
+                return _Result(
+                    status_code=response.status,
+                    reason=response.reason,
+                    body=body,
+                    response_headers=response.headers,
+                )
+            except Exception as error:  # the client reads errors from the result
+                return _Result(error=error)
+
+        def is_connection_error(self, exception: Exception | None) -> bool:
+            # refused, reset, timed out, name resolution, TLS, a stale keep-alive
+            # connection the server closed: the client retries these
+            return isinstance(exception, OSError | http.client.HTTPException)
+
+        def close(self) -> None:
+            with self._lock:
+                idle, self._idle = list(self._idle.values()), {}
+            for conn in idle:
+                conn.close()
+
+    return StdlibHTTPTransport
 
 
 class ProtobufHTTPSpanExporter(SpanExporter):
     """OTLP/HTTP protobuf span exporter configured from the environment exactly as the
     official ``OTLPSpanExporter()`` (endpoint and its ``v1/traces`` path, headers,
-    timeout, compression, CA/client certificate and key), sending over urllib3."""
+    timeout, compression, CA/client certificate and key), sending over http.client."""
 
     def __init__(self, *, max_request_size: int | None = None) -> None:
         from opentelemetry.exporter.otlp.common import http as _http

@@ -39,7 +39,7 @@ def test_defaults_do_not_import_grpc_or_unused_sdks_nor_change_log_levels() -> N
     out = run_py(PROBE, ENV)
     assert out == {
         "loaded": {"grpc": False, "anthropic": False, "fastapi": False},
-        # the default (OTLP/HTTP protobuf) is composed over urllib3: no requests
+        # the default (OTLP/HTTP protobuf) is composed over http.client: no requests
         "serializers": {"google.protobuf": True, "requests": False},
         "levels_kept": True,
         "prices": {"bundled_module": False, "models_built": ["openai"]},
@@ -74,7 +74,7 @@ FIRST_EXPORT = """
     flushed = t.force_flush(10_000)
     t.shutdown()
     print(json.dumps({"flushed": flushed, "received": received,
-                      "requests": "requests" in sys.modules}))
+                      "requests": "requests" in sys.modules, "urllib3": "urllib3" in sys.modules}))
     """
 
 
@@ -85,6 +85,7 @@ def test_the_default_exporter_sends_without_importing_requests() -> None:
     ((path, content_type, size),) = out["received"]
     assert (path, content_type) == ("/v1/traces", "application/x-protobuf") and size > 0
     assert out["requests"] is False
+    assert out["urllib3"] is False  # sent over http.client, which prometheus-client loads
 
 
 def test_grpc_is_imported_when_the_protocol_asks_for_it() -> None:

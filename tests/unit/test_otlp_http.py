@@ -192,12 +192,8 @@ def test_tls_files_as_the_official_exporter(
         monkeypatch.setenv(name, value)
     session = OTLPSpanExporter()._client._transport._session  # type: ignore[attr-defined]
     assert (session.verify, session.cert) == (verify, cert)
-    pool = ProtobufHTTPSpanExporter()._client._transport._pool  # type: ignore[attr-defined]
-    kw = pool.connection_pool_kw
-    assert kw["cert_reqs"] == "CERT_REQUIRED"
-    assert kw.get("ca_certs") == (verify if isinstance(verify, str) else None)
-    expected_cert = cert if isinstance(cert, tuple) else (cert, None)
-    assert (kw.get("cert_file"), kw.get("key_file")) == expected_cert
+    transport = ProtobufHTTPSpanExporter()._client._transport  # type: ignore[attr-defined]
+    assert (transport.verify, transport.cert) == (verify, cert)
 
 
 @pytest.mark.parametrize("exporter_type", [OTLPSpanExporter, ProtobufHTTPSpanExporter])
@@ -237,16 +233,22 @@ def test_the_checked_versions_are_installed() -> None:
 def test_unexpected_parts_fall_back_to_the_official_exporter(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from opentelemetry.exporter.http.transport import _urllib3
+    import abc
 
-    class Changed:  # a release whose urllib3 transport takes TLS settings differently
-        def __init__(self, *, tls: Any = None) -> None: ...
+    from opentelemetry.exporter.http.transport import _base
 
-    monkeypatch.setattr(_urllib3, "Urllib3HTTPTransport", Changed)
+    class Changed(abc.ABC):  # a release whose transport interface asks for more
+        @abc.abstractmethod
+        def request(self) -> None: ...
+
+        @abc.abstractmethod
+        def request_stream(self) -> None: ...
+
+    monkeypatch.setattr(_base, "BaseHTTPTransport", Changed)
     caplog.set_level(logging.DEBUG, logger="otel_llm._otlp_http")
     assert composed.composable()[0] is False
     assert isinstance(composed.span_exporter(), OTLPSpanExporter)
-    assert "the official one" in caplog.text and "takes no verify/cert" in caplog.text
+    assert "the official one" in caplog.text and "abstract methods" in caplog.text
 
 
 def test_unchecked_versions_with_the_expected_parts_still_compose(
@@ -363,3 +365,104 @@ def test_a_large_batch_is_encoded_in_slices_into_one_request_with_the_same_spans
     assert (o_groups, c_groups) == (1, slices)
     assert c_spans == o_spans and len(c_spans) == n
     assert len(ours) - len(official) <= 300 * (slices - 1)  # the repeated resource and scopes
+
+
+class Connections:
+    """A loopback OTLP/HTTP endpoint that records each request's client port (one port:
+    one connection) and, with ``drop``, closes every connection after its response
+    without saying so (a keep-alive connection the server let go)."""
+
+    def __init__(self, *, drop: bool = False, tls: tuple[str, str] | None = None) -> None:
+        self.ports: list[int] = []
+        record = self.ports
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("content-length") or 0))
+                record.append(self.client_address[1])
+                self.send_response(200)
+                self.send_header("content-length", "0")
+                self.end_headers()
+                self.close_connection = drop
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if tls is not None:
+            import ssl
+
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+        port = self.server.server_address[1]
+        self.url = f"{'https' if tls else 'http'}://{'localhost' if tls else '127.0.0.1'}:{port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_the_transport_keeps_one_connection_alive(monkeypatch: pytest.MonkeyPatch) -> None:
+    server = Connections()
+    try:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", server.url)
+        exporter = ProtobufHTTPSpanExporter()
+        for _ in range(3):
+            assert exporter.export(make_spans()) is SpanExportResult.SUCCESS
+        exporter.shutdown()
+        assert len(server.ports) == 3 and len(set(server.ports)) == 1
+    finally:
+        server.close()
+
+
+def test_a_connection_the_server_closed_is_replaced_without_a_failure(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = Connections(drop=True)
+    try:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", server.url)
+        caplog.set_level(logging.WARNING, logger="opentelemetry.exporter")
+        exporter = ProtobufHTTPSpanExporter()
+        for _ in range(3):
+            assert exporter.export(make_spans()) is SpanExportResult.SUCCESS
+        exporter.shutdown()
+        assert len(server.ports) == 3 and len(set(server.ports)) == 3
+        assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    finally:
+        server.close()
+
+
+def test_tls_verified_against_the_configured_ca_file(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import subprocess
+
+    cert, key = str(tmp_path / "cert.pem"), str(tmp_path / "key.pem")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
+         "-keyout", key, "-out", cert],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    server = Connections(tls=(cert, key))
+    try:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", server.url)
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "1")
+        caplog.set_level(logging.ERROR, logger="opentelemetry.exporter")
+        untrusted = ProtobufHTTPSpanExporter()  # the system's CAs: the self-signed is refused
+        assert untrusted.export(make_spans()) is SpanExportResult.FAILURE
+        untrusted.shutdown()
+        # refused before a request was sent; retried as a connection error until the
+        # timeout, as the urllib3 transport does (its MaxRetryError wraps the SSLError)
+        assert server.ports == [] and "Failed to export spans batch" in caplog.text
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_CERTIFICATE", cert)
+        trusted = ProtobufHTTPSpanExporter()
+        assert trusted.export(make_spans()) is SpanExportResult.SUCCESS
+        trusted.shutdown()
+        assert len(server.ports) == 1
+    finally:
+        server.close()
