@@ -308,8 +308,9 @@ def _exporter(settings: Settings) -> SpanExporter | None:
 
         return JsonExporter()
     # The official http/protobuf exporter imports requests (3.8 MiB) for its transport;
-    # the default is the same exporter composed from its official parts over urllib3,
-    # where those parts are the checked ones (otel_llm/_otlp_http.py).
+    # the default is the same exporter composed from its official parts over the
+    # standard library's http.client (no urllib3 either), where those parts are the
+    # checked ones (otel_llm/_otlp_http.py).
     from otel_llm._otlp_http import span_exporter
 
     return span_exporter()
