@@ -346,17 +346,28 @@ def _flat(body: bytes) -> tuple[int, list[tuple[bytes, bytes, bytes]]]:
 
 
 @pytest.mark.parametrize(
-    "n", [composed.ENCODE_SLICE, composed.ENCODE_SLICE + 1, 3 * composed.ENCODE_SLICE + 5]
+    ("n", "compression"),
+    [
+        (composed.ENCODE_SLICE, "none"),
+        (composed.ENCODE_SLICE + 1, "none"),
+        (3 * composed.ENCODE_SLICE + 5, "none"),
+        (512, "gzip"),
+        (512, "deflate"),
+    ],
 )
 def test_a_large_batch_is_encoded_in_slices_into_one_request_with_the_same_spans(
-    n: int, capture: Capture, monkeypatch: pytest.MonkeyPatch
+    n: int, compression: str, capture: Capture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import zlib
+
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", capture.url)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_COMPRESSION", compression)
     spans = _many_spans(n)
     for exporter in (OTLPSpanExporter(), ProtobufHTTPSpanExporter()):
         assert exporter.export(spans) is SpanExportResult.SUCCESS
         exporter.shutdown()
-    (_, _, official), (_, _, ours) = capture.requests  # one request each
+    unpack = {"none": bytes, "gzip": gzip.decompress, "deflate": zlib.decompress}[compression]
+    (_, _, official), (_, _, ours) = [(p, h, unpack(b)) for p, h, b in capture.requests]
     slices = -(-n // composed.ENCODE_SLICE)
     if slices == 1:
         assert ours == official
