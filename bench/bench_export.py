@@ -5,7 +5,7 @@ Real GenAI spans first: ``otel_llm.configure()`` instruments the OpenAI SDK (ove
 in-process ``httpx2.MockTransport``, as bench_overhead.py) and its span processor stamps
 them (request ID, tokens, cost); chat and stream calls, half each. Those spans, repeated to
 ``--batch`` (512, the batch processor's default batch), are then exported batch by batch
-by each exporter (the default: otel-llm's composition of the official parts over urllib3,
+by each exporter (the default: otel-llm's composition of the official parts over http.client,
 otel_llm/_otlp_http.py; the official ``OTLPSpanExporter`` over requests; the OTLP JSON
 exporter), synchronously in this thread, to a loopback OTLP/HTTP sink running in a
 separate process (so its work is not counted). CPU is this thread's (``thread_time``):
@@ -137,6 +137,7 @@ def _run(args: argparse.Namespace, endpoint: str) -> int:
     if not ok:
         raise SystemExit(f"otel-llm's OTLP/HTTP protobuf exporter is not used here: {why}")
     os.environ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] = endpoint  # it reads the environment
+    default = ProtobufHTTPSpanExporter()
     exporters = {
         "http/json": (
             JsonExporter(endpoint=endpoint),
@@ -147,8 +148,8 @@ def _run(args: argparse.Namespace, endpoint: str) -> int:
             lambda: encode_proto(batch).SerializePartialToString(),
         ),
         "http/protobuf (default)": (
-            ProtobufHTTPSpanExporter(),
-            lambda: encode_proto(batch).SerializePartialToString(),
+            default,
+            lambda: bytes(default._serialize(batch)),  # its body: 32-span slices, joined
         ),
     }
     for exporter, encode in exporters.values():  # warm: connection, caches

@@ -9,7 +9,7 @@ once after ``--calls`` calls on every path its SDKs have (over an in-process
 everything) and, in the same run, with each protocol of ``--protocols`` (by default
 ``http/json`` too: ``otel-llm:http/json`` rows, and ``official``: the default protocol
 through the official ``OTLPSpanExporter``, which imports ``requests``, instead of
-otel-llm's composition of its parts over urllib3).
+otel-llm's composition of its parts over http.client).
 
 By default the processes run in a venv as a service has it (built with uv on first use
 under ``~/.cache/otel-llm/rss-venv``): otel-llm without extras, the OpenAI and Anthropic
