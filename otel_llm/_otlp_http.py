@@ -29,7 +29,7 @@ One difference in how the body is built, not in what it holds: a batch of more t
 serialized messages are concatenated into the one request body. Concatenated protobuf
 messages of one type read as one message with the repeated fields joined, so the body is
 one valid ``ExportTraceServiceRequest`` with the same spans; each slice carries its own
-``ResourceSpans``/``ScopeSpans`` (the same resource and scope repeated, about 200 bytes
+``ResourceSpans``/``ScopeSpans`` (the same resource and scope repeated, about 300 bytes
 a slice; spans are grouped by scope within a slice instead of the whole batch).
 Encoding 512 spans at once built the whole message tree (upb) next to the queued spans:
 about 3.5 MiB more peak RSS in ``bench/bench_rss.py``.
