@@ -125,6 +125,8 @@ def _lazy_provider_class() -> type:
         read or set; it then becomes a plain ``Provider`` (same class, fields and
         equality as genai-prices' own)."""
 
+        # called through the class, never on the instance: another thread may have made
+        # the instance a plain Provider (which has no _complete) since the lookup
         def _complete(self) -> None:
             with _rest_lock:
                 if self.__class__ is Provider:  # another thread got here first
@@ -139,23 +141,23 @@ def _lazy_provider_class() -> type:
                 self.__class__ = Provider  # type: ignore[assignment]  # a plain one now
 
         def __eq__(self, other: object) -> bool:
-            self._complete()
+            _LazyProvider._complete(self)
             return self == other
 
         __hash__ = None  # type: ignore[assignment]  # as the dataclass's
 
         def __repr__(self) -> str:
-            self._complete()
+            _LazyProvider._complete(self)
             return repr(self)
 
     def field(name: str) -> property:
         # a property, not __getattr__: fields with a default have a class attribute
         def get(self: Any) -> Any:
-            self._complete()
+            _LazyProvider._complete(self)
             return self.__dict__[name]
 
         def set_(self: Any, value: Any) -> None:
-            self._complete()
+            _LazyProvider._complete(self)
             self.__dict__[name] = value
 
         return property(get, set_)

@@ -275,3 +275,39 @@ def test_installed_in_a_fresh_process_without_loading_the_bundled_module(
         "calc": expected,  # genai-prices' own calc_price runs on the lazy data
         "built": ["anthropic", "openai"],
     }
+
+
+def test_threads_completing_one_provider_at_once_see_the_same_fields() -> None:
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        _read_at_once()
+    finally:
+        sys.setswitchinterval(interval)
+
+
+def _read_at_once() -> None:
+    import threading
+
+    for _ in range(30):
+        snap = _price_data.lazy_snapshot()
+        assert snap is not None
+        openai = next(p for p in snap.providers if p.id == "openai")
+        start = threading.Barrier(8)
+        seen: list[Any] = []
+
+        def read(p: Any = openai) -> None:
+            start.wait()
+            try:
+                seen.append((len(p.models), p.name, len(p.extractors or ())))
+            except Exception as exc:  # what the test is for: no thread may fail
+                seen.append(exc)
+
+        threads = [threading.Thread(target=read) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(set(map(repr, seen))) == 1 and not isinstance(seen[0], Exception), seen
+        assert type(openai) is Provider
