@@ -293,6 +293,7 @@ def _transport_class() -> type[BaseHTTPTransport]:
             self._context: Any = None  # ssl.SSLContext, built on the first https request
             self._lock = threading.Lock()
             self._idle: dict[tuple[str, str, int], http.client.HTTPConnection] = {}
+            self._closed = False
 
         def ssl_context(self) -> Any:
             import ssl
@@ -349,13 +350,12 @@ def _transport_class() -> type[BaseHTTPTransport]:
                 except BaseException:
                     conn.close()
                     raise
-                if response.will_close:
+                spare = None
+                if not response.will_close:
+                    with self._lock:  # kept for the next request, unless closed meanwhile
+                        spare = None if self._closed else self._idle.setdefault(key, conn)
+                if spare is not conn:
                     conn.close()
-                else:
-                    with self._lock:
-                        spare = self._idle.setdefault(key, conn)
-                    if spare is not conn:
-                        conn.close()
                 return _Result(
                     status_code=response.status,
                     reason=response.reason,
@@ -372,6 +372,7 @@ def _transport_class() -> type[BaseHTTPTransport]:
 
         def close(self) -> None:
             with self._lock:
+                self._closed = True
                 idle, self._idle = list(self._idle.values()), {}
             for conn in idle:
                 conn.close()
