@@ -51,6 +51,13 @@ def _call(config: str, path: str, n: int) -> None:
     fn = bc.CALLS[path]
     for _ in range(40 + n):
         fn(clients)
+    # every span exported in both runs: otherwise how many the batch thread exported
+    # before the exit depends on how long valgrind took (0.1-0.2M per call of spread)
+    from opentelemetry import trace
+
+    flush = getattr(trace.get_tracer_provider(), "force_flush", None)
+    if flush is not None:
+        flush()
 
 
 def _processor(which: str, n: int) -> None:
@@ -152,6 +159,9 @@ def _child(target: str, n: int) -> None:
 def _count(target: str, n: int) -> int:
     env = {**os.environ}
     env.setdefault("PYTHONHASHSEED", "0")
+    # the batch export thread never wakes on its timer inside a run (it would export at
+    # moments that depend on how long valgrind takes); _call flushes at the end instead
+    env.setdefault("OTEL_BSP_SCHEDULE_DELAY", "3600000")
     out = subprocess.run(
         [
             "valgrind",

@@ -19,6 +19,8 @@ from typing import Any, Protocol, TypeVar
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.sdk import trace as _sdk_trace
 from opentelemetry.trace import Span
 
 from otel_llm import semconv
@@ -156,13 +158,72 @@ def default_port_attributes(instance: Any) -> dict[str, Any]:
     return {semconv.SERVER_PORT: 443 if scheme == "https" else 80}
 
 
+_SDK_SPANS: tuple[type, ...] = tuple(  # Span and the SDK's own _Span, which tracers make
+    t for t in (_sdk_trace.Span, getattr(_sdk_trace, "_Span", None)) if isinstance(t, type)
+)
+
+
+class _Direct:
+    """Whether :func:`put_attributes` may write into the SDK span's attribute dict:
+    ``BoundedAttributes`` with the fields of opentelemetry-sdk 1.45 (checked at import;
+    turned off for good at the first missing field)."""
+
+    on = all(
+        hasattr(BoundedAttributes(1, {"k": 1}), name)
+        for name in ("_dict", "_lock", "_immutable", "maxlen", "max_value_len")
+    ) and hasattr(BoundedAttributes, "_setitem_locked")
+
+
+def put_attributes(span: Span, attrs: dict[str, Any]) -> None:
+    """``span.set_attributes(attrs)`` for values of exactly ``str``, ``int``, ``float`` or
+    ``bool`` (the caller's word: our start attributes, the request ID).
+
+    ``Span.set_attributes`` runs the SDK's generic value checks (``_clean_attribute_value``
+    over the mapping, an ABC ``isinstance`` chain per value), which pass such values
+    through unchanged, under the span's and the attribute dict's locks. On the SDK's own
+    ``Span`` with its ``BoundedAttributes`` and no value length limit they are written as
+    the SDK writes a checked value: under the span's lock (taken and released directly:
+    a ``with`` costs twice as much here), which orders the write against ``end()``; new
+    keys with room for them in one C-level ``dict.update`` (atomic for readers, as the
+    span processor's start stamp is), anything else through ``_setitem_locked`` under
+    the dict's lock too (existing keys, count limit, eviction and dropped count as
+    upstream). A value length limit, an ended span or another SDK layout take
+    ``set_attributes``; ``tests/unit/test_genai_fastpath.py`` holds both equal.
+    """
+    if _Direct.on and type(span) in _SDK_SPANS:
+        try:
+            attributes = span._attributes  # type: ignore[attr-defined]
+            if type(attributes) is BoundedAttributes and attributes.max_value_len is None:
+                lock = span._lock  # type: ignore[attr-defined]
+                lock.acquire()
+                try:
+                    if span._end_time is None and not attributes._immutable:  # type: ignore[attr-defined]
+                        present = attributes._dict
+                        maxlen = attributes.maxlen
+                        if (
+                            maxlen is None or len(present) + len(attrs) <= maxlen
+                        ) and present.keys().isdisjoint(attrs):
+                            present.update(attrs)
+                            return
+                        if maxlen != 0:
+                            with attributes._lock:
+                                for key, value in attrs.items():
+                                    attributes._setitem_locked(key, value)
+                            return
+                finally:
+                    lock.release()
+        except AttributeError:  # another SDK layout: the public path from now on
+            _Direct.on = False
+    span.set_attributes(attrs)
+
+
 def set_start_attributes(span: Span, instance: Any, streaming: bool) -> None:
     """What we add when a call starts: ``server.port`` and ``gen_ai.request.stream``."""
     attrs = default_port_attributes(instance)
     if streaming:
         attrs[semconv.GEN_AI_REQUEST_STREAM] = True
     if attrs:
-        span.set_attributes(attrs)
+        put_attributes(span, attrs)
 
 
 def request_id_from_headers(headers: Any) -> str | None:
@@ -188,7 +249,9 @@ def error_request_id(exc: BaseException) -> str | None:
 
 def set_request_id(span: Span, request_id: Any) -> None:
     """``otel_llm.provider.request_id``, when ``request_id`` is a non-empty string."""
-    if isinstance(request_id, str) and request_id:
+    if type(request_id) is str and request_id:
+        put_attributes(span, {PROVIDER_REQUEST_ID: request_id})
+    elif isinstance(request_id, str) and request_id:
         span.set_attribute(PROVIDER_REQUEST_ID, request_id)
 
 

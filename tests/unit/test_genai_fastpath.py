@@ -33,7 +33,7 @@ from opentelemetry.util.genai.stream import AsyncStreamWrapper, SyncStreamWrappe
 
 from otel_llm import semconv as sc
 from otel_llm.config import Settings
-from otel_llm.genai import _fastpath, instrument_llm_sdks, uninstrument_llm_sdks
+from otel_llm.genai import _common, _fastpath, instrument_llm_sdks, uninstrument_llm_sdks
 from otel_llm.genai._fastpath import active
 
 VOLATILE = {
@@ -274,6 +274,7 @@ def test_same_spans_with_and_without_fast_path(
     taken.clear()
     with monkeypatch.context() as m:
         m.setitem(_fastpath.PINNED, "opentelemetry-util-genai", "0.0.0")
+        m.setattr(_common._Direct, "on", False)  # our attributes through set_attributes
         official = _record(scenario, mock_llm, tracer_provider, span_exporter)
     assert seen and not any(seen)
     assert not any(taken.values()), taken
@@ -675,3 +676,70 @@ def test_each_sdk_group_is_pinned_on_its_own(
         uninstrument_llm_sdks()
     assert "_apply_finish" in InferenceInvocation.__dict__  # upstream's own, back in place
     assert InferenceInvocation.__dict__["_apply_finish"] is not _fastpath._apply_finish
+
+
+def _attribute_twins(limits: Any = None) -> tuple[Any, Any]:
+    tracer = TracerProvider(span_limits=limits).get_tracer("t")
+    first = {"gen_ai.operation.name": "chat", "server.address": "api.openai.com"}
+    return tracer.start_span("a", attributes=first), tracer.start_span("b", attributes=first)
+
+
+def _attribute_state(span: Any) -> tuple[Any, ...]:
+    return (list(span.attributes.items()), span.dropped_attributes)
+
+
+@pytest.mark.parametrize(
+    ("limits", "writes"),
+    [
+        (None, [{sc.SERVER_PORT: 443, sc.GEN_AI_REQUEST_STREAM: True}, {"req": "r-1"}]),
+        (None, [{sc.SERVER_PORT: 443}, {sc.SERVER_PORT: 8443, "x": 1.5}]),  # existing key
+        ("count", [{sc.SERVER_PORT: 443}, {"req": "r-1", "x": 2}]),  # evicts the oldest
+        ("count0", [{sc.SERVER_PORT: 443}]),  # every attribute dropped
+        ("length", [{"req": "a long request id"}, {sc.SERVER_PORT: 443}]),
+    ],
+    ids=["new-keys", "existing-key", "count-limit", "no-attributes", "length-limit"],
+)
+def test_direct_attribute_writes_match_set_attributes(limits: Any, writes: Any) -> None:
+    from opentelemetry.sdk.trace import SpanLimits
+
+    span_limits = {
+        None: None,
+        "count": SpanLimits(max_span_attributes=3),
+        "count0": SpanLimits(max_span_attributes=0),
+        "length": SpanLimits(max_attribute_length=4),
+    }[limits]
+    ours, theirs = _attribute_twins(span_limits)
+    assert _common._Direct.on
+    for attrs in writes:
+        _common.put_attributes(ours, dict(attrs))
+        theirs.set_attributes(dict(attrs))
+        assert _attribute_state(ours) == _attribute_state(theirs)
+    ours.end()
+    theirs.end()
+    _common.put_attributes(ours, {"late": 1})  # ended: refused (and warned) as upstream
+    theirs.set_attributes({"late": 1})
+    assert _attribute_state(ours) == _attribute_state(theirs)
+
+
+def test_direct_attribute_writes_skip_the_sdk_checks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the SDK's span the values go into its dict without ``set_attributes``; any other
+    span (or a missing private field) takes the public path."""
+    ours, _ = _attribute_twins()
+    called: list[Any] = []
+    monkeypatch.setattr(type(ours), "set_attributes", lambda self, a: called.append(a))
+    _common.put_attributes(ours, {sc.SERVER_PORT: 443})
+    assert not called and ours.attributes[sc.SERVER_PORT] == 443
+
+    class Other:
+        def set_attributes(self, attrs: Any) -> None:
+            called.append(attrs)
+
+    _common.put_attributes(Other(), {sc.SERVER_PORT: 443})  # type: ignore[arg-type]
+    assert called == [{sc.SERVER_PORT: 443}]
+
+    monkeypatch.setattr(_common._Direct, "on", True)
+    broken, _ = _attribute_twins()
+    del broken._attributes._dict  # another SDK layout
+    _common.put_attributes(broken, {"k": 1})
+    assert called[-1] == {"k": 1}
+    assert not _common._Direct.on  # off for good after a missing field
