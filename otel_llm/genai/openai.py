@@ -23,6 +23,7 @@ run inside it. Per call type:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from opentelemetry.trace import Span
@@ -79,27 +80,47 @@ def _raw_response_call(kwargs: Mapping[str, Any]) -> bool:
 
 def _usage_numbers(usage: Any) -> dict[str, int | None]:
     """Chat (prompt/completion) or Responses (input/output) usage in one shape."""
-    prompt = as_int(_get(usage, "prompt_tokens"))
+    u = _fields(usage)
+    prompt = as_int(u.get("prompt_tokens"))
     if prompt is None:
-        prompt = as_int(_get(usage, "input_tokens"))
-    completion = as_int(_get(usage, "completion_tokens"))
+        prompt = as_int(u.get("input_tokens"))
+    completion = as_int(u.get("completion_tokens"))
     if completion is None:
-        completion = as_int(_get(usage, "output_tokens"))
-    in_details = _get(usage, "prompt_tokens_details") or _get(usage, "input_tokens_details")
-    out_details = _get(usage, "completion_tokens_details") or _get(usage, "output_tokens_details")
+        completion = as_int(u.get("output_tokens"))
+    in_details = _fields(u.get("prompt_tokens_details") or u.get("input_tokens_details"))
+    out_details = _fields(u.get("completion_tokens_details") or u.get("output_tokens_details"))
     return {
         "input_tokens": prompt,
         "output_tokens": completion,
-        "cache_read": as_int(_get(in_details, "cached_tokens")),
-        "cache_creation": as_int(_get(in_details, "cache_write_tokens")),
-        "reasoning": as_int(_get(out_details, "reasoning_tokens")),
+        "cache_read": as_int(in_details.get("cached_tokens")),
+        "cache_creation": as_int(in_details.get("cache_write_tokens")),
+        "reasoning": as_int(out_details.get("reasoning_tokens")),
     }
 
 
 _MISSING = object()
 _ATTR, _FIELDS, _KEY = 0, 1, 2
-_reads: dict[tuple[type, str], int] = {}
-"""(class, field name) -> how :func:`_get` reads it (bounded)."""
+_USAGE_NAMES = (
+    "prompt_tokens",
+    "input_tokens",
+    "completion_tokens",
+    "output_tokens",
+    "prompt_tokens_details",
+    "input_tokens_details",
+    "completion_tokens_details",
+    "output_tokens_details",
+    "cached_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "audio_tokens",
+    "image_tokens",
+    "accepted_prediction_tokens",
+    "rejected_prediction_tokens",
+)
+"""Every name the usage readers here look up (:func:`_fields` is valid for these)."""
+_NO_FIELDS: Mapping[str, Any] = MappingProxyType({})
+_kinds: dict[type, int] = {}
+"""Class -> how :func:`_fields` reads its instances (bounded)."""
 
 
 def _read_kind(cls: type, name: str) -> int:
@@ -119,59 +140,78 @@ def _read_kind(cls: type, name: str) -> int:
     return _ATTR
 
 
-def _get(obj: Any, name: str) -> Any:
-    """``field(obj, name)`` (a mapping's key, else ``getattr(obj, name, None)``) without
-    what a pydantic model pays for a field it does not have (two Python-level
-    ``__getattr__`` hooks and an ``AttributeError``): a model's fields live in its
-    ``__dict__``, what the API sent beyond them in ``__pydantic_extra__``, which is where
-    pydantic's own ``__getattr__`` looks."""
-    key = (type(obj), name)
-    kind = _reads.get(key)
+def _class_kind(cls: type) -> int:
+    kinds = {_read_kind(cls, name) for name in _USAGE_NAMES}
+    return kinds.pop() if len(kinds) == 1 else _ATTR
+
+
+class _Attributes:
+    """``get`` as ``getattr(obj, name, None)``: any other object's fields."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj: Any) -> None:
+        self.obj = obj
+
+    def get(self, name: str) -> Any:
+        return getattr(self.obj, name, None)
+
+
+def _fields(obj: Any) -> Any:
+    """Something whose ``get(name)`` is ``field(obj, name)`` (a mapping's key, else
+    ``getattr(obj, name, None)``) for the names in :data:`_USAGE_NAMES`, without what a
+    pydantic model pays per field it does not have (two Python-level ``__getattr__``
+    hooks and an ``AttributeError``): a model's fields live in its ``__dict__``, what the
+    API sent beyond them in ``__pydantic_extra__``, which is where pydantic's own
+    ``__getattr__`` looks. A model without extras is read through its ``__dict__``
+    itself (nothing allocated); None has no fields."""
+    if obj is None:
+        return _NO_FIELDS
+    cls = type(obj)
+    kind = _kinds.get(cls)
     if kind is None:
-        kind = _read_kind(*key)
-        if len(_reads) >= 256:
-            _reads.clear()
-        _reads[key] = kind
+        kind = _class_kind(cls)
+        if len(_kinds) >= 256:
+            _kinds.clear()
+        _kinds[cls] = kind
     if kind == _FIELDS:
-        value = obj.__dict__.get(name, _MISSING)
-        if value is not _MISSING:
-            return value
         extra = obj.__pydantic_extra__
-        return extra.get(name) if extra else None
+        return {**extra, **obj.__dict__} if extra else obj.__dict__
     if kind == _KEY:
-        return obj.get(name)
-    return getattr(obj, name, None)
+        return obj
+    return _Attributes(obj)
 
 
-_EXTRA_IN = ("audio_tokens", "image_tokens")
-_EXTRA_OUT = ("audio_tokens", "accepted_prediction_tokens", "rejected_prediction_tokens")
-
-
-def _set_usage_kinds(span: Span, usage: Any, in_details: Any) -> None:
-    """The usage kinds of :func:`openai_usage_attributes` (audio, image, prediction
-    tokens, priced apart), which sets only counts above zero: a usage whose details carry
-    none of them is not walked again."""
-    out_details = _get(usage, "completion_tokens_details") or _get(usage, "output_tokens_details")
-    if any(_get(in_details, name) for name in _EXTRA_IN) or any(
-        _get(out_details, name) for name in _EXTRA_OUT
-    ):
-        extras = openai_usage_attributes(usage)
-        if extras:
-            span.set_attributes(extras)
+def _has_usage_kinds(in_details: Any, out_details: Any) -> bool:
+    """Whether :func:`openai_usage_attributes` has anything to set (it sets only counts
+    above zero: a usage whose details carry none of them is not walked again)."""
+    return bool(
+        in_details.get("audio_tokens")
+        or in_details.get("image_tokens")
+        or out_details.get("audio_tokens")
+        or out_details.get("accepted_prediction_tokens")
+        or out_details.get("rejected_prediction_tokens")
+    )
 
 
 def _add_cache_creation(span: Span, usage: Any) -> None:
-    """Cache-creation tokens, and the usage kinds of :func:`openai_usage_attributes`."""
-    if isinstance(usage, Mapping):
+    """Cache-creation tokens, and the usage kinds of :func:`openai_usage_attributes`
+    (audio, image, prediction tokens, priced apart)."""
+    u = _fields(usage)
+    if u is usage:  # a mapping: the pricing reader reads it all
         extras = openai_usage_attributes(usage)
         if extras:
             span.set_attributes(extras)
         return
-    details = _get(usage, "prompt_tokens_details") or _get(usage, "input_tokens_details")
-    created = _get(details, "cache_write_tokens")
+    details = _fields(u.get("prompt_tokens_details") or u.get("input_tokens_details"))
+    created = details.get("cache_write_tokens")
     if isinstance(created, int) and created > 0:
         span.set_attribute(semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, created)
-    _set_usage_kinds(span, usage, details)
+    out_details = _fields(u.get("completion_tokens_details") or u.get("output_tokens_details"))
+    if _has_usage_kinds(details, out_details):
+        extras = openai_usage_attributes(usage)
+        if extras:
+            span.set_attributes(extras)
 
 
 class _ChatTap:
@@ -227,15 +267,14 @@ class _ChatTap:
                     cache_creation=n["cache_creation"],
                     reasoning=n["reasoning"],
                 )
-                if isinstance(self.usage, Mapping):
+                u = _fields(self.usage)
+                if u is self.usage or _has_usage_kinds(
+                    _fields(u.get("prompt_tokens_details") or u.get("input_tokens_details")),
+                    _fields(u.get("completion_tokens_details") or u.get("output_tokens_details")),
+                ):
                     extras = openai_usage_attributes(self.usage)
                     if extras:
                         span.set_attributes(extras)
-                else:
-                    details = _get(self.usage, "prompt_tokens_details") or _get(
-                        self.usage, "input_tokens_details"
-                    )
-                    _set_usage_kinds(span, self.usage, details)
             else:
                 _add_cache_creation(span, self.usage)
             return

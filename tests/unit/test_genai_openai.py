@@ -494,13 +494,14 @@ def test_content_mode_follows_settings(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_model_reads_match_getattr() -> None:
-    """_get reads SDK models as field() (getattr(obj, name, None)) does, without the failed
-    lookups; mappings by key."""
+    """_fields reads SDK models as field() (getattr(obj, name, None)) does, without the
+    failed lookups, for every name the usage readers look up (and the API's extras);
+    mappings by key; any other object by getattr."""
     from openai.types import CompletionUsage
     from openai.types.responses import ResponseUsage
 
     from otel_llm.genai._common import field
-    from otel_llm.genai.openai import _get
+    from otel_llm.genai.openai import _USAGE_NAMES, _fields
 
     chat = CompletionUsage.model_validate(
         {
@@ -521,25 +522,28 @@ def test_model_reads_match_getattr() -> None:
             "total_tokens": 15,
         }
     )
-    names = [
-        "prompt_tokens",
-        "prompt_tokens_details",
-        "input_tokens_details",
-        "completion_tokens_details",
-        "output_tokens_details",
-        "something_new",
-        "absent",
-        "model_fields_set",
-    ]
-    for usage in (chat, responses, {"prompt_tokens": 1}, None):
+    names = [*_USAGE_NAMES, "something_new", "absent"]
+
+    class Plain:  # neither a mapping nor a pydantic model
+        prompt_tokens = 7
+
+    for usage in (chat, responses, {"prompt_tokens": 1}, None, Plain()):
+        read = _fields(usage)
         for name in names:
-            assert _get(usage, name) == field(usage, name), (usage, name)
+            assert read.get(name) == field(usage, name), (usage, name)
             if not isinstance(usage, dict):
-                assert _get(usage, name) == getattr(usage, name, None), (usage, name)
-    details = [chat.prompt_tokens_details, responses.input_tokens_details]
+                assert read.get(name) == getattr(usage, name, None), (usage, name)
+    assert _fields(chat).get("something_new") == {"n": 1}
+    assert _fields(responses) is responses.__dict__  # no extras: nothing allocated
+    details = [
+        chat.prompt_tokens_details,
+        chat.completion_tokens_details,
+        responses.input_tokens_details,
+        responses.output_tokens_details,
+    ]
     for detail in details:
-        for name in ("audio_tokens", "image_tokens", "cache_write_tokens", "cached_tokens"):
-            assert _get(detail, name) == getattr(detail, name, None), (detail, name)
+        for name in names:
+            assert _fields(detail).get(name) == getattr(detail, name, None), (detail, name)
 
 
 @pytest.mark.parametrize("kind", ["chat", "chat-plain", "responses", "dict"])
