@@ -81,6 +81,7 @@ _ASYNC_NEXT: Any = None
 _CHAT_SYNC: Any = None
 _CHAT_ASYNC: Any = None
 _CHAT_CHUNK: Any = None
+_CHAT_TAP: Any = None
 _CHOICE_BUFFER: Any = None
 _MESSAGES_SYNC: Any = None
 _MESSAGES_ASYNC: Any = None
@@ -227,48 +228,143 @@ def _chat_process(self: Any, chunk: Any) -> None:
         self._self_usage = usage
 
 
+def _chat_step(self: Any, tap: Any, chunk: Any) -> bool:
+    """Our chat tap's ``on_item``, ``_chat_process`` and ``_on_chunk`` for one chunk in one
+    call, reading the chunk's fields once; False when the tap hides the chunk (the
+    official wrapper never sees it). For an exact ``ChatCompletionChunk`` read by the
+    exact ``ChatStreamWrapper``/``AsyncChatStreamWrapper`` of an ``InferenceInvocation``
+    through an exact ``_ChatTap`` (the caller checks the rest); the same state after
+    every chunk as the three steps (``tests/unit/test_genai_fastpath.py``)."""
+    choices = chunk.choices
+    usage = chunk.usage
+    try:  # the tap's part; a tap error passes the chunk through
+        if usage is not None:
+            tap.usage = usage
+        if tap.hide_usage:
+            if usage is not None:
+                if not choices:
+                    return False
+                chunk.usage = None
+                usage = None
+            fields_set = getattr(chunk, "__pydantic_fields_set__", None)
+            if fields_set is not None:
+                fields_set.discard("usage")
+    except Exception:
+        logger.debug("otel-llm: stream tap failed on an item", exc_info=True)
+        usage = chunk.usage
+    chunk_at = default_timer()
+    if not self._self_response_id and chunk.id:
+        self._self_response_id = chunk.id
+    invocation = self._self_invocation
+    data = invocation.data
+    if not data.response_model and chunk.model:
+        data.response_model = chunk.model
+    if not self._self_service_tier:
+        service_tier = getattr(chunk, "service_tier", None)
+        if service_tier:
+            self._self_service_tier = service_tier
+    if choices is not None:
+        buffers = self._self_choice_buffers
+        chars = 0
+        for choice in choices:
+            delta = choice.delta
+            if not delta:
+                continue
+            index = choice.index
+            for idx in range(len(buffers), index + 1):
+                buffers.append(_CHOICE_BUFFER(idx))
+            buffer = buffers[index]
+            if choice.finish_reason:
+                buffer.finish_reason = choice.finish_reason
+            content = delta.content
+            if content is not None:
+                buffer.text_content.append(content)
+                if content:
+                    chars += len(content)
+            refusal = getattr(delta, "refusal", None)
+            if isinstance(refusal, str):
+                buffer.refusal.append(refusal)
+            tool_calls = delta.tool_calls
+            if tool_calls is not None:
+                for tool_call in tool_calls:
+                    arguments = getattr(getattr(tool_call, "function", None), "arguments", None)
+                    if arguments:
+                        chars += len(arguments)
+                    buffer.append_tool_call(tool_call)
+        tap.chars += chars
+    if usage is not None:
+        self._self_usage = usage
+    ttfc = invocation._ttfc_seconds
+    if (
+        ttfc is not None
+        and invocation._start_span
+        and type(invocation._instruments.time_per_output_chunk) is _NOOP_HISTOGRAM
+    ):  # _on_chunk after the first chunk, inlined
+        invocation._stream_last_chunk_at = chunk_at
+        data.request_stream = True
+        data.response_time_to_first_chunk = ttfc
+    else:
+        _on_chunk(invocation, chunk_at)
+    return True
+
+
 def _chat_next(self: Any) -> Any:
-    """``ChatStreamWrapper.__next__``: read outside the invocation's context, end inside."""
+    """``ChatStreamWrapper.__next__``: read outside the invocation's context, end inside;
+    through our chat tap, one fused step per chunk (:func:`_chat_step`)."""
     stream = self._self_stream
     if type(stream) is not TappedStream or not stream._self_fast:
         return _SYNC_NEXT(self)
-    try:
-        if self._self_iterator is stream:  # TappedStream.__next__, inlined
-            it = stream._self_iter
-            if it is None:
-                it = stream._self_iter = iter(stream.__wrapped__)
-            tap = stream._self_tap
-            while True:
-                try:
-                    chunk = next(it)
-                except BaseException:
-                    stream._finish()
-                    raise
-                try:  # a tap error passes the item through
-                    if tap.on_item(chunk):
+    while True:
+        fused = False
+        try:
+            if self._self_iterator is stream:  # TappedStream.__next__, inlined
+                it = stream._self_iter
+                if it is None:
+                    it = stream._self_iter = iter(stream.__wrapped__)
+                tap = stream._self_tap
+                fusable = (
+                    type(tap) is _CHAT_TAP
+                    and type(self) is _CHAT_SYNC
+                    and type(self._self_invocation) is _INFERENCE
+                )
+                while True:
+                    try:
+                        chunk = next(it)
+                    except BaseException:
+                        stream._finish()
+                        raise
+                    if fusable and type(chunk) is _CHAT_CHUNK:
+                        fused = True
                         break
-                except Exception:
-                    logger.debug("otel-llm: stream tap failed on an item", exc_info=True)
-                    break
+                    try:  # a tap error passes the item through
+                        if tap.on_item(chunk):
+                            break
+                    except Exception:
+                        logger.debug("otel-llm: stream tap failed on an item", exc_info=True)
+                        break
+            else:
+                chunk = next(self._self_iterator)
+        except StopIteration:
+            with self._execution_context():
+                self._finalize_success()
+            raise
+        except BaseException as error:
+            with self._execution_context():
+                self._finalize_failure(error)
+            raise
+        if fused:
+            if _chat_step(self, tap, chunk):
+                return chunk
+            continue  # hidden by the tap: read the next
+        invocation = self._self_invocation
+        chunk_at = default_timer()
+        if type(self) is _CHAT_SYNC and type(invocation) is _INFERENCE:
+            _chat_process(self, chunk)
         else:
-            chunk = next(self._self_iterator)
-    except StopIteration:
-        with self._execution_context():
-            self._finalize_success()
-        raise
-    except BaseException as error:
-        with self._execution_context():
-            self._finalize_failure(error)
-        raise
-    invocation = self._self_invocation
-    chunk_at = default_timer()
-    if type(self) is _CHAT_SYNC and type(invocation) is _INFERENCE:
-        _chat_process(self, chunk)
-    else:
-        self._process_chunk(chunk)
-    if invocation is not None:
-        _on_chunk(invocation, chunk_at)
-    return chunk
+            self._process_chunk(chunk)
+        if invocation is not None:
+            _on_chunk(invocation, chunk_at)
+        return chunk
 
 
 async def _chat_anext(self: Any) -> Any:
@@ -276,43 +372,57 @@ async def _chat_anext(self: Any) -> Any:
     stream = self._self_stream
     if type(stream) is not TappedAsyncStream or not stream._self_fast:
         return await _ASYNC_NEXT(self)
-    try:
-        if self._self_aiter is stream:  # TappedAsyncStream.__anext__, inlined
-            it = stream._self_iter
-            if it is None:
-                it = stream._self_iter = aiter(stream.__wrapped__)
-            tap = stream._self_tap
-            while True:
-                try:
-                    chunk = await anext(it)
-                except BaseException:
-                    stream._finish()
-                    raise
-                try:  # a tap error passes the item through
-                    if tap.on_item(chunk):
+    while True:
+        fused = False
+        try:
+            if self._self_aiter is stream:  # TappedAsyncStream.__anext__, inlined
+                it = stream._self_iter
+                if it is None:
+                    it = stream._self_iter = aiter(stream.__wrapped__)
+                tap = stream._self_tap
+                fusable = (
+                    type(tap) is _CHAT_TAP
+                    and type(self) is _CHAT_ASYNC
+                    and type(self._self_invocation) is _INFERENCE
+                )
+                while True:
+                    try:
+                        chunk = await anext(it)
+                    except BaseException:
+                        stream._finish()
+                        raise
+                    if fusable and type(chunk) is _CHAT_CHUNK:
+                        fused = True
                         break
-                except Exception:
-                    logger.debug("otel-llm: stream tap failed on an item", exc_info=True)
-                    break
+                    try:  # a tap error passes the item through
+                        if tap.on_item(chunk):
+                            break
+                    except Exception:
+                        logger.debug("otel-llm: stream tap failed on an item", exc_info=True)
+                        break
+            else:
+                chunk = await anext(self._self_aiter)
+        except StopAsyncIteration:
+            with self._execution_context():
+                self._finalize_success()
+            raise
+        except BaseException as error:
+            with self._execution_context():
+                self._finalize_failure(error)
+            raise
+        if fused:
+            if _chat_step(self, tap, chunk):
+                return chunk
+            continue  # hidden by the tap: read the next
+        invocation = self._self_invocation
+        chunk_at = default_timer()
+        if type(self) is _CHAT_ASYNC and type(invocation) is _INFERENCE:
+            _chat_process(self, chunk)
         else:
-            chunk = await anext(self._self_aiter)
-    except StopAsyncIteration:
-        with self._execution_context():
-            self._finalize_success()
-        raise
-    except BaseException as error:
-        with self._execution_context():
-            self._finalize_failure(error)
-        raise
-    invocation = self._self_invocation
-    chunk_at = default_timer()
-    if type(self) is _CHAT_ASYNC and type(invocation) is _INFERENCE:
-        _chat_process(self, chunk)
-    else:
-        self._process_chunk(chunk)
-    if invocation is not None:
-        _on_chunk(invocation, chunk_at)
-    return chunk
+            self._process_chunk(chunk)
+        if invocation is not None:
+            _on_chunk(invocation, chunk_at)
+        return chunk
 
 
 # --- Anthropic message streams ----------------------------------------------------------
@@ -463,7 +573,7 @@ _NOT_MERGED = frozenset({"attributes", "metric_attributes", "capture_content", "
 
 
 def _install_openai() -> None:
-    global _CHAT_SYNC, _CHAT_ASYNC, _CHAT_CHUNK, _CHOICE_BUFFER
+    global _CHAT_SYNC, _CHAT_ASYNC, _CHAT_CHUNK, _CHOICE_BUFFER, _CHAT_TAP
     from openai.types.chat import ChatCompletionChunk
     from opentelemetry.instrumentation.genai.openai.chat_buffers import ChoiceBuffer
     from opentelemetry.instrumentation.genai.openai.chat_wrappers import (
@@ -475,6 +585,9 @@ def _install_openai() -> None:
     _CHAT_ASYNC = AsyncChatStreamWrapper
     _CHAT_CHUNK = ChatCompletionChunk
     _CHOICE_BUFFER = ChoiceBuffer
+    from otel_llm.genai.openai import _ChatTap  # loaded: it installs this module's patches
+
+    _CHAT_TAP = _ChatTap
     _patch("openai", ChatStreamWrapper, "__next__", _chat_next)
     _patch("openai", AsyncChatStreamWrapper, "__anext__", _chat_anext)
 

@@ -237,7 +237,7 @@ def _check_parents(found: list[tuple[Any, ...]]) -> None:
 def _count_fast_calls(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     """Count the calls of the fused chunk steps and of the end of call."""
     taken: dict[str, int] = {}
-    for name in ("_chat_process", "_messages_process", "_apply_finish"):
+    for name in ("_chat_step", "_messages_process", "_apply_finish"):
         original = getattr(_fastpath, name)
 
         def counted(*args: Any, _name: str = name, _original: Any = original) -> Any:
@@ -268,6 +268,7 @@ def test_same_spans_with_and_without_fast_path(
     taken = _count_fast_calls(monkeypatch)
     fast = _record(scenario, mock_llm, tracer_provider, span_exporter)
     assert seen and all(seen)  # every chat stream took the fast path
+    assert set(taken) == {"_chat_step", "_messages_process", "_apply_finish"}, taken
     assert all(taken.values()), taken  # fused chunk steps and the end of call ran
 
     seen.clear()
@@ -578,6 +579,69 @@ def test_fused_chat_chunk_step_matches_upstream() -> None:
         uninstrument_llm_sdks()
     buffers = _chat_state(ours)[0]
     assert buffers[0][1] == "tool_calls" and buffers[0][3] == ["no"] and buffers[1][2] == ["two"]
+
+
+def _usage_chunk(i: int, *, with_choice: bool) -> Any:
+    from openai.types.chat import ChatCompletionChunk
+
+    choices = [{"index": 0, "delta": {"content": "tail"}}] if with_choice else []
+    return ChatCompletionChunk.model_validate(
+        {
+            "id": f"c-{i}",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "gpt-4o-mini-2024",
+            "choices": choices,
+            "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3},
+        }
+    )
+
+
+@pytest.mark.usefixtures("tracer_provider")
+@pytest.mark.parametrize("hide_usage", [False, True], ids=["caller-usage", "our-usage"])
+def test_fused_tap_and_chunk_step_matches_the_three_steps(hide_usage: bool) -> None:
+    """_chat_step = our tap's on_item, then (for a chunk it keeps) upstream's
+    _process_chunk and _on_stream_chunk: same wrapper, tap, invocation and chunk state
+    after every chunk, and the same chunks hidden."""
+    from otel_llm.genai.openai import _ChatTap
+
+    handler = TelemetryHandler(tracer_provider=TracerProvider(), meter_provider=NoOpMeterProvider())
+    instrument_llm_sdks(Settings())
+    try:
+        invocations = [handler.inference("openai"), handler.inference("openai")]
+        for invocation in invocations:
+            invocation.suspend()
+        invocations[1]._monotonic_start_s = invocations[0]._monotonic_start_s
+        ours = ChatStreamWrapper(iter(()), invocations[0], True)  # type: ignore[arg-type]
+        theirs = ChatStreamWrapper(iter(()), invocations[1], True)  # type: ignore[arg-type]
+        span = trace.INVALID_SPAN
+        our_tap = _ChatTap(span, None, hide_usage)
+        their_tap = _ChatTap(span, None, hide_usage)
+        twins = [
+            *zip(_chunks(), _chunks(), strict=True),
+            (_usage_chunk(7, with_choice=True), _usage_chunk(7, with_choice=True)),
+            (_usage_chunk(8, with_choice=False), _usage_chunk(8, with_choice=False)),
+        ]
+        clock = iter(range(1000))
+        for mine, upstream in twins:
+            at = float(next(clock))
+            with pytest.MonkeyPatch.context() as m:
+                m.setattr(_fastpath, "default_timer", lambda at=at: at)
+                kept = _fastpath._chat_step(ours, our_tap, mine)
+            expected = their_tap.on_item(upstream)
+            if expected:
+                theirs._process_chunk(upstream)
+                invocations[1]._on_stream_chunk(at)
+            assert kept == expected
+            assert _chat_state(ours) == _chat_state(theirs)
+            assert _timing(invocations[0]) == _timing(invocations[1])
+            assert (our_tap.usage, our_tap.chars) == (their_tap.usage, their_tap.chars)
+            assert mine.model_dump(exclude_unset=True) == upstream.model_dump(exclude_unset=True)
+    finally:
+        uninstrument_llm_sdks()
+    assert our_tap.chars == len("two") + len("{}") + len("tail")
+    assert our_tap.usage is not None
+    assert (ours._self_usage is None) == hide_usage
 
 
 def _anthropic_events() -> list[Any]:
