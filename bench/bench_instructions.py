@@ -23,6 +23,7 @@ repeated run gives the same count to within 1k.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import re
 import subprocess
@@ -49,7 +50,14 @@ def _call(config: str, path: str, n: int) -> None:
 
             wire.uninstall()
     fn = bc.CALLS[path]
-    for _ in range(40 + n):
+    for _ in range(40):
+        fn(clients)
+    # what the warm-up left is out of the collector's reach: a full collection walks the
+    # whole heap (several M instructions), and whether one falls inside a run moves
+    # with every allocation the code under test saves or adds
+    gc.collect()
+    gc.freeze()
+    for _ in range(n):
         fn(clients)
     # every span exported in both runs: otherwise how many the batch thread exported
     # before the exit depends on how long valgrind took (0.1-0.2M per call of spread)
