@@ -33,6 +33,12 @@ SDK does not set); a log bridge would correlate those with the current span. So:
   skipped, and only while the invocation's instruments are the API's no-op histograms.
   With a real meter provider the official ``_on_stream_chunk`` runs unchanged.
 
+The no-op chunk metrics are skipped for every stream, also those the official wrappers
+read the upstream way (Responses API events, Anthropic's ``messages.stream()`` helper,
+chat streams we did not tap): ``InferenceInvocation._on_stream_chunk`` is patched with
+the same bookkeeping (:func:`_on_stream_chunk`); their per-read context re-attachment
+stays (a Responses event can end the span mid-read).
+
 This relies on private internals (the wrapper's ``_self_*`` fields, the invocation's
 chunk clock), so it is enabled only for the exact versions in :data:`PINNED`, checked
 once at instrument time; any other version keeps the official code untouched. It only
@@ -76,6 +82,7 @@ _EMPTY_DATA: Any = None
 _CONTEXT_KEY: Any = None
 _GET_VALUE: Any = None
 _APPLY_FINISH: Any = None
+_ON_STREAM_CHUNK: Any = None
 _SYNC_NEXT: Any = None
 _ASYNC_NEXT: Any = None
 _CHAT_SYNC: Any = None
@@ -119,14 +126,14 @@ def _on_chunk(invocation: Any, chunk_at: float) -> None:
     Same bookkeeping as upstream 1.3b0: the chunk clock, time to first chunk, and the
     streamed-request flag; the upstream method runs whenever it could record something.
     """
-    if type(invocation) is not _INFERENCE or not invocation._start_span:
+    if type(invocation) is not _INFERENCE:
         invocation._on_stream_chunk(chunk_at)
         return
     instruments = invocation._instruments
     first = invocation._ttfc_seconds is None
     histogram = instruments.time_to_first_chunk if first else instruments.time_per_output_chunk
-    if type(histogram) is not _NOOP_HISTOGRAM:
-        invocation._on_stream_chunk(chunk_at)
+    if type(histogram) is not _NOOP_HISTOGRAM or not invocation._start_span:
+        _ON_STREAM_CHUNK(invocation, chunk_at)
         return
     last = invocation._stream_last_chunk_at
     if last is None:
@@ -137,6 +144,17 @@ def _on_chunk(invocation: Any, chunk_at: float) -> None:
     data = invocation.data
     data.request_stream = True
     data.response_time_to_first_chunk = invocation._ttfc_seconds
+
+
+def _on_stream_chunk(self: Any, chunk_at: float) -> None:
+    """``InferenceInvocation._on_stream_chunk`` for every stream the official wrappers
+    read the upstream way (Responses API events, Anthropic's ``messages.stream()``
+    helper, chat streams we did not tap): :func:`_on_chunk`, the no-op metric recording
+    skipped; a subclass of the invocation keeps upstream's method."""
+    if type(self) is not _INFERENCE:
+        _ON_STREAM_CHUNK(self, chunk_at)
+        return
+    _on_chunk(self, chunk_at)
 
 
 def _apply_finish(self: Any, error: Any = None) -> None:
@@ -538,7 +556,7 @@ def _restore(group: str) -> None:
 def _install_common() -> None:
     """What every group uses: util-genai's classes and the end-of-call patch."""
     global _NOOP_HISTOGRAM, _INFERENCE, _INFERENCE_DATA, _EMPTY_DATA, _CONTEXT_KEY
-    global _GET_VALUE, _APPLY_FINISH, _SYNC_NEXT, _ASYNC_NEXT
+    global _GET_VALUE, _APPLY_FINISH, _SYNC_NEXT, _ASYNC_NEXT, _ON_STREAM_CHUNK
     if _patched.get("finish"):
         return
     from dataclasses import MISSING, fields
@@ -564,9 +582,11 @@ def _install_common() -> None:
     _CONTEXT_KEY = CLIENT_INFERENCE_CONTEXT_KEY
     _GET_VALUE = get_value
     _APPLY_FINISH = InferenceInvocation.__dict__["_apply_finish"]
+    _ON_STREAM_CHUNK = InferenceInvocation.__dict__["_on_stream_chunk"]
     _SYNC_NEXT = SyncStreamWrapper.__next__
     _ASYNC_NEXT = AsyncStreamWrapper.__anext__
     _patch("finish", InferenceInvocation, "_apply_finish", _apply_finish)
+    _patch("finish", InferenceInvocation, "_on_stream_chunk", _on_stream_chunk)
 
 
 _NOT_MERGED = frozenset({"attributes", "metric_attributes", "capture_content", "upload_completion"})

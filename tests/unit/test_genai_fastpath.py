@@ -313,6 +313,9 @@ def test_patched_only_while_instrumented(tracer_provider: TracerProvider) -> Non
     assert "__anext__" not in AsyncChatStreamWrapper.__dict__
     assert ChatStreamWrapper.__next__ is SyncStreamWrapper.__next__
     assert AsyncChatStreamWrapper.__anext__ is AsyncStreamWrapper.__anext__
+    from opentelemetry.util.genai.invocation import InferenceInvocation
+
+    assert InferenceInvocation._on_stream_chunk is _fastpath._ON_STREAM_CHUNK
 
 
 @pytest.mark.usefixtures("fallback")
@@ -412,44 +415,59 @@ def _timing(invocation: Any) -> tuple[Any, ...]:
 
 @pytest.mark.usefixtures("tracer_provider")
 def test_chunk_clock_matches_upstream() -> None:
-    """Without a meter, our chunk bookkeeping leaves the invocation as upstream's does."""
+    """Without a meter, our chunk bookkeeping (called by our stream steps, or as the
+    invocation's patched ``_on_stream_chunk`` by upstream's) leaves the invocation as
+    upstream's does."""
     instrument_llm_sdks(Settings())  # sets the classes _on_chunk compares against
     try:
+        from opentelemetry.util.genai.invocation import InferenceInvocation
+
+        assert InferenceInvocation._on_stream_chunk is _fastpath._on_stream_chunk
         ours, theirs = _twins(NoOpMeterProvider())
+        patched, _ = _twins(NoOpMeterProvider())
+        patched._monotonic_start_s = theirs._monotonic_start_s = ours._monotonic_start_s
         start = ours._monotonic_start_s
         for at in (start + 0.25, start + 0.5, start + 0.5, start + 0.75):
             _fastpath._on_chunk(ours, at)
-            theirs._on_stream_chunk(at)
-            assert _timing(ours) == _timing(theirs)
+            patched._on_stream_chunk(at)
+            _fastpath._ON_STREAM_CHUNK(theirs, at)  # upstream's own
+            assert _timing(ours) == _timing(theirs) == _timing(patched)
         assert ours._ttfc_seconds == 0.25
         ours.stop()
         theirs.stop()
+        patched.stop()
     finally:
         uninstrument_llm_sdks()
 
 
 @pytest.mark.usefixtures("tracer_provider")
 def test_real_meter_still_gets_chunk_metrics() -> None:
-    reader = InMemoryMetricReader()
+    """With real instruments, our steps and the patched method record every chunk."""
+    readers = [InMemoryMetricReader(), InMemoryMetricReader()]
     instrument_llm_sdks(Settings())
     try:
-        invocation, _ = _twins(MeterProvider(metric_readers=[reader]))
         start = time.perf_counter()
-        for i in range(4):
-            _fastpath._on_chunk(invocation, start + i * 0.01)
-        invocation.stop()
+        for way, reader in enumerate(readers):
+            invocation, _ = _twins(MeterProvider(metric_readers=[reader]))
+            for i in range(4):
+                if way == 0:
+                    _fastpath._on_chunk(invocation, start + i * 0.01)
+                else:  # upstream's wrappers, through the patched method
+                    invocation._on_stream_chunk(start + i * 0.01)
+            invocation.stop()
     finally:
         uninstrument_llm_sdks()
-    data = reader.get_metrics_data()
-    assert data is not None
-    counts = {
-        metric.name: sum(p.count for p in metric.data.data_points)  # type: ignore[union-attr]
-        for rm in data.resource_metrics
-        for sm in rm.scope_metrics
-        for metric in sm.metrics
-    }
-    assert counts["gen_ai.client.operation.time_to_first_chunk"] == 1
-    assert counts["gen_ai.client.operation.time_per_output_chunk"] == 3
+    for reader in readers:
+        data = reader.get_metrics_data()
+        assert data is not None
+        counts = {
+            metric.name: sum(p.count for p in metric.data.data_points)  # type: ignore[union-attr]
+            for rm in data.resource_metrics
+            for sm in rm.scope_metrics
+            for metric in sm.metrics
+        }
+        assert counts["gen_ai.client.operation.time_to_first_chunk"] == 1
+        assert counts["gen_ai.client.operation.time_per_output_chunk"] == 3
 
 
 @pytest.mark.usefixtures("tracer_provider")
