@@ -13,11 +13,15 @@ Run: ``uv run python bench/bench_instructions.py TARGET [--n N]`` with TARGET on
 - ``wire-dispatch:<openai|anthropic>``: the wire layer's dispatch of one fresh SDK request
   while the official instrumentation's span is open (what every chat call pays).
 
-Each target runs twice under ``valgrind --tool=cachegrind --cache-sim=no`` (N operations,
+Each target runs twice under ``valgrind --tool=cachegrind`` (N operations,
 then 0, after the same warm-up); the difference over N is printed. All threads count.
 The children run with ``PYTHONHASHSEED=0`` unless it is set: with a random seed, dict
 and set layouts move counts by 0.1-0.3M per call between runs; with a fixed one a
-repeated run gives the same count to within 1k.
+repeated run of a processor target gives the same count to within 1k. A ``call`` target
+also freezes the warm-up's heap (``gc.freeze``) and keeps the batch export thread's timer
+out of the run (``OTEL_BSP_SCHEDULE_DELAY`` one hour, a flush at the end): whole calls
+still spread by about 20-30k between runs of the same code at N=100. ``--cache-sim``
+adds L1 instruction and data cache misses per operation (valgrind's cache simulation).
 """
 
 from __future__ import annotations
@@ -164,7 +168,14 @@ def _child(target: str, n: int) -> None:
     os._exit(0)  # exit handlers (exporter shutdown) are not the operation's
 
 
-def _count(target: str, n: int) -> int:
+_COUNTS = {
+    "instructions": r"I\s+refs:\s+([\d,]+)",
+    "L1 instruction misses": r"I1\s+misses:\s+([\d,]+)",
+    "L1 data misses": r"D1\s+misses:\s+([\d,]+)",
+}
+
+
+def _count(target: str, n: int, cache_sim: bool = False) -> dict[str, int]:
     env = {**os.environ}
     env.setdefault("PYTHONHASHSEED", "0")
     # the batch export thread never wakes on its timer inside a run (it would export at
@@ -174,7 +185,7 @@ def _count(target: str, n: int) -> int:
         [
             "valgrind",
             "--tool=cachegrind",
-            "--cache-sim=no",
+            f"--cache-sim={'yes' if cache_sim else 'no'}",
             "--cachegrind-out-file=/dev/null",
             sys.executable,
             __file__,
@@ -188,16 +199,25 @@ def _count(target: str, n: int) -> int:
         check=False,
         env=env,
     )
-    found = re.search(r"I\s+refs:\s+([\d,]+)", out.stderr)
-    if found is None:
+    counts = {}
+    for name, pattern in _COUNTS.items():
+        found = re.search(pattern, out.stderr)
+        if found is not None:
+            counts[name] = int(found.group(1).replace(",", ""))
+    if "instructions" not in counts:
         raise SystemExit(f"valgrind gave no count for {target} (n={n}):\n{out.stderr[-2000:]}")
-    return int(found.group(1).replace(",", ""))
+    return counts
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("target")
     parser.add_argument("--n", type=int, default=None, help="operations (default per target)")
+    parser.add_argument(
+        "--cache-sim",
+        action="store_true",
+        help="also L1 instruction and data cache misses (valgrind's cache simulation)",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     defaults = {"call": 40, "processor": 3000, "wire-dispatch": 5000}
@@ -205,8 +225,11 @@ def main() -> None:
     if args.child:
         _child(args.target, n)
         return
-    with_n, without = _count(args.target, n), _count(args.target, 0)
-    print(f"{args.target}: {(with_n - without) / n / 1000:.1f}k instructions per operation")
+    with_n, without = _count(args.target, n, args.cache_sim), _count(args.target, 0, args.cache_sim)
+    per_op = (with_n["instructions"] - without["instructions"]) / n / 1000
+    print(f"{args.target}: {per_op:.1f}k instructions per operation")
+    for name in list(with_n)[1:]:
+        print(f"  {name}: {(with_n[name] - without[name]) / n / 1000:.2f}k per operation")
 
 
 if __name__ == "__main__":
