@@ -62,22 +62,43 @@ def remove_wrappers(switch: Switch, wrapped: list[tuple[Any, str]]) -> None:
         unwrap(owner, name)
 
 
-def current_genai_span(embedding: bool = False) -> Span | None:
-    """The official instrumentation's span for this call, if one is open and recording."""
+def current_genai_span(embedding: bool = False, *, remember: bool = False) -> Span | None:
+    """The official instrumentation's span for this call, if one is open and recording.
+
+    ``remember``: keep what was found for the next look from the same context (our SDK
+    layer looks first, the wire layer then looks again inside the HTTP send); the
+    wrappers of :func:`call_wrappers` forget it when the SDK call returns or raises, so
+    nothing is held past the call. A context is immutable: the same object has the
+    same values; the span is checked for recording at every look.
+    """
+    global _span_memo
     # opentelemetry-util-genai loads with an instrumented SDK, not at configure(): while
     # it is not imported, no official span can be open.
     invocation = sys.modules.get("opentelemetry.util.genai.invocation")
     if invocation is None:
         return None
-    key, data_type = (
-        (invocation.CLIENT_EMBEDDING_CONTEXT_KEY, invocation.EmbeddingData)
-        if embedding
-        else (invocation.CLIENT_INFERENCE_CONTEXT_KEY, invocation.InferenceData)
-    )
-    if not isinstance(otel_context.get_value(key), data_type):
-        return None
-    span = trace.get_current_span()
-    return span if span.is_recording() else None
+    ctx = otel_context.get_current()
+    memo = _span_memo
+    if ctx is memo[0] and embedding is memo[1]:
+        span = memo[2]
+    else:
+        key, data_type = (
+            (invocation.CLIENT_EMBEDDING_CONTEXT_KEY, invocation.EmbeddingData)
+            if embedding
+            else (invocation.CLIENT_INFERENCE_CONTEXT_KEY, invocation.InferenceData)
+        )
+        span = None
+        if isinstance(otel_context.get_value(key, ctx), data_type):
+            span = trace.get_current_span(ctx)
+        if remember:
+            _span_memo = (ctx, embedding, span)
+    return span if span is not None and span.is_recording() else None
+
+
+_NO_MEMO: tuple[Any, bool, Span | None] = (None, False, None)
+_span_memo = _NO_MEMO
+"""(context, kind, the official span or None) of :func:`current_genai_span`'s last
+remembered look, while the SDK call that made it runs."""
 
 
 def guarded(what: str, fn: Callable[..., T], *args: Any, default: T) -> T:
@@ -117,31 +138,39 @@ def call_wrappers(
     on_done = f"{provider} result"
 
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        global _span_memo
         if not switch.on:
             return wrapped(*args, **kwargs)
         call = guarded(on_prepare, prepare, instance, kwargs, default=None)
         if call is None:
+            _span_memo = _NO_MEMO
             return wrapped(*args, **kwargs)
         try:
             result = wrapped(*args, **call.kwargs)
         except BaseException as exc:
+            _span_memo = _NO_MEMO
             guarded(on_error, set_error_request_id, call.span, exc, default=None)
             raise
+        _span_memo = _NO_MEMO
         return guarded(on_done, on_result, call, result, False, default=result)
 
     async def async_wrapper(
         wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
+        global _span_memo
         if not switch.on:
             return await wrapped(*args, **kwargs)
         call = guarded(on_prepare, prepare, instance, kwargs, default=None)
         if call is None:
+            _span_memo = _NO_MEMO
             return await wrapped(*args, **kwargs)
         try:
             result = await wrapped(*args, **call.kwargs)
         except BaseException as exc:
+            _span_memo = _NO_MEMO
             guarded(on_error, set_error_request_id, call.span, exc, default=None)
             raise
+        _span_memo = _NO_MEMO
         return guarded(on_done, on_result, call, result, True, default=result)
 
     return wrapper, async_wrapper
@@ -217,11 +246,23 @@ def put_attributes(span: Span, attrs: dict[str, Any]) -> None:
     span.set_attributes(attrs)
 
 
+_start_memo: tuple[Any, dict[str, Any], dict[str, Any]] = (None, {}, {})
+"""(the last client base URL seen, its start attributes without and with the stream
+flag): SDK clients keep one URL object, immutable, and this holds it alive, so an
+identity check stands for the computation."""
+
+
 def set_start_attributes(span: Span, instance: Any, streaming: bool) -> None:
     """What we add when a call starts: ``server.port`` and ``gen_ai.request.stream``."""
-    attrs = default_port_attributes(instance)
-    if streaming:
-        attrs[semconv.GEN_AI_REQUEST_STREAM] = True
+    global _start_memo
+    url = getattr(getattr(instance, "_client", None), "base_url", None)
+    memo = _start_memo
+    if url is not memo[0] or url is None:
+        plain = default_port_attributes(instance)
+        memo = (url, plain, {**plain, semconv.GEN_AI_REQUEST_STREAM: True})
+        if url is not None:
+            _start_memo = memo
+    attrs = memo[2] if streaming else memo[1]
     if attrs:
         put_attributes(span, attrs)
 

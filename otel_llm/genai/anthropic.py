@@ -149,7 +149,7 @@ class _Create(NamedTuple):
 
 
 def _prepare_create(instance: Any, kwargs: dict[str, Any]) -> _Create | None:
-    span = current_genai_span()
+    span = current_genai_span(remember=True)
     if span is None:
         return None
     streaming = kwargs.get("stream") is True

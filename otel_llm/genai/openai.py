@@ -353,7 +353,7 @@ once, at the first call)."""
 
 
 def _prepare(kind: str, instance: Any, kwargs: dict[str, Any]) -> _Call | None:
-    span = current_genai_span(embedding=kind == "embeddings")
+    span = current_genai_span(embedding=kind == "embeddings", remember=True)
     if span is None:
         return None
     streaming = kind != "embeddings" and kwargs.get("stream") is True

@@ -632,3 +632,64 @@ def test_usage_chunk_is_asked_for_in_the_body(
     assert body["stream_options"] == sent_options
     assert {k: body[k] for k in sent_extra} == sent_extra
     assert body["stream"] is True and body["model"] == "gpt-4o-mini"
+
+
+def test_span_lookup_is_shared_within_a_call_and_forgotten_after(
+    llm_instrumentation: list[str],
+    client: openai.OpenAI,
+    span_exporter: InMemorySpanExporter,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Our SDK layer looks the official span up once; the wire layer, inside the HTTP
+    send of the same call, reuses it; nothing is held once the call returns."""
+    from opentelemetry import context as otel_context
+    from opentelemetry import trace
+
+    from otel_llm.genai import _common
+
+    looked: list[Any] = []
+    original = otel_context.get_value
+
+    def get_value(key: str, context: Any = None) -> Any:
+        looked.append(key)
+        return original(key, context)
+
+    monkeypatch.setattr(otel_context, "get_value", get_value)
+    client.chat.completions.create(model="gpt-4o-mini", messages=prompt())
+    genai_keys = [k for k in looked if "genai" in str(k).lower()]
+    assert len(genai_keys) == 1, looked
+    assert _common._span_memo is _common._NO_MEMO
+    (span,) = spans(span_exporter)
+    assert span.attributes and span.attributes[sc.SERVER_PORT]  # the wire layer's read
+
+    # another context is looked up afresh; an ended span is never handed out
+    tracer = TracerProvider().get_tracer("t")
+    ended = tracer.start_span("ended")
+    with trace.use_span(ended, end_on_exit=True):
+        assert _common.current_genai_span(remember=True) is None  # no official mark
+    assert _common.current_genai_span() is None
+
+
+def test_start_attributes_follow_the_client(
+    llm_instrumentation: list[str],
+    mock_llm: Any,
+    span_exporter: InMemorySpanExporter,
+) -> None:
+    """The start attributes are remembered per client URL: a second client is read anew."""
+    local = openai.OpenAI(base_url=mock_llm.openai_base_url, api_key="t", max_retries=0)
+    default_port = openai.OpenAI(
+        base_url=mock_llm.openai_base_url.replace(f":{mock_llm.port}", ""),
+        api_key="t",
+        max_retries=0,
+    )
+    from otel_llm.genai._common import default_port_attributes
+
+    assert default_port_attributes(local.chat.completions) == {}
+    assert default_port_attributes(default_port.chat.completions) == {sc.SERVER_PORT: 80}
+    for streaming in (False, True):
+        local.chat.completions.create(model="gpt-4o-mini", messages=prompt(), stream=streaming)
+    (plain, streamed) = spans(span_exporter)
+    assert plain.attributes and streamed.attributes
+    assert plain.attributes[sc.SERVER_PORT] == streamed.attributes[sc.SERVER_PORT] == mock_llm.port
+    assert sc.GEN_AI_REQUEST_STREAM not in plain.attributes
+    assert streamed.attributes[sc.GEN_AI_REQUEST_STREAM] is True
