@@ -176,11 +176,40 @@ def call_wrappers(
     return wrapper, async_wrapper
 
 
+_url_fields: dict[type, bool] = {}
+"""Client class -> whether its ``base_url`` property returns the ``_base_url`` field
+(bounded; checked at the first client of each class)."""
+
+
+def client_base_url(instance: Any) -> Any:
+    """``instance._client.base_url`` (an SDK resource's client): the client's
+    ``_base_url`` field itself where the property was seen to return it. openai 3.x's
+    property imports a helper module at every access (about 15k instructions); any other
+    client, or one without the field, is asked through the property."""
+    client = getattr(instance, "_client", None)
+    if client is None:
+        return None
+    fields = getattr(client, "__dict__", None)
+    cls = type(client)
+    direct = _url_fields.get(cls)
+    if direct is None:
+        url = getattr(client, "base_url", None)
+        direct = fields is not None and url is not None and fields.get("_base_url") is url
+        if len(_url_fields) >= 64:
+            _url_fields.clear()
+        _url_fields[cls] = direct
+        return url
+    if direct and fields is not None:
+        url = fields.get("_base_url")
+        if url is not None:
+            return url
+    return getattr(client, "base_url", None)
+
+
 def default_port_attributes(instance: Any) -> dict[str, Any]:
     """``server.port`` when the base URL has none: the official packages drop 443 (and 80),
     but semconv wants the port whenever ``server.address`` is set."""
-    client = getattr(instance, "_client", None)
-    url = getattr(client, "base_url", None)
+    url = client_base_url(instance)
     if url is None or getattr(url, "port", None) is not None:
         return {}
     scheme = getattr(url, "scheme", "https")
@@ -255,7 +284,7 @@ identity check stands for the computation."""
 def set_start_attributes(span: Span, instance: Any, streaming: bool) -> None:
     """What we add when a call starts: ``server.port`` and ``gen_ai.request.stream``."""
     global _start_memo
-    url = getattr(getattr(instance, "_client", None), "base_url", None)
+    url = client_base_url(instance)
     memo = _start_memo
     if url is not memo[0] or url is None:
         plain = default_port_attributes(instance)

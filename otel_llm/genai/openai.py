@@ -35,6 +35,7 @@ from otel_llm.genai._common import (
     Wrapper,
     as_int,
     call_wrappers,
+    client_base_url,
     current_genai_span,
     remove_wrappers,
     set_estimated_usage,
@@ -333,7 +334,7 @@ def _inject_usage(instance: Any) -> bool:
     """Whether to ask this endpoint for a usage chunk (``OTEL_LLM_STREAM_INCLUDE_USAGE``)."""
     if _include_usage != "auto":
         return bool(_include_usage)
-    url = getattr(getattr(instance, "_client", None), "base_url", None)
+    url = client_base_url(instance)
     if url is None:
         return False
     key = str(url)

@@ -7,7 +7,7 @@ import gc
 import uuid
 from typing import Any
 
-import anthropic  # noqa: F401  (imported: instrumented at once, not on a later import)
+import anthropic  # imported: instrumented at once, not on a later import
 import openai
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -693,3 +693,37 @@ def test_start_attributes_follow_the_client(
     assert plain.attributes[sc.SERVER_PORT] == streamed.attributes[sc.SERVER_PORT] == mock_llm.port
     assert sc.GEN_AI_REQUEST_STREAM not in plain.attributes
     assert streamed.attributes[sc.GEN_AI_REQUEST_STREAM] is True
+
+
+def test_client_base_url_reads_what_the_property_returns() -> None:
+    """The field is read only for a client class whose property was seen to return it."""
+    from otel_llm.genai._common import _url_fields, client_base_url
+
+    clients: list[tuple[Any, Any]] = []
+    for sdk in (
+        openai.OpenAI(api_key="t", base_url="http://127.0.0.1:1/v1"),
+        openai.AsyncOpenAI(api_key="t"),
+    ):
+        clients.append((sdk, sdk.chat.completions))
+    claude = anthropic.Anthropic(api_key="t")
+    clients.append((claude, claude.messages))
+    for sdk, resource in clients:
+        for _ in range(2):  # first sight of the class, then the field
+            assert client_base_url(resource) is sdk.base_url
+        assert _url_fields[type(sdk)] is True
+
+    class Computed:
+        def __init__(self) -> None:
+            self._base_url = "http://field"
+
+        @property
+        def base_url(self) -> str:
+            return "http://property"
+
+    class Resource:
+        _client = Computed()
+
+    for _ in range(2):
+        assert client_base_url(Resource()) == "http://property"
+    assert _url_fields[Computed] is False
+    assert client_base_url(object()) is None
