@@ -11,7 +11,13 @@ Run: ``uv run python bench/bench_instructions.py TARGET [--n N]`` with TARGET on
 - ``processor:<ours|noop>``: one GenAI chat span of ``bench_processor.py`` (request ID,
   user, tenant) through ``GenAISpanProcessor`` or a no-op processor;
 - ``wire-dispatch:<openai|anthropic>``: the wire layer's dispatch of one fresh SDK request
-  while the official instrumentation's span is open (what every chat call pays).
+  while the official instrumentation's span is open (what every chat call pays);
+- ``part:<name>``: one piece of what the genai layers add, on fresh SDK spans: ``start``
+  (start attributes), ``request-id`` (the provider request ID), ``usage`` (usage details
+  of a chat completion), ``lookup`` (the official span looked up by the SDK layer, then
+  by the wire layer), ``chat-chunk`` (one chunk through our tap and the official chat
+  stream wrapper), ``stream-clock`` (the chunk clock of a stream the official wrappers
+  read themselves).
 
 Each target runs twice under ``valgrind --tool=cachegrind`` (N operations,
 then 0, after the same warm-up); the difference over N is printed. All threads count.
@@ -33,6 +39,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 
@@ -154,6 +161,107 @@ def _wire_dispatch(provider: str, n: int) -> None:
         wire._guarded_begin(request)
 
 
+def _part(name: str, n: int) -> None:
+    """One piece of what the genai layers add per call (or per chunk), through entry points
+    that keep their names across versions, so the same target measures an older
+    ``otel_llm`` too (``PYTHONPATH=<its copy>``)."""
+    sys.path.insert(0, str(HERE))
+    import json
+
+    import bench_compare as bc
+    import openai
+    from openai.types.chat import ChatCompletion, ChatCompletionChunk
+    from opentelemetry import context, trace
+    from opentelemetry.metrics import NoOpMeterProvider
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.util.genai.handler import TelemetryHandler
+    from opentelemetry.util.genai.invocation import CLIENT_INFERENCE_CONTEXT_KEY, InferenceData
+
+    from otel_llm.config import Settings
+    from otel_llm.genai import _common, instrument_llm_sdks
+    from otel_llm.genai import openai as layer
+    from otel_llm.genai._streams import TappedStream
+
+    provider = TracerProvider()
+    instrument_llm_sdks(Settings(), tracer_provider=provider)
+    tracer = provider.get_tracer("bench")
+    start = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "openai",
+        "gen_ai.request.model": "gpt-4o-mini",
+        "server.address": "api.openai.com",
+    }
+    count = 200 + n
+    spans = iter([tracer.start_span("chat gpt-4o-mini", attributes=start) for _ in range(count)])
+    resource = openai.OpenAI(api_key="bench").chat.completions
+    one: Any
+    if name == "start":
+
+        def one() -> None:
+            _common.set_start_attributes(next(spans), resource, False)
+
+    elif name == "request-id":
+
+        def one() -> None:
+            _common.set_request_id(next(spans), "req_bench")
+
+    elif name == "usage":
+        usage = ChatCompletion.model_validate(json.loads(bc._completion())).usage
+
+        def one() -> None:
+            layer._add_cache_creation(next(spans), usage)
+
+    elif name == "lookup":  # the SDK layer's look, then the wire layer's, in one context
+        span = tracer.start_span("chat gpt-4o-mini", attributes=start)
+        ctx = trace.set_span_in_context(span)
+        context.attach(context.set_value(CLIENT_INFERENCE_CONTEXT_KEY, InferenceData(), ctx))
+        look: Any = _common.current_genai_span
+        try:
+            look(remember=True)
+        except TypeError:  # before the look was remembered
+            look = lambda remember: _common.current_genai_span()  # noqa: E731
+
+        def one() -> None:
+            look(remember=True)
+            _common.current_genai_span()
+            _common._span_memo = getattr(_common, "_NO_MEMO", None)
+
+    elif name in ("chat-chunk", "stream-clock"):
+        handler = TelemetryHandler(tracer_provider=provider, meter_provider=NoOpMeterProvider())
+        invocation = handler.inference("openai")
+        invocation.suspend()
+        if name == "stream-clock":
+
+            def one() -> None:
+                invocation._on_stream_chunk(5.0)
+
+        else:
+            from opentelemetry.instrumentation.genai.openai.chat_wrappers import (
+                ChatStreamWrapper,
+            )
+
+            raw = {
+                "id": "chatcmpl-bench",
+                "object": "chat.completion.chunk",
+                "created": 1,
+                "model": "gpt-4o-mini",
+                "choices": [{"index": 0, "delta": {"content": "word "}, "finish_reason": None}],
+                "usage": None,
+            }
+            chunks = [ChatCompletionChunk.model_validate(raw) for _ in range(count)]
+            tap = layer._ChatTap(trace.INVALID_SPAN, None, True)
+            tapped = TappedStream(iter(chunks), tap, fast=True)
+            wrapper = ChatStreamWrapper(tapped, invocation, True)  # type: ignore[arg-type]
+
+            def one() -> None:
+                next(wrapper)
+
+    else:
+        raise SystemExit(f"unknown part {name!r}")
+    for _ in range(count):
+        one()
+
+
 def _child(target: str, n: int) -> None:
     kind, _, rest = target.partition(":")
     if kind == "call":
@@ -163,6 +271,8 @@ def _child(target: str, n: int) -> None:
         _processor(rest, n)
     elif kind == "wire-dispatch":
         _wire_dispatch(rest, min(n, 5000))
+    elif kind == "part":
+        _part(rest, min(n, 5000))
     else:
         raise SystemExit(f"unknown target {target!r}")
     os._exit(0)  # exit handlers (exporter shutdown) are not the operation's
@@ -220,7 +330,7 @@ def main() -> None:
     )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    defaults = {"call": 40, "processor": 3000, "wire-dispatch": 5000}
+    defaults = {"call": 40, "processor": 3000, "wire-dispatch": 5000, "part": 5000}
     n: int = args.n if args.n is not None else defaults.get(args.target.partition(":")[0], 40)
     if args.child:
         _child(args.target, n)
