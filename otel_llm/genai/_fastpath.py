@@ -33,6 +33,10 @@ SDK does not set); a log bridge would correlate those with the current span. So:
   skipped, and only while the invocation's instruments are the API's no-op histograms.
   With a real meter provider the official ``_on_stream_chunk`` runs unchanged.
 
+A chunk of a stream our OpenAI layer tapped goes through our tap, the official chunk
+processing and the chunk clock in one fused step (:func:`_chat_step`), its fields read
+once.
+
 The no-op chunk metrics are skipped for every stream, also those the official wrappers
 read the upstream way (Responses API events, Anthropic's ``messages.stream()`` helper,
 chat streams we did not tap): ``InferenceInvocation._on_stream_chunk`` is patched with
