@@ -59,13 +59,14 @@ OPENAI_V2_PINS = (
     "httpx==0.28.1",  # openai-v2 imports httpx although openai 3.x uses httpx2
 )
 MODEL = "gpt-4o-mini"
-CLAUDE = "claude-sonnet-4-5"
+CLAUDE = "claude-sonnet-4-6"  # not on the SDK's deprecated list (its warning re-printed per block)
 N_CHUNKS = 20
 PATHS = ("chat", "stream", "responses", "anthropic", "anthropic_stream")
 SUPPORTED = {
     "otel-llm": PATHS,
     "otel-llm-nofast": ("stream",),
     "genai-1.3b0": PATHS,
+    "genai-1.3b0-batch": PATHS,
     "openai-v2": ("chat", "stream"),
     "none": PATHS,
 }
@@ -382,15 +383,19 @@ def _otel_llm_setup(fast_path: bool = True, exporter: Any = "noop") -> Setup:
     return on, off, what
 
 
-def _genai_official_setup() -> Setup:
+def _genai_official_setup(batch: bool = False) -> Setup:
     from opentelemetry.instrumentation.genai.anthropic import AnthropicInstrumentor
     from opentelemetry.instrumentation.genai.openai import OpenAIInstrumentor
     from opentelemetry.metrics import NoOpMeterProvider
     from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 
     provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(_noop_exporter()))
+    # SimpleSpanProcessor: each span is exported (to nothing) as it ends and its memory
+    # reused at once; ``batch``: the SDK's BatchSpanProcessor, as otel-llm's defaults and a
+    # production set-up have it, which keeps up to a batch of ended spans alive
+    processor = BatchSpanProcessor if batch else SimpleSpanProcessor
+    provider.add_span_processor(processor(_noop_exporter()))
     instrumentors = (OpenAIInstrumentor(), AnthropicInstrumentor())
 
     def on() -> None:
@@ -401,7 +406,8 @@ def _genai_official_setup() -> Setup:
         for i in instrumentors:
             i.uninstrument()
 
-    return on, off, "opentelemetry-instrumentation-genai-openai/-anthropic 1.3b0"
+    what = "opentelemetry-instrumentation-genai-openai/-anthropic 1.3b0"
+    return on, off, what + (", BatchSpanProcessor" if batch else "")
 
 
 def _openai_v2_setup() -> Setup:
@@ -425,6 +431,7 @@ SETUPS: dict[str, Callable[[], Setup]] = {
     "otel-llm": _otel_llm_setup,
     "otel-llm-nofast": lambda: _otel_llm_setup(fast_path=False),
     "genai-1.3b0": _genai_official_setup,
+    "genai-1.3b0-batch": lambda: _genai_official_setup(batch=True),
     "openai-v2": _openai_v2_setup,
 }
 
