@@ -14,7 +14,9 @@ export is not timed. Configurations, each in its own subprocess:
 - ``genai-1.3b0``: the official ``opentelemetry-instrumentation-genai-openai`` and
   ``-genai-anthropic`` 1.3b0 alone (the newer official packages otel-llm builds on; the
   only official instrumentation of the Responses API and of Anthropic);
-- ``otel-llm-nofast`` (``--breakdown``): otel-llm with its stream fast path off.
+- ``otel-llm-nofast`` (``--breakdown``): otel-llm with its stream fast path off;
+- ``genai-1.3b0-batch`` (``--breakdown``): the official packages with the SDK's
+  ``BatchSpanProcessor`` (as otel-llm's defaults) instead of ``SimpleSpanProcessor``.
 
 Paths: ``chat`` and ``stream`` (chat completions, 22-23 chunks), ``responses`` (Responses
 API), ``anthropic`` (messages) and ``anthropic_stream`` (messages, stream=True, 20 text
@@ -568,7 +570,7 @@ def report(results: dict[str, dict[str, Any]], rss_rows: dict[str, dict[str, Any
     lines = [
         "µs per call: medians of paired block differences; overhead = instrumented - its "
         "own baseline",
-        f"{'path':<17}{'config':<16}{'base wall':>10}{'+wall':>8}{'+CPU':>8}"
+        f"{'path':<17}{'config':<19}{'base wall':>10}{'+wall':>8}{'+CPU':>8}"
         f"{'ratio CPU':>10}{'vs official':>13}",
     ]
     for name in PATHS:
@@ -585,7 +587,7 @@ def report(results: dict[str, dict[str, Any]], rss_rows: dict[str, dict[str, Any
                 theirs = ref["cpu"]["overhead_us"]
                 versus = f"{cpu['overhead_us'] / theirs:.2f}x" if theirs > 0 else "n/a"
             lines.append(
-                f"{name:<17}{mode:<16}{wall['baseline_us']:>10.0f}{wall['overhead_us']:>+8.0f}"
+                f"{name:<17}{mode:<19}{wall['baseline_us']:>10.0f}{wall['overhead_us']:>+8.0f}"
                 f"{cpu['overhead_us']:>+8.0f}{ratio:>10.3f}{versus:>13}"
             )
     lines.append("")
@@ -624,7 +626,9 @@ def main(argv: list[str] | None = None) -> int:
     here = Path(sys.executable)
     ensure_bytecode(here)
     timing = ["--calls", str(args.calls), "--rounds", str(args.rounds), "--block", str(args.block)]
-    modes = ["otel-llm", "genai-1.3b0"] + (["otel-llm-nofast"] if args.breakdown else [])
+    modes = ["otel-llm", "genai-1.3b0"]
+    if args.breakdown:
+        modes += ["otel-llm-nofast", "genai-1.3b0-batch"]
     venvs: dict[str, tuple[Path, list[str]]] = {"ours": (here, modes)}
     if not args.skip_openai_v2:
         v2 = ensure_bench_venv()
@@ -636,7 +640,7 @@ def main(argv: list[str] | None = None) -> int:
     for venv, (python, venv_modes) in venvs.items():
         rss_rows[venv] = {}
         for mode in ["none", *venv_modes]:
-            if mode != "otel-llm-nofast":
+            if mode not in ("otel-llm-nofast", "genai-1.3b0-batch"):
                 rss_rows[venv][mode] = worker(
                     python,
                     *("--rss", mode, "--rss-calls", str(args.rss_calls)),
