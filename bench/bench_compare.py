@@ -549,10 +549,12 @@ def otlp_sink() -> str:
     return f"http://127.0.0.1:{server.server_address[1]}"
 
 
-def worker(python: Path, *args: str, **extra_env: str) -> dict[str, Any]:
+def worker(python: Path, *args: str, script: str = __file__, **extra_env: str) -> dict[str, Any]:
+    """The last JSON line ``script`` (this one by default) prints when run with ``args``
+    by ``python``, without the caller's OTEL_* variables."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")} | extra_env
     out = subprocess.run(
-        [str(python), __file__, *args],
+        [str(python), script, *args],
         check=True,
         capture_output=True,
         text=True,

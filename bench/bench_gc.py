@@ -25,7 +25,6 @@ import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -113,27 +112,22 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         print(json.dumps(child(args.child, args.path, args.calls)))
         return 0
-    env = {**os.environ, "OTEL_LLM_LOG_LEVEL": "WARNING", "PYTHONWARNINGS": "ignore"}
+    sys.path.insert(0, str(HERE))
+    from bench_compare import worker
+
     rows: dict[str, list[dict[str, Any]]] = {m: [] for m in MODES}
     for _ in range(args.repeat):  # configurations take turns
         for mode in MODES:
-            out = subprocess.run(
-                [
-                    sys.executable,
-                    __file__,
-                    "--child",
-                    mode,
-                    "--path",
-                    args.path,
-                    "--calls",
-                    str(args.calls),
-                ],
-                check=True,
-                capture_output=True,
-                text=True,
-                env=env,
-            ).stdout
-            rows[mode].append(json.loads(out.strip().splitlines()[-1]))
+            child_args = ["--child", mode, "--path", args.path, "--calls", str(args.calls)]
+            rows[mode].append(
+                worker(
+                    Path(sys.executable),
+                    *child_args,
+                    script=__file__,
+                    OTEL_LLM_LOG_LEVEL="WARNING",
+                    PYTHONWARNINGS="ignore",
+                )
+            )
     load = os.getloadavg()
     print(
         f"{args.calls} {args.path} calls in a row per process, {args.repeat} processes per "

@@ -167,20 +167,12 @@ def ensure_service_venv() -> Path:
 def run(
     python: Path, shape: str, mode: str, calls: int, endpoint: str, v2_paths: bool = False
 ) -> dict[str, Any]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    env["OTEL_EXPORTER_OTLP_ENDPOINT"] = endpoint
-    env["PYTHONPATH"] = str(HERE)
-    out = subprocess.run(
-        [str(python), __file__, "--child", shape, mode, "--calls", str(calls)]
-        + (["--v2-paths"] if v2_paths else []),
-        check=True,
-        capture_output=True,
-        text=True,
-        env=env,
-        # another venv must not see the repository (and otel_llm) on its path
-        cwd="/" if python != Path(sys.executable) else None,
+    from bench_compare import worker
+
+    args = ["--child", shape, mode, "--calls", str(calls)] + (["--v2-paths"] if v2_paths else [])
+    return worker(
+        python, *args, script=__file__, OTEL_EXPORTER_OTLP_ENDPOINT=endpoint, PYTHONPATH=str(HERE)
     )
-    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
 def _median_row(runs: list[dict[str, Any]], v2: bool) -> dict[str, Any]:
