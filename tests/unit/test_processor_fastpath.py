@@ -407,22 +407,27 @@ def test_copy_encodes_as_the_general_copy_and_as_the_sdk_span(
     assert full.events[0].dropped_attributes_count == 1
 
 
+def _keeping_provider(limits: SpanLimits) -> tuple[TracerProvider, list[Any]]:
+    """A provider whose GenAISpanProcessor hands its spans to a downstream that keeps them
+    (the list returned), as a batch processor's queue would."""
+    received: list[Any] = []
+
+    class Keep(SimpleSpanProcessor):
+        def on_end(self, span: Any) -> None:
+            received.append(span)
+
+    provider = TracerProvider(span_limits=limits)
+    provider.add_span_processor(
+        GenAISpanProcessor(Settings(), downstream=Keep(InMemorySpanExporter()))
+    )
+    return provider, received
+
+
 def test_queued_copy_does_not_keep_the_sdk_span_alive() -> None:
     import gc
     import weakref
 
-    from opentelemetry.sdk.trace import ReadableSpan
-
-    received: list[ReadableSpan] = []
-
-    class Keep(SimpleSpanProcessor):
-        def on_end(self, span: ReadableSpan) -> None:
-            received.append(span)
-
-    provider = TracerProvider(span_limits=SpanLimits(max_span_attributes=7))
-    provider.add_span_processor(
-        GenAISpanProcessor(Settings(), downstream=Keep(InMemorySpanExporter()))
-    )
+    provider, received = _keeping_provider(SpanLimits(max_span_attributes=7))
     span = provider.get_tracer("t").start_span("chat", attributes={"x": 1, "y": 2, **_CHAT})
     span.set_attributes(_DONE)
     bounded = weakref.ref(span._attributes)  # type: ignore[attr-defined]
@@ -438,19 +443,9 @@ def test_queued_copy_does_not_keep_the_sdk_span_alive() -> None:
 
 
 def test_passed_through_span_lets_go_of_empty_events_and_links() -> None:
-    from opentelemetry.sdk.trace import ReadableSpan
     from opentelemetry.sdk.util import BoundedList
 
-    received: list[ReadableSpan] = []
-
-    class Keep(SimpleSpanProcessor):
-        def on_end(self, span: ReadableSpan) -> None:
-            received.append(span)
-
-    provider = TracerProvider(span_limits=SpanLimits(max_events=1))
-    provider.add_span_processor(
-        GenAISpanProcessor(Settings(), downstream=Keep(InMemorySpanExporter()))
-    )
+    provider, received = _keeping_provider(SpanLimits(max_events=1))
     tracer = provider.get_tracer("t")
     tracer.start_span("GET /").end()
     with_event = tracer.start_span("POST /")
