@@ -16,7 +16,16 @@ export is not timed. Configurations, each in its own subprocess:
   only official instrumentation of the Responses API and of Anthropic);
 - ``otel-llm-nofast`` (``--breakdown``): otel-llm with its stream fast path off;
 - ``genai-1.3b0-batch`` (``--breakdown``): the official packages with the SDK's
-  ``BatchSpanProcessor`` (as otel-llm's defaults) instead of ``SimpleSpanProcessor``.
+  ``BatchSpanProcessor`` (as otel-llm's defaults) instead of ``SimpleSpanProcessor``;
+- ``openllmetry`` and ``openlit`` (``--others``), each in its own venv
+  (``~/.cache/otel-llm/bench-<name>-venv``): OpenLLMetry's
+  ``opentelemetry-instrumentation-openai``/``-anthropic`` 0.62.4 on the same SDKs, and
+  ``openlit.init()`` 1.45.0, which requires openai < 3 and anthropic < 1 (its venv has
+  openai 2.54 and anthropic 0.125 over ``httpx``). Both with their defaults (message
+  content captured), an SDK batch processor over a no-op exporter and metrics recorded
+  in memory; OpenLIT's events go to a no-op exporter instead of its console default,
+  and its prices come from a file (it fetches them over the network otherwise). Neither
+  uninstruments cleanly, so their wrappers are switched off and on between blocks.
 
 Paths: ``chat`` and ``stream`` (chat completions, 22-23 chunks), ``responses`` (Responses
 API), ``anthropic`` (messages) and ``anthropic_stream`` (messages, stream=True, 20 text
@@ -30,7 +39,7 @@ that accepts everything) and makes
 ``--rss-calls`` calls on every path; ``none`` is the same process uninstrumented.
 
     uv run python bench/bench_compare.py [--calls 200] [--rounds 5] [--block 20]
-        [--breakdown] [--skip-openai-v2] [--json out.json]
+        [--breakdown] [--skip-openai-v2] [--others] [--json out.json]
 """
 
 from __future__ import annotations
@@ -60,6 +69,21 @@ OPENAI_V2_PINS = (
     "opentelemetry-api==1.45.2",
     "httpx==0.28.1",  # openai-v2 imports httpx although openai 3.x uses httpx2
 )
+# ``--others``: the two best-known third-party instrumentations, each in its own venv.
+# OpenLLMetry runs on the SDKs this project pins; OpenLIT 1.45.0 requires openai < 3 and
+# anthropic < 1, so its venv has the newest releases below those (its rows are measured
+# against its own venv's uninstrumented calls, as every row is).
+OTHER_PINS: dict[str, tuple[str, ...]] = {
+    "openllmetry": (
+        "openai==3.54.0",
+        "anthropic==2.12.0",
+        "opentelemetry-instrumentation-openai==0.62.4",
+        "opentelemetry-instrumentation-anthropic==0.62.4",
+        "opentelemetry-sdk==1.45.2",
+        "opentelemetry-api==1.45.2",
+    ),
+    "openlit": ("openlit==1.45.0", "openai==2.54.0", "anthropic==0.125.0"),
+}
 MODEL = "gpt-4o-mini"
 CLAUDE = "claude-sonnet-4-6"  # not on the SDK's deprecated list (its warning re-printed per block)
 N_CHUNKS = 20
@@ -70,6 +94,8 @@ SUPPORTED = {
     "genai-1.3b0": PATHS,
     "genai-1.3b0-batch": PATHS,
     "openai-v2": ("chat", "stream"),
+    "openllmetry": PATHS,
+    "openlit": PATHS,
     "none": PATHS,
 }
 OFFICIAL = {  # the official instrumentation each path is held against
@@ -234,11 +260,22 @@ def _message_stream() -> bytes:
     return _sse(events, done=False)
 
 
-def mock_http_client() -> Any:
-    """An ``httpx2.Client`` over an in-process ``MockTransport`` that answers chat
+def _http_module(sdk: Any) -> Any:
+    """The HTTP client library ``sdk`` (the openai or anthropic module) is built on:
+    ``httpx2`` for openai 3.x / anthropic 2.x, ``httpx`` for the earlier majors."""
+    import importlib
+
+    base = next(c for c in sdk.DefaultHttpxClient.__mro__ if c.__name__ == "Client")
+    return importlib.import_module(base.__module__.split(".")[0])
+
+
+def mock_http_client(httpx2: Any = None) -> Any:
+    """A client of ``httpx2`` (or the module given, of the same API: ``httpx`` for the
+    SDKs' earlier majors) over an in-process ``MockTransport`` that answers chat
     completions (plain, and streamed with or without the usage chunk), Responses and
     Anthropic messages (plain and streamed) with the bodies above."""
-    import httpx2
+    if httpx2 is None:
+        import httpx2
 
     completion, response, message = _completion(), _response(), _message()
     streams = {True: _stream(True), False: _stream(False)}
@@ -273,20 +310,25 @@ def make_clients(*, anthropic_tracing: bool = True) -> tuple[Any, Any]:
     provider, the baseline of a process in which ``configure()`` has run."""
     import openai
 
-    http_client = mock_http_client
-
-    oai = openai.OpenAI(api_key="bench", http_client=http_client(), max_retries=0)
+    oai = openai.OpenAI(
+        api_key="bench", http_client=mock_http_client(_http_module(openai)), max_retries=0
+    )
     try:
         import anthropic
     except ImportError:
         return oai, None
-    options: Any = None
-    if not anthropic_tracing:
-        from opentelemetry.trace import NoOpTracerProvider
+    extra: dict[str, Any] = {}
+    if int(anthropic.__version__.split(".")[0]) >= 2:  # the first major that traces itself
+        extra["open_telemetry"] = None
+        if not anthropic_tracing:
+            from opentelemetry.trace import NoOpTracerProvider
 
-        options = {"tracer_provider": NoOpTracerProvider()}
+            extra["open_telemetry"] = {"tracer_provider": NoOpTracerProvider()}
     claude = anthropic.Anthropic(
-        api_key="bench", http_client=http_client(), max_retries=0, open_telemetry=options
+        api_key="bench",
+        http_client=mock_http_client(_http_module(anthropic)),
+        max_retries=0,
+        **extra,
     )
     return oai, claude
 
@@ -429,12 +471,130 @@ def _openai_v2_setup() -> Setup:
     return on, off, "opentelemetry-instrumentation-openai-v2 2.4b0"
 
 
+def _third_party_providers(set_global: bool) -> tuple[Any, Any]:
+    """What a production set-up of a third-party instrumentation has: an SDK tracer
+    provider with the batch processor over a no-op exporter, and an SDK meter provider
+    whose reader keeps what is recorded in memory (their metrics are recorded, as
+    otel-llm's are, and not exported); ``set_global``: set as the global providers too
+    (OpenLIT uses global providers it finds instead of making its own)."""
+    from opentelemetry import metrics, trace
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(_noop_exporter()))
+    meters = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    if set_global:
+        trace.set_tracer_provider(provider)
+        metrics.set_meter_provider(meters)
+    return provider, meters
+
+
+def _openllmetry_setup() -> Setup:
+    from opentelemetry.instrumentation.anthropic import (  # type: ignore[import-not-found]
+        AnthropicInstrumentor,
+    )
+    from opentelemetry.instrumentation.openai import (  # type: ignore[import-not-found]
+        OpenAIInstrumentor,
+    )
+
+    provider, meters = _third_party_providers(set_global=False)
+    for i in (OpenAIInstrumentor(), AnthropicInstrumentor()):
+        i.instrument(tracer_provider=provider, meter_provider=meters)
+    # its uninstrument() leaves a chat completions wrapper in place: toggled as OpenLIT's
+    on, off = _wrapt_toggle(("openai", "anthropic"))
+    off()
+    return on, off, "OpenLLMetry opentelemetry-instrumentation-openai/-anthropic 0.62.4"
+
+
+def _wrapt_toggle(prefixes: tuple[str, ...]) -> tuple[Callable[[], None], Callable[[], None]]:
+    """Turn wrapt wrappers installed on the classes and functions of the modules under
+    ``prefixes`` off and on again, for an instrumentation whose ``uninstrument`` does
+    nothing (OpenLIT's): the wrappers found now are remembered with what they wrap."""
+    import inspect
+
+    import wrapt
+
+    proxy = getattr(wrapt, "BaseObjectProxy", wrapt.ObjectProxy)  # wrapt 2 / 1
+    found: list[tuple[Any, str, Any]] = []
+    for name, module in list(sys.modules.items()):
+        if module is None or not (name in prefixes or name.startswith(prefixes)):
+            continue
+        owners = [module] + [
+            c
+            for c in vars(module).values()
+            if inspect.isclass(c) and getattr(c, "__module__", None) == name
+        ]
+        for owner in owners:
+            for attr, value in list(vars(owner).items()):
+                if isinstance(value, proxy):
+                    found.append((owner, attr, value))
+    if not found:
+        raise RuntimeError(f"no wrappers found under {prefixes}")
+
+    def on() -> None:
+        for owner, attr, wrapper in found:
+            setattr(owner, attr, wrapper)
+
+    def off() -> None:
+        for owner, attr, wrapper in found:
+            setattr(owner, attr, wrapper.__wrapped__)
+
+    return on, off
+
+
+def _openlit_setup() -> Setup:
+    import tempfile
+
+    import openlit  # type: ignore[import-not-found]
+    from opentelemetry import _logs
+    from opentelemetry.sdk import _logs as sdk_logs
+    from opentelemetry.sdk._logs import export as log_export
+
+    _third_party_providers(set_global=True)
+    # its events (one per call, with the messages by default) go to a global SDK logger
+    # provider it finds, exporting to nothing, instead of its own console exporter
+    base = getattr(log_export, "LogRecordExporter", None) or log_export.LogExporter
+
+    class NoopLogExporter(base):  # type: ignore[misc,valid-type]
+        def export(self, batch: Any) -> Any:
+            return log_export.LogExportResult.SUCCESS  # type: ignore[attr-defined]
+
+        def shutdown(self) -> None:
+            pass
+
+        def force_flush(self, timeout_millis: int = 30000) -> bool:
+            return True
+
+    logs = sdk_logs.LoggerProvider()
+    logs.add_log_record_processor(log_export.BatchLogRecordProcessor(NoopLogExporter()))
+    _logs.set_logger_provider(logs)
+    # OpenLIT fetches its price list over the network unless given a file: the bench's
+    # models at their list prices (USD per 1k tokens, OpenLIT's format)
+    prices = {
+        "chat": {
+            MODEL: {"promptPrice": 0.00015, "completionPrice": 0.0006},
+            CLAUDE: {"promptPrice": 0.003, "completionPrice": 0.015},
+        }
+    }
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(prices, f)
+    openlit.init(pricing_json=f.name, collect_gpu_stats=False)
+    on, off = _wrapt_toggle(("openai", "anthropic", "httpx"))
+    off()
+    return on, off, "OpenLIT 1.45.0 (openlit.init() defaults, its own price list)"
+
+
 SETUPS: dict[str, Callable[[], Setup]] = {
     "otel-llm": _otel_llm_setup,
     "otel-llm-nofast": lambda: _otel_llm_setup(fast_path=False),
     "genai-1.3b0": _genai_official_setup,
     "genai-1.3b0-batch": lambda: _genai_official_setup(batch=True),
     "openai-v2": _openai_v2_setup,
+    "openllmetry": _openllmetry_setup,
+    "openlit": _openlit_setup,
 }
 
 
@@ -513,19 +673,21 @@ def ensure_bytecode(python: Path) -> None:
         marker.write_text("")
 
 
-def ensure_bench_venv() -> Path:
-    python = BENCH_VENV / "bin" / "python"
-    marker = BENCH_VENV / ".pins"
-    pins = "\n".join(OPENAI_V2_PINS)
-    if not (python.exists() and marker.exists() and marker.read_text() == pins):
-        subprocess.run(
-            ["uv", "venv", "-q", "--clear", "--python", "3.11", str(BENCH_VENV)], check=True
-        )
-        subprocess.run(
-            ["uv", "pip", "install", "-q", "--python", str(python), *OPENAI_V2_PINS], check=True
-        )
-        marker.write_text(pins)
+def ensure_bench_venv(venv: Path = BENCH_VENV, pins: tuple[str, ...] = OPENAI_V2_PINS) -> Path:
+    """A venv at ``venv`` with exactly ``pins`` (built with uv when they change)."""
+    python = venv / "bin" / "python"
+    marker = venv / ".pins"
+    text = "\n".join(pins)
+    if not (python.exists() and marker.exists() and marker.read_text() == text):
+        subprocess.run(["uv", "venv", "-q", "--clear", "--python", "3.11", str(venv)], check=True)
+        subprocess.run(["uv", "pip", "install", "-q", "--python", str(python), *pins], check=True)
+        marker.write_text(text)
     return python
+
+
+def other_venv(name: str) -> Path:
+    """The venv of a third-party instrumentation of ``--others``."""
+    return ensure_bench_venv(BENCH_VENV.with_name(f"bench-{name}-venv"), OTHER_PINS[name])
 
 
 def otlp_sink() -> str:
@@ -585,7 +747,7 @@ def report(results: dict[str, dict[str, Any]], rss_rows: dict[str, dict[str, Any
             wall, cpu = row["wall"], row["cpu"]
             ratio = cpu["instrumented_us"] / cpu["baseline_us"]
             versus = ""
-            if ref is not None and mode != official and mode.startswith("otel-llm"):
+            if ref is not None and mode != official and not mode.startswith(("genai", "openai")):
                 theirs = ref["cpu"]["overhead_us"]
                 versus = f"{cpu['overhead_us'] / theirs:.2f}x" if theirs > 0 else "n/a"
             lines.append(
@@ -611,6 +773,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rss-calls", type=int, default=200, help="calls per path for RSS")
     parser.add_argument("--breakdown", action="store_true", help="also the stream fast path off")
     parser.add_argument("--skip-openai-v2", action="store_true", help="do not build/run the venv")
+    parser.add_argument(
+        "--others", action="store_true", help="also OpenLLMetry and OpenLIT, each in its venv"
+    )
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     parser.add_argument("--worker", choices=sorted(SETUPS), help=argparse.SUPPRESS)
     parser.add_argument("--rss", choices=[*sorted(SETUPS), "none"], help=argparse.SUPPRESS)
@@ -636,6 +801,11 @@ def main(argv: list[str] | None = None) -> int:
         v2 = ensure_bench_venv()
         ensure_bytecode(v2)
         venvs["openai-v2 venv"] = (v2, ["openai-v2"])
+    if args.others:
+        for name in OTHER_PINS:
+            python = other_venv(name)
+            ensure_bytecode(python)
+            venvs[f"{name} venv"] = (python, [name])
     results: dict[str, dict[str, Any]] = {}
     rss_rows: dict[str, dict[str, Any]] = {}
     sink = otlp_sink()
@@ -657,7 +827,7 @@ def main(argv: list[str] | None = None) -> int:
         f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} on {os.cpu_count()} CPUs"
     )
     for mode, res in results.items():
-        print(f"  {mode}: {res['what']}")
+        print(f"  {mode}: {res['what']} (openai {res['openai']})")
     print(report(results, rss_rows))
     if args.json:
         args.json.write_text(json.dumps({"timing": results, "rss": rss_rows}, indent=2))
