@@ -13,18 +13,21 @@ otel-llm's composition of its parts over http.client).
 
 By default the processes run in a venv as a service has it (built with uv on first use
 under ``~/.cache/otel-llm/rss-venv``): otel-llm without extras, the OpenAI and Anthropic
-SDKs, versions from requirements.lock; ``--venv current`` measures this venv instead (the
-dev set-up, where the ``cli`` extra's rich and httpx are installed and get imported by
-structlog and the official instrumentations).
+SDKs, FastAPI and uvicorn, versions from requirements.lock; ``--venv current`` measures
+this venv instead (the dev set-up, where the ``cli`` extra's rich and httpx are installed
+and get imported by structlog and the official instrumentations).
 
-Shapes: ``none`` (a service that imports neither LLM SDK), ``openai``, ``anthropic``,
-``both``. Configurations: ``none`` (uninstrumented), ``otel-llm`` (plain
-``configure()``), and, for the OpenAI-only shape, the official
+Shapes: ``none`` (a process that imports neither LLM SDK nor a web framework),
+``openai``, ``anthropic``, ``both``, ``web`` (a FastAPI service under uvicorn, no LLM SDK:
+its calls are requests to one route, sent straight to the ASGI app) and ``web+openai``
+(the same, each request making one chat completion). Configurations: ``none``
+(uninstrumented), ``otel-llm`` (plain ``configure()``), and, for the OpenAI-only shape, the official
 ``opentelemetry-instrumentation-openai-v2`` in its own venv (see bench_compare.py; chat
 and stream only, the paths it instruments, for it and its baseline; its spans go to a
 no-op exporter there, as that venv has no OTLP exporter).
 
-    uv run python bench/bench_rss.py [--calls 200] [--shapes none,openai,anthropic,both]
+    uv run python bench/bench_rss.py [--calls 200]
+        [--shapes none,openai,anthropic,both,web,web+openai]
         [--venv service|current] [--repeat 3] [--protocols official,http/json,grpc]
         [--skip-openai-v2] [--json out.json]
 """
@@ -44,13 +47,19 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 SERVICE_VENV = Path(os.environ.get("OTEL_LLM_RSS_VENV", "~/.cache/otel-llm/rss-venv")).expanduser()
 
-SHAPES = ("none", "openai", "anthropic", "both")
+SHAPES = ("none", "openai", "anthropic", "both", "web", "web+openai")
 SDKS = {
     "none": (),
     "openai": ("openai",),
     "anthropic": ("anthropic",),
     "both": ("openai", "anthropic"),
+    "web": (),
+    "web+openai": ("openai",),
 }
+# a FastAPI service run by uvicorn: its calls are requests to a route (which makes one
+# chat completion in ``web+openai``), sent straight to the ASGI app
+WEB_SHAPES = ("web", "web+openai")
+SERVICE_PACKAGES = ("openai", "anthropic", "fastapi", "uvicorn")
 PATHS = {"openai": ("chat", "stream", "responses"), "anthropic": ("anthropic", "anthropic_stream")}
 
 
@@ -68,8 +77,8 @@ def child(shape: str, mode: str, calls: int, v2_paths: bool = False) -> dict[str
     """Runs in the measured process: imports, set-up, calls (``v2_paths``: only the paths
     openai-v2 instruments, for it and its baseline)."""
     sdks = SDKS[shape]
-    for name in sdks:  # the service's own imports come first
-        __import__(name)
+    for name in sdks + (("fastapi", "uvicorn") if shape in WEB_SHAPES else ()):
+        __import__(name)  # the service's own imports come first
     what = "uninstrumented"
     ours = mode.startswith("otel-llm")
     if ours:
@@ -93,7 +102,10 @@ def child(shape: str, mode: str, calls: int, v2_paths: bool = False) -> dict[str
     after_setup = _status()
     modules = len(sys.modules)
     after_calls: dict[str, float] = {}
-    if sdks and calls:
+    if shape in WEB_SHAPES and calls:
+        _serve(_web_app(_clients(sdks) if sdks else None), calls)
+        after_calls = _status()
+    elif sdks and calls:
         import bench_compare as bc
 
         clients = _clients(sdks)
@@ -119,6 +131,63 @@ def child(shape: str, mode: str, calls: int, v2_paths: bool = False) -> dict[str
     }
 
 
+def _web_app(clients: tuple[Any, Any] | None) -> Any:
+    """The web shapes' service: one route, a chat completion in it when there is a client
+    (a plain ``def``: FastAPI runs it in its thread pool, as a blocking handler is run)."""
+    import fastapi
+
+    app = fastapi.FastAPI()
+
+    @app.get("/answer")
+    def answer() -> dict[str, str]:
+        if clients is not None:
+            import bench_compare as bc
+
+            bc.CALLS["chat"](clients)
+        return {"ok": "yes"}
+
+    return app
+
+
+def _serve(app: Any, requests: int) -> None:
+    """``requests`` GET /answer straight to the ASGI ``app`` (as uvicorn hands them over)."""
+    import asyncio
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/answer",
+        "raw_path": b"/answer",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"service.local")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+
+    async def one() -> None:
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        await app(dict(scope), receive, send)
+        if sent[0].get("status") != 200:
+            raise RuntimeError(f"the service answered {sent[0]}")
+
+    async def main() -> None:
+        for _ in range(requests):
+            await one()
+
+    asyncio.run(main())
+
+
 def _clients(sdks: tuple[str, ...]) -> tuple[Any, Any]:
     """bench_compare's mock clients, only for the SDKs this shape imports."""
     from bench_compare import mock_http_client as http
@@ -137,14 +206,15 @@ def _clients(sdks: tuple[str, ...]) -> tuple[Any, Any]:
 
 def ensure_service_venv() -> Path:
     """A venv as a service has it: ``otel-llm`` without extras (editable, so it is this
-    checkout's code), the OpenAI and Anthropic SDKs, every version as requirements.lock
-    pins it, and nothing else (no rich, no httpx, no dev tools)."""
+    checkout's code), the OpenAI and Anthropic SDKs, FastAPI and uvicorn, every version
+    as requirements.lock pins it, and nothing else (no rich, no httpx, no dev tools)."""
     import hashlib  # not at the top: the measured child must not load OpenSSL for it
 
     python = SERVICE_VENV / "bin" / "python"
     marker = SERVICE_VENV / ".otel-llm-inputs"
     key = hashlib.sha256(  # the checkout too: the venv's otel-llm is an editable install of it
         str(ROOT).encode()
+        + " ".join(SERVICE_PACKAGES).encode()
         + (ROOT / "pyproject.toml").read_bytes()
         + (ROOT / "requirements.lock").read_bytes()
     ).hexdigest()
@@ -156,7 +226,7 @@ def ensure_service_venv() -> Path:
             [
                 "uv", "pip", "install", "-q", "--python", str(python),
                 "-c", str(ROOT / "requirements.lock"),
-                "-e", str(ROOT), "openai", "anthropic",
+                "-e", str(ROOT), *SERVICE_PACKAGES,
             ],
             check=True,
         )  # fmt: skip

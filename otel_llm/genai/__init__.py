@@ -43,7 +43,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from opentelemetry.metrics import MeterProvider, NoOpMeterProvider
@@ -115,6 +115,25 @@ def _official(name: str) -> Any:
     return AnthropicInstrumentor()
 
 
+def _official_deferral(name: str) -> Any:
+    """Around the official instrumentor's (un)instrument: for openai, its wraps of resource
+    modules the application has not imported wait for the import."""
+    if name != "openai":
+        return nullcontext()
+    from otel_llm.genai import _deferred
+
+    return _deferred.official_openai()
+
+
+def _official_uninstrument(name: str, instrumentor: Any) -> None:
+    if name == "openai":
+        from otel_llm.genai import _deferred
+
+        _deferred.cancel("openai")  # wraps still waiting for an import: none to undo
+    with _official_deferral(name):
+        instrumentor.uninstrument()
+
+
 def _instrument_one(
     name: str,
     install: Callable[[], None],
@@ -126,10 +145,10 @@ def _instrument_one(
     if instrumentor.is_instrumented_by_opentelemetry:
         # Instrumented earlier (e.g. by opentelemetry-instrument): take it off so that
         # ours go underneath, then put it back with our providers.
-        instrumentor.uninstrument()
+        _official_uninstrument(name, instrumentor)
     install()
     try:
-        with _capture_env(mode):
+        with _capture_env(mode), _official_deferral(name):
             instrumentor.instrument(**providers)
     except Exception:
         uninstall()
@@ -269,7 +288,7 @@ def uninstrument_llm_sdks() -> None:
                 _uninstrument_botocore()
                 continue
             try:
-                _official(name).uninstrument()
+                _official_uninstrument(name, _official(name))
             except Exception:
                 logger.warning("otel-llm: could not uninstrument %s", name, exc_info=True)
             try:

@@ -29,7 +29,7 @@ from typing import Any
 from opentelemetry.trace import Span
 
 from otel_llm import providers, semconv
-from otel_llm.genai import _fastpath
+from otel_llm.genai import _deferred, _fastpath
 from otel_llm.genai._common import (
     Switch,
     Wrapper,
@@ -428,28 +428,33 @@ def available() -> bool:
 
 
 def install(*, stream_include_usage: bool | str = "auto") -> None:
-    """Install our wrappers (before the official instrumentor wraps on top of them)."""
-    import importlib
-
+    """Install our wrappers (before the official instrumentor wraps on top of them). A
+    resource module the application has not imported yet is wrapped on its import
+    (:mod:`otel_llm.genai._deferred`): a chat-only service never loads the others."""
     from wrapt import wrap_function_wrapper
 
     global _include_usage
     _include_usage = stream_include_usage
     _accepts.clear()
     for module_name, cls_name, kind, is_async in _TARGETS:
-        module = importlib.import_module(module_name)
-        cls = getattr(module, cls_name, None)
-        if cls is None or not hasattr(cls, "create"):
-            continue
         sync_wrapper, async_wrapper = _wrappers(kind)
         wrapper = async_wrapper if is_async else sync_wrapper
-        wrap_function_wrapper(module_name, f"{cls_name}.create", wrapper)
-        _wrapped.append((cls, "create"))
+
+        def apply(module: Any, cls_name: str = cls_name, wrapper: Wrapper = wrapper) -> None:
+            cls = getattr(module, cls_name, None)
+            if cls is None or not hasattr(cls, "create"):
+                return
+            wrap_function_wrapper(module, f"{cls_name}.create", wrapper)
+            _wrapped.append((cls, "create"))
+
+        _deferred.wrap_when_imported(module_name, apply)
     _fastpath.install("openai")
     _switch.on = True
 
 
 def uninstall() -> None:
-    """Remove our wrappers (after the official instrumentor removed its own)."""
+    """Remove our wrappers (after the official instrumentor removed its own), and any
+    still waiting for an import."""
+    _deferred.cancel("openai")
     remove_wrappers(_switch, _wrapped)
     _fastpath.uninstall("openai")

@@ -199,3 +199,85 @@ def test_a_service_install_without_the_cli_extra_traces_and_prices_calls() -> No
     # only when installed: configure() and a priced call work without them
     out = run_py(SERVICE_INSTALL, {**ENV, "OTEL_LLM_EXPORTER": "none"})
     assert out == {"instrumented": ["openai"], "priced": True, "loaded": []}
+
+
+DEFERRED = """
+    import json, sys
+    import openai, httpx2, wrapt
+    import otel_llm
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from otel_llm.genai import instrument_llm_sdks, uninstrument_llm_sdks
+    MODULES = ("openai.resources.chat.completions", "openai.resources.responses.responses",
+               "openai.resources.embeddings")
+    loaded = lambda: [m.rsplit(".", 1)[-1] for m in MODULES if m in sys.modules]
+    exported = InMemorySpanExporter()
+    t = otel_llm.configure("svc", span_exporter=exported)
+    at_setup = loaded()
+    usage = {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}
+    def answer(request):
+        if request.url.path.endswith("/responses"):
+            return httpx2.Response(200, json={
+                "id": "r1", "object": "response", "created_at": 1, "model": "gpt-4o-mini",
+                "status": "completed", "output": [], "parallel_tool_calls": True,
+                "tool_choice": "auto", "tools": [],
+                "usage": {"input_tokens": 3, "output_tokens": 1, "total_tokens": 4,
+                          "input_tokens_details": {"cached_tokens": 0},
+                          "output_tokens_details": {"reasoning_tokens": 0}}})
+        return httpx2.Response(200, json={
+            "id": "c1", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": "hi"}}],
+            "usage": usage})
+    client = openai.OpenAI(api_key="k", max_retries=0,
+                           http_client=httpx2.Client(transport=httpx2.MockTransport(answer)))
+    def layers(owner):  # how many wrappers are around create()
+        n, f = 0, vars(owner)["create"]
+        while isinstance(f, wrapt.FunctionWrapper):
+            n, f = n + 1, f.__wrapped__
+        return n
+    def spans():
+        t.force_flush()
+        out = [(s.attributes["gen_ai.operation.name"],
+                "gen_ai.usage.cost.amount" in s.attributes)
+               for s in exported.get_finished_spans() if "gen_ai.operation.name" in s.attributes]
+        exported.clear()
+        return out
+    msgs = [{"role": "user", "content": "x"}]
+    client.chat.completions.create(model="gpt-4o-mini", messages=msgs)
+    after_chat = loaded()
+    chat_spans = spans()
+    from openai.resources.chat.completions import Completions
+    chat_layers = layers(Completions)
+    client.responses.create(model="gpt-4o-mini", input="x")
+    from openai.resources.responses.responses import Responses
+    responses_spans, responses_layers = spans(), layers(Responses)
+    uninstrument_llm_sdks()
+    client.chat.completions.create(model="gpt-4o-mini", messages=msgs)
+    off_spans, off_layers = spans(), layers(Completions)
+    # uninstrumented before embeddings were imported: nothing waits for them any more
+    from openai.resources.embeddings import Embeddings
+    embeddings_layers = layers(Embeddings)
+    instrument_llm_sdks(t.settings, tracer_provider=t.tracer_provider)
+    client.chat.completions.create(model="gpt-4o-mini", messages=msgs)
+    print(json.dumps({"at_setup": at_setup, "after_chat": after_chat,
+                      "chat": [chat_spans, chat_layers],
+                      "responses": [responses_spans, responses_layers],
+                      "off": [off_spans, off_layers], "embeddings_off": embeddings_layers,
+                      "again": [spans(), layers(Completions), layers(Embeddings)]}))
+    """
+
+
+def test_resource_modules_are_wrapped_when_the_application_first_imports_them() -> None:
+    # openai loads chat completions, Responses (3.4 MiB) and embeddings on first use:
+    # configure() imports none of them; each is wrapped (ours under the official
+    # instrumentor's) when the application first uses it, and unwrapped by uninstrument
+    out = run_py(DEFERRED, {**ENV, "OTEL_LLM_EXPORTER": "none"})
+    assert out == {
+        "at_setup": [],
+        "after_chat": ["completions"],
+        "chat": [[["chat", True]], 2],
+        "responses": [[["chat", True]], 2],
+        "off": [[], 0],
+        "embeddings_off": 0,
+        "again": [[["chat", True]], 2, 2],
+    }
