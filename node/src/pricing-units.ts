@@ -240,6 +240,20 @@ function detail(details: unknown, name: string): number {
   return typeof v === 'number' && Number.isInteger(v) && v > 0 ? v : 0;
 }
 
+/** Where attributes are written: a span, or a record (recordWriter). */
+export interface AttributeTarget {
+  setAttribute(key: string, value: number): unknown;
+}
+
+/** A target that writes into `record` (for the functions that return a record). */
+export function recordWriter(record: Record<string, number>): AttributeTarget {
+  return {
+    setAttribute(key: string, value: number) {
+      record[key] = value;
+    },
+  };
+}
+
 /**
  * The otel_llm.usage.* token attributes of an OpenAI usage object (as Python's
  * openai_usage_attributes): audio/image input tokens, audio output tokens, accepted and
@@ -247,19 +261,24 @@ function detail(details: unknown, name: string): number {
  */
 export function openaiUsageAttributes(usage: AnyUsage): Record<string, number> {
   const found: Record<string, number> = {};
-  if (!usage || typeof usage !== 'object') return found;
+  setOpenaiUsageAttributes(recordWriter(found), usage);
+  return found;
+}
+
+/** openaiUsageAttributes(usage) written to `target` one by one, in the same order (no record made). */
+export function setOpenaiUsageAttributes(target: AttributeTarget, usage: AnyUsage): void {
+  if (!usage || typeof usage !== 'object') return;
   const inp = usage.prompt_tokens_details ?? usage.input_tokens_details;
   const out = usage.completion_tokens_details ?? usage.output_tokens_details;
   // every call: no arrays of pairs, only the counts above zero written
   let v = detail(inp, 'audio_tokens');
-  if (v > 0) found['otel_llm.usage.audio.input_tokens'] = v;
+  if (v > 0) target.setAttribute('otel_llm.usage.audio.input_tokens', v);
   v = detail(inp, 'image_tokens');
-  if (v > 0) found['otel_llm.usage.image.input_tokens'] = v;
+  if (v > 0) target.setAttribute('otel_llm.usage.image.input_tokens', v);
   v = detail(out, 'audio_tokens');
-  if (v > 0) found['otel_llm.usage.audio.output_tokens'] = v;
+  if (v > 0) target.setAttribute('otel_llm.usage.audio.output_tokens', v);
   v = detail(out, 'accepted_prediction_tokens');
-  if (v > 0) found['otel_llm.usage.prediction.accepted_tokens'] = v;
+  if (v > 0) target.setAttribute('otel_llm.usage.prediction.accepted_tokens', v);
   v = detail(out, 'rejected_prediction_tokens');
-  if (v > 0) found['otel_llm.usage.prediction.rejected_tokens'] = v;
-  return found;
+  if (v > 0) target.setAttribute('otel_llm.usage.prediction.rejected_tokens', v);
 }

@@ -33,9 +33,8 @@ import {
   GEN_AI_USAGE_OUTPUT_TOKENS,
   GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
   OTEL_LLM_TOKENS_ESTIMATED,
-  setEach,
 } from '../semconv.js';
-import { openaiUsageAttributes } from '../pricing-units.js';
+import { recordWriter, setOpenaiUsageAttributes, type AttributeTarget } from '../pricing-units.js';
 import { INCLUDE_USAGE_PROVIDERS, ProviderResolver } from '../providers.js';
 
 export const OFFICIAL_SCOPE = '@opentelemetry/instrumentation-openai';
@@ -92,17 +91,22 @@ function num(value: unknown): number | undefined {
 /** Cached/reasoning (and audio/image/prediction) tokens of a Chat Completions or Responses usage object. */
 export function usageDetails(usage: Any | undefined | null): Record<string, number> {
   const out: Record<string, number> = {};
-  if (!usage || typeof usage !== 'object') return out;
+  setUsageDetails(recordWriter(out), usage);
+  return out;
+}
+
+/** usageDetails(usage) set on `target` (a span) one by one, in the same order, without the record. */
+export function setUsageDetails(target: AttributeTarget, usage: Any | undefined | null): void {
+  if (!usage || typeof usage !== 'object') return;
   const input = num(usage.prompt_tokens) ?? num(usage.input_tokens);
   const output = num(usage.completion_tokens) ?? num(usage.output_tokens);
-  if (input !== undefined) out[GEN_AI_USAGE_INPUT_TOKENS] = input;
-  if (output !== undefined) out[GEN_AI_USAGE_OUTPUT_TOKENS] = output;
+  if (input !== undefined) target.setAttribute(GEN_AI_USAGE_INPUT_TOKENS, input);
+  if (output !== undefined) target.setAttribute(GEN_AI_USAGE_OUTPUT_TOKENS, output);
   const cached = num((usage.prompt_tokens_details ?? usage.input_tokens_details)?.cached_tokens);
   const reasoning = num((usage.completion_tokens_details ?? usage.output_tokens_details)?.reasoning_tokens);
-  if (cached !== undefined) out[GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = cached;
-  if (reasoning !== undefined) out[GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = reasoning;
-  Object.assign(out, openaiUsageAttributes(usage)); // audio, image, prediction tokens (priced apart)
-  return out;
+  if (cached !== undefined) target.setAttribute(GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, cached);
+  if (reasoning !== undefined) target.setAttribute(GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, reasoning);
+  setOpenaiUsageAttributes(target, usage); // audio, image, prediction tokens (priced apart)
 }
 
 function textLength(content: unknown): number {
@@ -147,7 +151,7 @@ function completionChars(result: Any): number {
 
 function onChatResult(span: Span, params: Any, result: Any): void {
   try {
-    if (result?.usage) setEach(span, usageDetails(result.usage));
+    if (result?.usage) setUsageDetails(span, result.usage);
     else setEstimate(span, params, completionChars(result));
   } catch {
     // telemetry only
@@ -412,7 +416,7 @@ class ObservedStream implements AsyncIterableIterator<Any> {
       const usage = this.api === 'responses' ? chunk?.response?.usage : chunk?.usage;
       if (usage) {
         this.sawUsage = true;
-        setEach(this.span, usageDetails(usage));
+        setUsageDetails(this.span, usage);
         hide = this.hideUsage && Array.isArray(chunk.choices) && chunk.choices.length === 0;
       }
       const choices = chunk?.choices;
