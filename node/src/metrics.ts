@@ -96,6 +96,19 @@ interface CachedSeries {
   map: Record<string, SeriesEntry>;
   hash: string;
   entry: SeriesEntry;
+  /** A histogram's bucket keys (its upper bounds as prom-client spells them). */
+  keys?: readonly string[];
+}
+
+/**
+ * Where a caller that records the same label object again and again (the span processor's
+ * shared label sets) keeps that label object's series: the next observation then skips
+ * the look-up by metric and label object. Opaque to the caller; checked against
+ * prom-client's map on every use like the cache's own entries.
+ */
+export interface SeriesRef {
+  /** @internal */
+  found?: CachedSeries;
 }
 
 const NO_LABELS: Labels = Object.freeze({}) as Labels;
@@ -129,7 +142,6 @@ function isEmpty(labels: Labels): boolean {
  */
 class SeriesCache {
   private readonly series = new WeakMap<object, WeakMap<Labels, CachedSeries>>();
-  private readonly bucketKeys = new WeakMap<object, readonly string[]>();
 
   /** After prom-client's own path: keep the series of `labels` for next time. */
   remember(metric: object, labels: Labels): void {
@@ -149,30 +161,35 @@ class SeriesCache {
       for (const name of names) if (entry.labels?.[name] !== labels[name]) return;
       let byLabels = this.series.get(metric);
       if (!byLabels) this.series.set(metric, (byLabels = new WeakMap()));
-      byLabels.set(labels, { map, hash, entry });
+      const bounds = m.upperBounds;
+      byLabels.set(labels, { map, hash, entry, keys: Array.isArray(bounds) ? bounds.map(String) : undefined });
     } catch {
       // the general path stays
     }
   }
 
-  private cached(metric: object, labels: Labels): CachedSeries | undefined {
-    const found = this.series.get(metric)?.get(labels);
-    if (!found) return undefined;
+  /** The series of `labels` (the caller's ref first, else the cache's, which then fills the ref). */
+  private cached(metric: object, labels: Labels, ref: SeriesRef | undefined): CachedSeries | undefined {
     const map = (metric as MetricInternals).hashMap;
-    return map === found.map && map[found.hash] === found.entry ? found : undefined;
+    let found = ref?.found;
+    if (found !== undefined && map === found.map && map[found.hash] === found.entry) return found;
+    found = this.series.get(metric)?.get(labels);
+    if (!found) return undefined;
+    if (map !== found.map || map[found.hash] !== found.entry) return undefined;
+    if (ref !== undefined) ref.found = found;
+    return found;
   }
 
   /** A histogram observation (prom-client's observe + updateExemplar); false: take the general path. */
-  observe(h: Histogram<string>, labels: Labels, value: number, exemplar: Labels | undefined): boolean {
+  observe(h: Histogram<string>, labels: Labels, value: number, exemplar: Labels | undefined, ref?: SeriesRef, at?: number): boolean {
     if (exemplar !== undefined && isEmpty(exemplar)) exemplar = undefined; // prom-client keeps none then
-    const found = this.cached(h, labels);
+    const found = this.cached(h, labels, ref);
     if (!found || !Number.isFinite(value)) return false;
     const entry = found.entry;
     const bounds = (h as unknown as MetricInternals).upperBounds;
     const buckets = entry.bucketValues;
-    if (!bounds || !buckets || typeof entry.sum !== 'number' || typeof entry.count !== 'number') return false;
-    let keys = this.bucketKeys.get(h);
-    if (!keys) this.bucketKeys.set(h, (keys = bounds.map(String)));
+    const keys = found.keys;
+    if (!bounds || !buckets || !keys || keys.length !== bounds.length || typeof entry.sum !== 'number' || typeof entry.count !== 'number') return false;
     let i = 0;
     while (i < bounds.length && !(value <= bounds[i]!)) i++;
     const key = i < bounds.length ? keys[i]! : '-1';
@@ -188,14 +205,14 @@ class SeriesCache {
     if (slot) {
       slot.labelSet = exemplar!;
       slot.value = value;
-      slot.timestamp = Date.now() / 1000;
+      slot.timestamp = (at ?? Date.now()) / 1000;
     }
     return true;
   }
 
   /** A counter increment (prom-client's inc + updateExemplar); false: take the general path. */
-  inc(c: Counter<string>, labels: Labels, value: number, exemplar: Labels | undefined): boolean {
-    const found = this.cached(c, labels);
+  inc(c: Counter<string>, labels: Labels, value: number, exemplar: Labels | undefined, ref?: SeriesRef, at?: number): boolean {
+    const found = this.cached(c, labels, ref);
     if (!found || !Number.isFinite(value) || value < 0) return false;
     const entry = found.entry;
     if (typeof entry.value !== 'number') return false;
@@ -209,9 +226,33 @@ class SeriesCache {
     if (slot) {
       slot.labelSet = exemplar!;
       slot.value = value ? value : 1;
-      slot.timestamp = Date.now() / 1000;
+      slot.timestamp = (at ?? Date.now()) / 1000;
     }
     return true;
+  }
+
+  /**
+   * After prom-client's own path recorded an observation made at `at` (epoch ms): its
+   * exemplar's timestamp set to that time (prom-client stamps the time of the call).
+   * `value`: a histogram's observed value (its bucket's exemplar), undefined for a counter.
+   */
+  restamp(metric: object, labels: Labels, value: number | undefined, at: number): void {
+    try {
+      const found = this.cached(metric, labels, undefined);
+      if (!found) return;
+      let slot: ExemplarSlot | null | undefined;
+      if (value === undefined) slot = found.entry.exemplar;
+      else {
+        const bounds = (metric as MetricInternals).upperBounds;
+        if (!bounds || !found.keys) return;
+        let i = 0;
+        while (i < bounds.length && !(value <= bounds[i]!)) i++;
+        slot = found.entry.bucketExemplars?.[i < bounds.length ? found.keys[i]! : '-1'];
+      }
+      if (slot && typeof slot === 'object') slot.timestamp = at / 1000;
+    } catch {
+      // the time of the call stays
+    }
   }
 }
 
@@ -237,12 +278,16 @@ export class LlmMetrics {
     this.exemplars = exemplars;
     this.attributionLabels = validateAttributionLabels(options.attributionLabels ?? []);
     const registers = [this.registry];
+    // a read of a contract metric (a scrape, render(), prom-client's get()) first records
+    // what the processors hold back (LlmSpanProcessor batches its observations)
+    const collect = (): void => this.collectPending();
     this.duration = new Histogram({
       name: METRIC_DURATION,
       help: 'GenAI operation duration',
       labelNames: [...DURATION_LABELS],
       buckets: [...DURATION_BUCKETS],
       registers,
+      collect,
       enableExemplars: exemplars,
     });
     this.tokens = new Histogram({
@@ -251,6 +296,7 @@ export class LlmMetrics {
       labelNames: [...TOKEN_LABELS],
       buckets: [...TOKEN_BUCKETS],
       registers,
+      collect,
       enableExemplars: exemplars,
     });
     this.ttfc = new Histogram({
@@ -259,6 +305,7 @@ export class LlmMetrics {
       labelNames: [...DURATION_LABELS],
       buckets: [...DURATION_BUCKETS],
       registers,
+      collect,
       enableExemplars: exemplars,
     });
     this.cost = new Counter({
@@ -266,6 +313,7 @@ export class LlmMetrics {
       help: 'Cost of GenAI operations in USD, from local price tables or the provider',
       labelNames: [...COST_BASE_LABELS, ...this.attributionLabels],
       registers,
+      collect,
       enableExemplars: exemplars,
     });
     this.operationCost = new Histogram({
@@ -274,6 +322,7 @@ export class LlmMetrics {
       labelNames: [...COST_BASE_LABELS],
       buckets: [...COST_BUCKETS],
       registers,
+      collect,
       enableExemplars: exemplars,
     });
     this.unpriced = new Counter({
@@ -281,6 +330,7 @@ export class LlmMetrics {
       help: 'GenAI operations whose model has no known price (no cost recorded)',
       labelNames: [...UNPRICED_LABELS],
       registers,
+      collect,
     });
     this.processorErrors = new Counter({
       name: METRIC_PROCESSOR_ERRORS,
@@ -302,27 +352,56 @@ export class LlmMetrics {
     });
   }
 
-  /** Record one observation; `exemplar` carries trace_id/span_id where supported. */
-  record(obs: Observation, exemplar?: Labels): void {
+  private readonly pending = new Set<() => void>();
+
+  /**
+   * Register `flush`, called before any read of the contract's metrics (a processor's
+   * observations held back for a batch); returns the function that removes it.
+   */
+  onCollect(flush: () => void): () => void {
+    this.pending.add(flush);
+    return () => {
+      this.pending.delete(flush);
+    };
+  }
+
+  private collectPending(): void {
+    for (const flush of this.pending) {
+      try {
+        flush();
+      } catch {
+        // a scrape never fails for it
+      }
+    }
+  }
+
+  /**
+   * Record one observation; `exemplar` carries trace_id/span_id where supported; `at`: when
+   * it was observed (epoch ms, for the exemplar's timestamp; default now). `ref`:
+   * where the caller keeps the series of this metric and this (frozen, shared) label
+   * object between calls; only ever pass the same ref with the same metric and labels.
+   */
+  record(obs: Observation, exemplar?: Labels, ref?: SeriesRef, at?: number): void {
     const exemplarLabels = this.exemplars ? exemplar : undefined;
     switch (obs.metric) {
       case METRIC_DURATION:
-        return this.observe(this.duration, obs, exemplarLabels);
+        return this.observe(this.duration, obs, exemplarLabels, ref, at);
       case METRIC_TOKEN_USAGE:
-        return this.observe(this.tokens, obs, exemplarLabels);
+        return this.observe(this.tokens, obs, exemplarLabels, ref, at);
       case METRIC_TTFC:
-        return this.observe(this.ttfc, obs, exemplarLabels);
+        return this.observe(this.ttfc, obs, exemplarLabels, ref, at);
       case METRIC_COST:
         // prom-client keeps an exemplar (with no labels) for an unsampled call too
-        if (this.fast.inc(this.cost, obs.labels, obs.value, this.exemplars ? (exemplarLabels ?? NO_LABELS) : undefined)) return;
+        if (this.fast.inc(this.cost, obs.labels, obs.value, this.exemplars ? (exemplarLabels ?? NO_LABELS) : undefined, ref, at)) return;
         if (this.exemplars) this.cost.inc({ labels: obs.labels, value: obs.value, exemplarLabels: exemplarLabels ?? {} });
         else this.cost.inc(obs.labels, obs.value);
         this.fast.remember(this.cost, obs.labels);
+        if (at !== undefined && this.exemplars) this.fast.restamp(this.cost, obs.labels, undefined, at);
         return;
       case METRIC_OPERATION_COST:
-        return this.observe(this.operationCost, obs, exemplarLabels);
+        return this.observe(this.operationCost, obs, exemplarLabels, ref, at);
       case METRIC_UNPRICED:
-        if (this.fast.inc(this.unpriced, obs.labels, obs.value, undefined)) return;
+        if (this.fast.inc(this.unpriced, obs.labels, obs.value, undefined, ref, at)) return;
         this.unpriced.inc(obs.labels, obs.value);
         this.fast.remember(this.unpriced, obs.labels);
         return;
@@ -332,11 +411,12 @@ export class LlmMetrics {
   }
 
   /** With exemplars on, prom-client takes only the object form of observe/inc. */
-  private observe(h: Histogram<string>, obs: Observation, exemplarLabels?: Labels): void {
-    if (this.fast.observe(h, obs.labels, obs.value, exemplarLabels)) return;
+  private observe(h: Histogram<string>, obs: Observation, exemplarLabels?: Labels, ref?: SeriesRef, at?: number): void {
+    if (this.fast.observe(h, obs.labels, obs.value, exemplarLabels, ref, at)) return;
     if (this.exemplars) h.observe({ labels: obs.labels, value: obs.value, exemplarLabels: exemplarLabels ?? {} });
     else h.observe(obs.labels, obs.value);
     this.fast.remember(h, obs.labels);
+    if (at !== undefined && exemplarLabels !== undefined) this.fast.restamp(h, obs.labels, obs.value, at);
   }
 
   private readonly fast = new SeriesCache();

@@ -24,7 +24,7 @@ import { createHmac } from 'node:crypto';
 import { SpanStatusCode, TraceFlags, type AttributeValue, type Context } from '@opentelemetry/api';
 import type { ReadableSpan, Span, SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { currentAttribution, requestIdOf } from './context.js';
-import { LlmMetrics, type Labels, type Observation } from './metrics.js';
+import { LlmMetrics, type Labels, type Observation, type SeriesRef } from './metrics.js';
 import { PriceBook, normalizeUsage } from './pricing.js';
 import { extendedTokens, readExtended, type ExtendedUsage } from './pricing-units.js';
 import {
@@ -82,6 +82,10 @@ export const INFERENCE_OPERATIONS: ReadonlySet<string> = new Set([
 const ERROR_OTHER = '_OTHER';
 const SEMCONV_LABEL_LIMIT = 256;
 const MEMO_LIMIT = 4096;
+/** Spans whose observations are held for one batch at most (LlmSpanProcessor.drain). */
+const BATCH = 64;
+/** The longest a span's observations wait for their batch, in ms. */
+const DRAIN_MS = 1000;
 
 /** Span attributes an attribution label is written to (first) and read from. */
 const ATTRIBUTION_ATTRIBUTES: Readonly<Record<string, readonly string[]>> = {
@@ -378,14 +382,27 @@ export function normalizeAtEnd(span: unknown, attrs: Attrs): Record<string, Attr
 
 // --- the processor -------------------------------------------------------------------------
 
-/** Shared label objects of one label combination (see LlmSpanProcessor.labelSet). */
+/**
+ * Shared label objects of one label combination (see LlmSpanProcessor.labelSet), each
+ * with the ref where the metrics keep its series (no look-up by label object per span).
+ */
 interface LabelSet {
   base: Labels;
   operation: Labels;
-  tokens: Map<string, Labels>;
+  tokens: Map<string, TokenLabels>;
   perCall: Labels;
   unpriced: Labels;
+  duration: SeriesRef;
+  ttfc: SeriesRef;
+  cost: SeriesRef;
+  operationCost: SeriesRef;
+  unpricedCount: SeriesRef;
 }
+interface TokenLabels {
+  labels: Labels;
+  ref: SeriesRef;
+}
+type Sink = (metric: string, labels: Labels, value: number, ref: SeriesRef | undefined) => void;
 
 export interface ProcessorOptions {
   metrics: LlmMetrics;
@@ -426,7 +443,13 @@ export class LlmSpanProcessor implements SpanProcessor {
     this.attributionFolders = this.labelNames.map(
       name => new LabelFolder(limit, 64, name === 'user' ? v => this.pseudonymizeUser(v) : undefined),
     );
+    // metrics without the read hook (another copy of this package): recorded span by span
+    const metrics = this.metrics as Partial<LlmMetrics>;
+    this.batch = typeof metrics.onCollect === 'function' ? BATCH : 1;
+    this.stopCollect = typeof metrics.onCollect === 'function' ? metrics.onCollect(() => this.drain()) : () => undefined;
   }
+
+  private readonly batch: number;
 
   pseudonymizeUser(value: string): string {
     return this.hashKey ? pseudonymize(this.hashKey, value) : value;
@@ -510,36 +533,39 @@ export class LlmSpanProcessor implements SpanProcessor {
   }
 
   /** Each observation of one analysed span, handed to `sink` (no list or objects made). */
-  private emit(a: Analysis, attrs: Attrs, sink: (metric: string, labels: Labels, value: number) => void): void {
+  private emit(a: Analysis, attrs: Attrs, sink: Sink): void {
     const op = this.foldOperation.fold(a.operation);
     const prov = this.foldProvider.fold(a.provider);
     const req = this.foldRequestModel.fold(a.requestModel);
     const resp = this.foldResponseModel.fold(a.responseModel);
     const err = this.foldErrorType.fold(a.errorType);
     const set = this.labelSet(op, prov, req, resp, err);
-    if (a.durationS !== undefined) sink(METRIC_DURATION, set.operation, a.durationS);
-    if (a.ttfcS !== undefined && a.ttfcS >= 0) sink(METRIC_TTFC, set.operation, a.ttfcS);
-    for (const [type, count] of a.tokens) {
+    if (a.durationS !== undefined) sink(METRIC_DURATION, set.operation, a.durationS, set.duration);
+    if (a.ttfcS !== undefined && a.ttfcS >= 0) sink(METRIC_TTFC, set.operation, a.ttfcS, set.ttfc);
+    const tokens = a.tokens;
+    for (let t = 0; t < tokens.length; t++) {
+      const type = tokens[t]![0];
       let labels = set.tokens.get(type);
       if (labels === undefined) {
-        labels = Object.freeze({ ...set.base, gen_ai_token_type: type });
+        labels = { labels: Object.freeze({ ...set.base, gen_ai_token_type: type }), ref: {} };
         set.tokens.set(type, labels);
       }
-      sink(METRIC_TOKEN_USAGE, labels, count);
+      sink(METRIC_TOKEN_USAGE, labels.labels, tokens[t]![1], labels.ref);
     }
     if (a.costUsd !== undefined && a.costUsd >= 0) {
-      let labels = set.perCall;
       if (this.labelNames.length) {
-        labels = { ...set.perCall };
+        const labels = { ...set.perCall };
         this.labelNames.forEach((name, i) => {
           labels[name] = this.attributionFolders[i]!.fold(firstAttr(attrs, this.labelKeys[i]!));
         });
+        sink(METRIC_COST, labels, a.costUsd, undefined);
+      } else {
+        sink(METRIC_COST, set.perCall, a.costUsd, set.cost);
       }
-      sink(METRIC_COST, labels, a.costUsd);
       // one observation per priced call: the single-call budget alert counts calls above a bound
-      sink(METRIC_OPERATION_COST, set.perCall, a.costUsd);
+      sink(METRIC_OPERATION_COST, set.perCall, a.costUsd, set.operationCost);
     }
-    if (a.unpriced) sink(METRIC_UNPRICED, set.unpriced, 1);
+    if (a.unpriced) sink(METRIC_UNPRICED, set.unpriced, 1, set.unpricedCount);
   }
 
   /**
@@ -574,6 +600,11 @@ export class LlmSpanProcessor implements SpanProcessor {
       tokens: new Map(),
       perCall: Object.freeze({ gen_ai_operation_name: op, gen_ai_provider_name: prov, gen_ai_request_model: req }),
       unpriced: Object.freeze({ gen_ai_provider_name: prov, gen_ai_request_model: req }),
+      duration: {},
+      ttfc: {},
+      cost: {},
+      operationCost: {},
+      unpricedCount: {},
     };
     if (this.labelSets.size >= MEMO_LIMIT) this.labelSets.clear();
     this.labelSets.set(key, set);
@@ -582,28 +613,97 @@ export class LlmSpanProcessor implements SpanProcessor {
 
   private readonly labelSets = new Map<string, LabelSet>();
 
+  /**
+   * Hold the span's observations for the next batch (see drain): what a span needs from
+   * the call (its attributes for the attribution labels, its exemplar, the time) is taken
+   * now, the metrics are updated later, many spans at a time.
+   */
   private record(a: Analysis, span: ReadableSpan): void {
     const ctx = span.spanContext();
     const sampled = (ctx.traceFlags & TraceFlags.SAMPLED) === TraceFlags.SAMPLED;
-    this.exemplar = sampled ? { trace_id: ctx.traceId, span_id: ctx.spanId } : undefined;
+    const n = this.held.length;
+    this.held.push(a);
+    this.heldAttrs.push(this.labelNames.length ? span.attributes : undefined);
+    this.heldExemplars.push(sampled ? { trace_id: ctx.traceId, span_id: ctx.spanId } : undefined);
+    this.heldAt.push(Date.now());
+    if (n + 1 >= this.batch) this.drain();
+    else if (n === 0) this.scheduleDrain();
+  }
+
+  /**
+   * Record the held observations in the metrics, oldest first. Run when BATCH spans are
+   * held, DRAIN_MS after the first one was, before any read of the metrics (a scrape:
+   * LlmMetrics.onCollect), and at flush and shutdown; so a scrape never misses a span.
+   * Updating the metrics span by span, each amid a whole LLM call, cost several times
+   * what it costs in a batch (its code and data no longer in the CPU's caches).
+   */
+  drain(): void {
+    const held = this.held;
+    const n = held.length;
+    if (n === 0) return;
+    const attrs = this.heldAttrs;
+    const exemplars = this.heldExemplars;
+    const at = this.heldAt;
+    this.held = [];
+    this.heldAttrs = [];
+    this.heldExemplars = [];
+    this.heldAt = [];
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    for (let i = 0; i < n; i++) {
+      this.exemplar = exemplars[i];
+      this.at = at[i];
+      try {
+        this.emit(held[i]!, attrs[i], this.sink);
+      } catch (err) {
+        this.error('on_end', err);
+      }
+    }
+    this.exemplar = undefined;
+    this.at = undefined;
+  }
+
+  private scheduleDrain(): void {
+    if (this.timer !== undefined) return;
     try {
-      this.emit(a, span.attributes, this.sink);
-    } finally {
-      this.exemplar = undefined;
+      const timer = setTimeout(this.drainLater, DRAIN_MS);
+      timer.unref?.();
+      this.timer = timer;
+    } catch {
+      this.drain();
     }
   }
 
-  /** The exemplar of the span being recorded (record() is synchronous). */
+  private readonly drainLater = (): void => {
+    this.timer = undefined;
+    try {
+      this.drain();
+    } catch (err) {
+      this.error('on_end', err);
+    }
+  };
+
+  private held: Analysis[] = [];
+  private heldAttrs: Attrs[] = [];
+  private heldExemplars: (Labels | undefined)[] = [];
+  private heldAt: number[] = [];
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private readonly stopCollect: () => void;
+
+  /** The exemplar and time of the span being recorded (drain() is synchronous). */
   private exemplar: Labels | undefined;
+  private at: number | undefined;
   /** One observation object, reused: LlmMetrics.record reads it and keeps none of it. */
   private readonly scratch: Observation = { metric: '', labels: {}, value: 0 };
   /** Records one observation of the span being recorded (made once, not per span). */
-  private readonly sink = (metric: string, labels: Labels, value: number): void => {
+  private readonly sink: Sink = (metric, labels, value, ref): void => {
     const obs = this.scratch;
     obs.metric = metric;
     obs.labels = labels;
     obs.value = value;
-    this.metrics.record(obs, metric === METRIC_TOKEN_USAGE || metric === METRIC_UNPRICED ? undefined : this.exemplar);
+    this.metrics.record(obs, metric === METRIC_TOKEN_USAGE || metric === METRIC_UNPRICED ? undefined : this.exemplar, ref, this.at);
   };
 
   private error(hook: string, err: unknown): void {
@@ -616,10 +716,21 @@ export class LlmSpanProcessor implements SpanProcessor {
   }
 
   forceFlush(): Promise<void> {
+    this.drainSafely();
     return Promise.resolve();
   }
 
   shutdown(): Promise<void> {
+    this.drainSafely();
+    this.stopCollect();
     return Promise.resolve();
+  }
+
+  private drainSafely(): void {
+    try {
+      this.drain();
+    } catch (err) {
+      this.error('on_end', err);
+    }
   }
 }
