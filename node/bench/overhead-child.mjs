@@ -15,6 +15,8 @@ import { Session } from 'node:inspector/promises';
 
 const [mode, openaiDir, url] = process.argv.slice(2);
 const WARM = Number(process.env.OTEL_LLM_BENCH_WARM ?? 300);
+// OTEL_LLM_PROFILE_INCLUSIVE=<regex>: cpuprof also gives the inclusive time of other packages' functions so named
+const INCLUSIVE = process.env.OTEL_LLM_PROFILE_INCLUSIVE ? new RegExp(process.env.OTEL_LLM_PROFILE_INCLUSIVE) : undefined;
 const noop = { export: (_spans, done) => done({ code: 0 }), shutdown: async () => {}, forceFlush: async () => {} };
 
 if (mode === 'otel-llm') {
@@ -127,8 +129,8 @@ async function profile(what, fn, n, top = 40) {
       const seen = new Set();
       for (let up = node.id; up !== undefined; up = parent.get(up)) {
         const frame = byId.get(up).callFrame;
-        if (pkgOf(frame.url) !== '@otel-llm/node') continue;
-        const key = `[inclusive] ${frame.functionName || '(anonymous)'} ${frame.url.replace(/^file:\/\/.*\/node\/dist\//, 'dist/')}:${frame.lineNumber + 1}`;
+        if (pkgOf(frame.url) !== '@otel-llm/node' && !(INCLUSIVE && INCLUSIVE.test(frame.functionName))) continue;
+        const key = `[inclusive] ${frame.functionName || '(anonymous)'} ${frame.url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*\/node\/dist\//, 'dist/')}:${frame.lineNumber + 1}`;
         if (seen.has(key)) continue;
         seen.add(key);
         totals.set(key, (totals.get(key) ?? 0) + t);
