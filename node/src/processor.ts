@@ -410,6 +410,18 @@ export interface ProcessorOptions {
   attributionLabels?: readonly string[];
   attributionLimit?: number;
   userHashKey?: string;
+  /**
+   * Every exporter of these spans calls `drain()` before it reads a batch (register()'s
+   * exporter does): the GenAI spans' cost attributes and observations are then made in the
+   * processor's batches too, after the span ended, instead of on each call. Without it
+   * (the default, any other SDK set-up) a span's attributes are complete when it ends.
+   */
+  beforeExport?: boolean;
+}
+
+/** The SDK span's flag that stops attribute writes after end (sdk-trace 2.x; tested). */
+interface Reopenable {
+  _ended?: boolean;
 }
 
 /** Marks a span this processor measured in onEnding (onEnd then leaves it). */
@@ -447,9 +459,12 @@ export class LlmSpanProcessor implements SpanProcessor {
     const metrics = this.metrics as Partial<LlmMetrics>;
     this.batch = typeof metrics.onCollect === 'function' ? BATCH : 1;
     this.stopCollect = typeof metrics.onCollect === 'function' ? metrics.onCollect(() => this.drain()) : () => undefined;
+    this.beforeExport = options.beforeExport === true && this.batch > 1;
   }
 
   private readonly batch: number;
+  /** GenAI spans are finished in the batch (see ProcessorOptions.beforeExport). */
+  private readonly beforeExport: boolean;
 
   pseudonymizeUser(value: string): string {
     return this.hashKey ? pseudonymize(this.hashKey, value) : value;
@@ -487,13 +502,39 @@ export class LlmSpanProcessor implements SpanProcessor {
       // a mark on the span rather than a WeakSet entry per span (no ephemeron for the GC);
       // a span that cannot be marked is measured in onEnd instead
       (span as unknown as Record<symbol, boolean>)[HANDLED] = true;
-      const fixes = normalizeAtEnd(span, attrs);
-      if (fixes) setEach(span, fixes);
-      const analysis = this.analyze(span as unknown as ReadableSpan);
-      setEach(span, analysis.added);
-      this.record(analysis, span as unknown as ReadableSpan);
+      if (this.beforeExport && typeof (span as unknown as Reopenable)._ended === 'boolean') {
+        // measured with the next batch, before any exporter sees the span (see drain)
+        this.holdSpan(span as unknown as ReadableSpan);
+        return;
+      }
+      this.finish(span, attrs);
     } catch (err) {
       this.error('on_end', err);
+    }
+  }
+
+  /** What onEnding does to a GenAI span: the end-time spellings, cost attributes, observations. */
+  private finish(span: Span, attrs: Attrs, at?: number): void {
+    const fixes = normalizeAtEnd(span, attrs);
+    if (fixes) setEach(span, fixes);
+    const analysis = this.analyze(span as unknown as ReadableSpan);
+    setEach(span, analysis.added);
+    this.record(analysis, span as unknown as ReadableSpan, at);
+  }
+
+  /**
+   * A span held in onEnding, finished now: the SDK's span is let take attributes again for
+   * the time of it (its private `_ended` flag, pinned by a test: same limits, truncation
+   * and dropped-attribute count as in onEnding), then closed again.
+   */
+  private finishHeld(span: ReadableSpan): void {
+    const s = span as unknown as Reopenable & Span;
+    if (s._ended !== true) return; // not ended as expected: left as it is
+    s._ended = false;
+    try {
+      this.finish(s, span.attributes, span.endTime ? hrToMs(span.endTime) : undefined);
+    } finally {
+      s._ended = true;
     }
   }
 
@@ -618,14 +659,23 @@ export class LlmSpanProcessor implements SpanProcessor {
    * the call (its attributes for the attribution labels, its exemplar, the time) is taken
    * now, the metrics are updated later, many spans at a time.
    */
-  private record(a: Analysis, span: ReadableSpan): void {
+  private record(a: Analysis, span: ReadableSpan, at?: number): void {
     const ctx = span.spanContext();
     const sampled = (ctx.traceFlags & TraceFlags.SAMPLED) === TraceFlags.SAMPLED;
     const n = this.held.length;
     this.held.push(a);
     this.heldAttrs.push(this.labelNames.length ? span.attributes : undefined);
     this.heldExemplars.push(sampled ? { trace_id: ctx.traceId, span_id: ctx.spanId } : undefined);
-    this.heldAt.push(Date.now());
+    this.heldAt.push(at ?? Date.now());
+    if (this.draining) return;
+    if (n + 1 >= this.batch) this.drain();
+    else if (n === 0) this.scheduleDrain();
+  }
+
+  /** A GenAI span to finish with the next batch (beforeExport set: the exporter drains first). */
+  private holdSpan(span: ReadableSpan): void {
+    const n = this.heldSpans.length;
+    this.heldSpans.push(span);
     if (n + 1 >= this.batch) this.drain();
     else if (n === 0) this.scheduleDrain();
   }
@@ -638,6 +688,23 @@ export class LlmSpanProcessor implements SpanProcessor {
    * what it costs in a batch (its code and data no longer in the CPU's caches).
    */
   drain(): void {
+    if (this.draining) return;
+    const spans = this.heldSpans;
+    if (spans.length) {
+      this.heldSpans = [];
+      this.draining = true;
+      try {
+        for (let i = 0; i < spans.length; i++) {
+          try {
+            this.finishHeld(spans[i]!);
+          } catch (err) {
+            this.error('on_end', err);
+          }
+        }
+      } finally {
+        this.draining = false;
+      }
+    }
     const held = this.held;
     const n = held.length;
     if (n === 0) return;
@@ -685,6 +752,8 @@ export class LlmSpanProcessor implements SpanProcessor {
     }
   };
 
+  private heldSpans: ReadableSpan[] = [];
+  private draining = false;
   private held: Analysis[] = [];
   private heldAttrs: Attrs[] = [];
   private heldExemplars: (Labels | undefined)[] = [];

@@ -141,9 +141,16 @@ export class ReportingExporter implements SpanExporter {
     private readonly metrics: LlmMetrics,
     readonly target: string,
     private readonly settings: Settings,
+    /** Run before each export (the span processor finishes the GenAI spans it holds). */
+    private readonly beforeExport?: () => void,
   ) {}
 
   export(spans: ReadableSpan[], resultCallback: (result: ExportResult) => void): void {
+    try {
+      this.beforeExport?.();
+    } catch {
+      // the spans go out as they are
+    }
     const done = (result: ExportResult): void => {
       try {
         this.observe(result, spans.length);
@@ -256,13 +263,15 @@ export function register(options: RegisterOptions = {}): Telemetry {
     prices: PriceBook.load(settings.pricingFile),
     attributionLimit: settings.attributionLimit,
     userHashKey: settings.userHashKey,
+    // the exporter below finishes the held GenAI spans before it reads any
+    beforeExport: true,
   });
   // first: the AI SDK's telemetry brought to the contract before it is measured (genai/aisdk.ts)
   const spanProcessors: SpanProcessor[] = [new GenAiSpanNormalizer(settings.captureContent), processor];
   const chosen = spanExporter ?? traceExporter(settings);
   const exporter =
     chosen &&
-    new ReportingExporter(chosen, metrics, spanExporter ? chosen.constructor.name : exportTarget(settings), settings);
+    new ReportingExporter(chosen, metrics, spanExporter ? chosen.constructor.name : exportTarget(settings), settings, () => processor.drain());
   if (exporter) {
     if (simpleExport) {
       spanProcessors.push(new SimpleSpanProcessor(exporter));

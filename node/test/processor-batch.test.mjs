@@ -15,12 +15,24 @@ function withoutReadHook(metrics) {
   return new Proxy(metrics, { get: (target, key) => (key === 'onCollect' ? undefined : Reflect.get(target, key)) });
 }
 
+/** An exporter that has the processor finish its held spans first (as register()'s does). */
+class DrainingExporter extends InMemorySpanExporter {
+  constructor(processor) {
+    super();
+    this.processor = processor;
+  }
+  export(spans, done) {
+    this.processor.drain();
+    super.export(spans, done);
+  }
+}
+
 /** `n` spans of several kinds: models, errors, unpriced, streams, unsampled, attribution. */
-function feed(processor, n) {
-  const exporter = new InMemorySpanExporter();
+function feed(processor, n, spanLimits, draining = true) {
+  const exporter = draining ? new DrainingExporter(processor) : new InMemorySpanExporter();
   // spans marked test.record_only are recorded, not sampled: their calls leave no exemplar
   const sampler = { shouldSample: (_c, _t, _n, _k, attrs) => ({ decision: attrs['test.record_only'] ? 1 : 2 }), toString: () => 'test' };
-  const provider = new BasicTracerProvider({ sampler, spanProcessors: [processor, new SimpleSpanProcessor(exporter)] });
+  const provider = new BasicTracerProvider({ sampler, spanLimits, spanProcessors: [processor, new SimpleSpanProcessor(exporter)] });
   const tracer = provider.getTracer(SCOPE);
   for (let i = 0; i < n; i++) {
     const model = ['gpt-4o-mini', 'gpt-4o', 'no-such-model'][i % 3];
@@ -45,7 +57,7 @@ function feed(processor, n) {
     }
     span.end(new Date(start + 40 + (i % 6) * 150));
   }
-  return exporter.getFinishedSpans();
+  return exporter.getFinishedSpans().map(span => ({ attributes: { ...span.attributes }, dropped: span.droppedAttributesCount }));
 }
 
 /** The exposition with exemplar timestamps and trace/span IDs (random per run) masked. */
@@ -64,15 +76,53 @@ describe('span processor: observations recorded in batches', async () => {
       const single = new LlmMetrics({ attributionLabels: ['user'] });
       const a = feed(new LlmSpanProcessor({ metrics: batched, prices }), n);
       const b = feed(new LlmSpanProcessor({ metrics: withoutReadHook(single), prices }), n);
-      assert.deepEqual(
-        a.map(s => s.attributes),
-        b.map(s => s.attributes),
-      );
+      assert.deepEqual(a, b);
       const want = await render(single);
       assert.match(want, /gen_ai_client_cost_usd_total\{/);
       assert.equal(await render(batched), want);
     });
+
+    for (const spanLimits of [undefined, { attributeCountLimit: 10, attributeValueLengthLimit: 4 }]) {
+      it(`${n} spans finished after they ended (beforeExport${spanLimits ? ', tight span limits' : ''}): the same spans and exposition as in onEnding`, async () => {
+        const held = new LlmMetrics({ attributionLabels: ['user'] });
+        const single = new LlmMetrics({ attributionLabels: ['user'] });
+        const a = feed(new LlmSpanProcessor({ metrics: held, prices, beforeExport: true }), n, spanLimits);
+        const b = feed(new LlmSpanProcessor({ metrics: withoutReadHook(single), prices }), n, spanLimits);
+        assert.deepEqual(a, b);
+        if (spanLimits) assert.ok(n === 1 || a.some(s => s.dropped > 0), 'the limit dropped attributes');
+        else assert.ok(a.some(s => s.attributes['gen_ai.usage.cost.amount'] > 0));
+        assert.equal(await render(held), await render(single));
+      });
+    }
   }
+
+  it('the SDK span flag a held span is finished through (sdk-trace 2.x `_ended`)', () => {
+    let seen;
+    const processor = { onStart() {}, onEnding: span => (seen = span._ended), onEnd() {}, forceFlush: async () => {}, shutdown: async () => {} };
+    const span = new BasicTracerProvider({ spanProcessors: [processor] }).getTracer('t').startSpan('s');
+    assert.equal(span._ended, false);
+    span.end();
+    assert.equal(seen, false, 'still open in onEnding');
+    assert.equal(span._ended, true);
+    span.setAttribute('after', 1);
+    assert.equal(span.attributes.after, undefined);
+  });
+
+  it('a held span without the flag is finished in onEnding', async () => {
+    const metrics = new LlmMetrics();
+    const processor = new LlmSpanProcessor({ metrics, prices, beforeExport: true });
+    const attributes = { 'gen_ai.operation.name': 'chat', 'gen_ai.provider.name': 'openai', 'gen_ai.request.model': 'gpt-4o-mini', 'gen_ai.usage.input_tokens': 10, 'gen_ai.usage.output_tokens': 5 };
+    const span = {
+      name: 'chat gpt-4o-mini', attributes, status: { code: 0 }, duration: [0, 5e6], startTime: [1767225600, 0], endTime: [1767225600, 5e6],
+      instrumentationScope: { name: SCOPE },
+      setAttribute(k, v) { attributes[k] = v; },
+      spanContext: () => ({ traceId: 'a'.repeat(32), spanId: 'b'.repeat(16), traceFlags: 1 }),
+    };
+    processor.onEnding(span);
+    assert.ok(attributes['gen_ai.usage.cost.amount'] > 0, 'priced at once');
+    processor.onEnd(span);
+    assert.match((await metrics.render(false)).body, /gen_ai_client_operation_duration_seconds_count\{[^}]*\} 1/);
+  });
 
   it('any read of a contract metric sees every ended span (prom-client get, registry text)', async () => {
     const metrics = new LlmMetrics();
@@ -89,14 +139,14 @@ describe('span processor: observations recorded in batches', async () => {
     const metrics = new LlmMetrics();
     const processor = new LlmSpanProcessor({ metrics, prices });
     const countOf = () => metrics.duration.hashMap ? Object.values(metrics.duration.hashMap).reduce((n, e) => n + e.count, 0) : 0;
-    feed(processor, 3);
+    feed(processor, 3, undefined, false);
     assert.equal(countOf(), 0, 'held, not recorded yet');
     await processor.forceFlush();
     assert.equal(countOf(), 3);
-    feed(processor, 2);
+    feed(processor, 2, undefined, false);
     await new Promise(r => setTimeout(r, 1100));
     assert.equal(countOf(), 5, 'recorded by the timer');
-    feed(processor, 1);
+    feed(processor, 1, undefined, false);
     await processor.shutdown();
     assert.equal(countOf(), 6);
   });
