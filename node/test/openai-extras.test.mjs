@@ -36,8 +36,12 @@ after(async () => {
 const client = () => new OpenAI({ baseURL: `${stub.url}/v1`, apiKey: 'sk-test', maxRetries: 0 });
 const messages = [{ role: 'user', content: 'hi' }];
 async function lastChat() {
-  await new Promise(r => setTimeout(r, 10));
-  const spans = exporter.getFinishedSpans().filter(s => s.name === 'chat gpt-4o-mini');
+  // the first export waits for the SDK's resource detection (tens of ms on a busy machine)
+  let spans = [];
+  for (let waited = 0; waited < 3000 && !spans.length; waited += 10) {
+    await new Promise(r => setTimeout(r, 10));
+    spans = exporter.getFinishedSpans().filter(s => s.name === 'chat gpt-4o-mini');
+  }
   assert.ok(spans.length, 'a chat span');
   return spans.at(-1).attributes;
 }
