@@ -78,6 +78,7 @@ from otel_llm.semconv import (
 )
 
 __all__ = [
+    "COUNT_LIMIT",
     "INSTRUMENTS",
     "OTHER",
     "SEMCONV_LABEL_LIMIT",
@@ -497,6 +498,34 @@ def _exemplar_labels(exemplar: Mapping[str, str]) -> dict[str, str]:
     return labels
 
 
+COUNT_LIMIT: Final = 1 << 64
+"""Token counts :meth:`GenAIMetrics.observe_counts` takes are ints below this."""
+
+
+def _int_buckets(upper: Sequence[float]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Tables that give ``bisect_left(upper, n)`` of an int ``0 <= n < COUNT_LIMIT`` as
+    ``lows[b] + (n > bounds[b])``, ``b = n.bit_length()``: one int comparison instead of
+    a bisection of float bounds. Every ``n`` of bit length ``b`` lies in
+    ``[lo, hi] = [2**(b-1), 2**b - 1]`` (``[0, 0]`` for ``b = 0``); the tables work when
+    at most one bound falls inside each such range, as with powers of 2 or 4 (the token
+    buckets). ``((), ())`` when not: ``observe_counts`` bisects instead.
+    """
+    lows: list[int] = []
+    bounds: list[int] = []
+    for b in range(COUNT_LIMIT.bit_length()):
+        lo, hi = (1 << b >> 1, (1 << b) - 1)
+        first, last = bisect_left(upper, lo), bisect_left(upper, hi)
+        if first == last:
+            bound = hi  # every n of this length: the same bucket
+        elif last == first + 1:
+            bound = math.floor(upper[first])  # n <= upper[first] <=> n <= its floor
+        else:
+            return (), ()
+        lows.append(first)
+        bounds.append(bound)
+    return tuple(lows), tuple(bounds)
+
+
 class Route:
     """Where one kind of operation is recorded: its folded label values and, once used, the
     series they lead to (series are never removed, so the references stay valid).
@@ -571,6 +600,7 @@ class GenAIMetrics:
         self._tokens_upper = self._tokens.upper
         self._ttfc_upper = self._ttfc.upper
         self._operation_cost_upper = self._operation_cost.upper
+        self._token_lows, self._token_bounds = _int_buckets(self._tokens_upper)
 
         def semconv_folder(max_len: int = 64) -> LabelFolder:
             return LabelFolder(SEMCONV_LABEL_LIMIT, max_len=max_len)
@@ -757,11 +787,13 @@ class GenAIMetrics:
     ) -> None:
         """:meth:`observe` for the span processor's usual span: ``counts`` are the text
         token counts in :data:`TOKEN_TYPES` order (``None``: not reported; otherwise an
-        int >= 0), nothing unpriced. The same series, buckets and exemplars as
+        int, ``0 <= n < COUNT_LIMIT``), nothing unpriced. The same series, buckets and exemplars as
         :meth:`observe` (a unit test holds the two equal), with less work per call.
         """
         now = _now() if exemplar is not None else 0.0
-        with self._lock:
+        lock = self._lock
+        lock.acquire()  # try/finally costs less than ``with`` and releases the same
+        try:
             if duration_s is not None and duration_s >= 0:
                 h = route.duration
                 if h is None:
@@ -781,29 +813,42 @@ class GenAIMetrics:
                 if exemplar is not None:
                     h.exemplars[i] = (exemplar, ttfc_s, now)
             slots = route.token_slots
-            upper = self._tokens_upper
-            n_in, n_out, n_read, n_creation, n_reasoning = counts
-            # unrolled: input and output (nearly always there), then the rarer parts
-            if n_in is not None:
-                h = slots[0] or self._token_slot(route, 0)
-                h.counts[bisect_left(upper, n_in)] += 1
-                h.sum += n_in
-            if n_out is not None:
-                h = slots[1] or self._token_slot(route, 1)
-                h.counts[bisect_left(upper, n_out)] += 1
-                h.sum += n_out
-            if n_read is not None:
-                h = slots[2] or self._token_slot(route, 2)
-                h.counts[bisect_left(upper, n_read)] += 1
-                h.sum += n_read
-            if n_creation is not None:
-                h = slots[3] or self._token_slot(route, 3)
-                h.counts[bisect_left(upper, n_creation)] += 1
-                h.sum += n_creation
-            if n_reasoning is not None:
-                h = slots[4] or self._token_slot(route, 4)
-                h.counts[bisect_left(upper, n_reasoning)] += 1
-                h.sum += n_reasoning
+            lows, bounds = self._token_lows, self._token_bounds
+            if lows:  # the bucket of an int count from its bit length (_int_buckets)
+                n_in, n_out, n_read, n_creation, n_reasoning = counts
+                # unrolled: input and output (nearly always there), then the rarer parts
+                if n_in is not None:
+                    h = slots[0] or self._token_slot(route, 0)
+                    b = n_in.bit_length()
+                    h.counts[lows[b] + (n_in > bounds[b])] += 1
+                    h.sum += n_in
+                if n_out is not None:
+                    h = slots[1] or self._token_slot(route, 1)
+                    b = n_out.bit_length()
+                    h.counts[lows[b] + (n_out > bounds[b])] += 1
+                    h.sum += n_out
+                if n_read is not None:
+                    h = slots[2] or self._token_slot(route, 2)
+                    b = n_read.bit_length()
+                    h.counts[lows[b] + (n_read > bounds[b])] += 1
+                    h.sum += n_read
+                if n_creation is not None:
+                    h = slots[3] or self._token_slot(route, 3)
+                    b = n_creation.bit_length()
+                    h.counts[lows[b] + (n_creation > bounds[b])] += 1
+                    h.sum += n_creation
+                if n_reasoning is not None:
+                    h = slots[4] or self._token_slot(route, 4)
+                    b = n_reasoning.bit_length()
+                    h.counts[lows[b] + (n_reasoning > bounds[b])] += 1
+                    h.sum += n_reasoning
+            else:
+                upper = self._tokens_upper
+                for slot, n in enumerate(counts):
+                    if n is not None:
+                        h = slots[slot] or self._token_slot(route, slot)
+                        h.counts[bisect_left(upper, n)] += 1
+                        h.sum += n
             if cost_usd is not None and cost_usd >= 0:
                 c = route.cost
                 if c is None:
@@ -818,6 +863,8 @@ class GenAIMetrics:
                 h.sum += cost_usd
                 if exemplar is not None:
                     c.exemplar = h.exemplars[i] = (exemplar, cost_usd, now)
+        finally:
+            lock.release()
 
     def _token_slot(self, route: Route, slot: int) -> _HistogramSeries:
         """The series of ``route.token_slots[slot]``, set on first use; lock held."""

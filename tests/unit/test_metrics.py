@@ -481,3 +481,56 @@ def test_concurrent_recording_and_scrapes_keep_exact_totals() -> None:
     assert value(semconv.METRIC_OPERATION_COST + "_bucket", le="0.25") == 0
     assert value(semconv.METRIC_UNPRICED) == threads * len(range(0, per_thread, 3))
     assert value(semconv.METRIC_SPANS_DROPPED) == total
+
+
+def _without_created(m: GenAIMetrics) -> list[str]:
+    text = generate_openmetrics(m.registry).decode()
+    return [line for line in text.splitlines() if "_created" not in line]
+
+
+def _int_bucket_counts() -> list[int]:
+    """Counts on, just below and just above every token bucket bound, and large ones."""
+    counts = [0, 1, 2, 3, 2**63, 2**64 - 1]
+    for bound in semconv.TOKEN_BUCKETS:
+        counts += [int(bound) - 1, int(bound), int(bound) + 1]
+    return [n for n in counts if n >= 0]
+
+
+def test_observe_counts_equals_observe_at_every_token_bucket_edge() -> None:
+    from otel_llm.metrics import COUNT_LIMIT, _int_buckets
+
+    fast, general = GenAIMetrics(), GenAIMetrics()
+    assert fast._token_lows  # the token buckets (powers of 4) take the bit-length tables
+    counts = _int_bucket_counts()
+    assert max(counts) < COUNT_LIMIT
+    for i, n in enumerate(counts):
+        five = (n, counts[-1 - i], n // 3, None if i % 2 else n, None if i % 3 else 7)
+        for m in (fast, general):
+            route = m.route("chat", "openai", "gpt-4o-mini", "gpt-4o-mini", None)
+            if m is fast:
+                m.observe_counts(route, 0.5, None, five, 0.01, None)
+            else:
+                tokens = [
+                    (t, c) for t, c in zip(semconv.TOKEN_TYPES, five, strict=True) if c is not None
+                ]
+                m.observe(route, 0.5, None, tokens, 0.01, None)
+    assert _without_created(fast) == _without_created(general)
+    # bounds the tables cannot hold (two inside one bit length): bisected instead
+    assert _int_buckets((5.0, 6.0, 7.0, float("inf"))) == ((), ())
+    lows, bounds = _int_buckets((1.0, 2.0, 3.0, 1000.0, float("inf")))
+    for n in range(5000):
+        b = n.bit_length()
+        assert lows[b] + (n > bounds[b]) == sum(bound < n for bound in (1.0, 2.0, 3.0, 1000.0))
+
+
+def test_observe_counts_bisects_buckets_the_tables_cannot_hold(monkeypatch) -> None:
+    fast, general = GenAIMetrics(), GenAIMetrics()
+    monkeypatch.setattr(fast, "_token_lows", ())
+    for n in _int_bucket_counts():
+        for m in (fast, general):
+            route = m.route("chat", "openai", "gpt-4o-mini", "gpt-4o-mini", None)
+            if m is fast:
+                m.observe_counts(route, 0.5, None, (n, None, n, None, None), None, None)
+            else:
+                m.observe(route, 0.5, None, [("input", n), ("cache_read", n)], None, None)
+    assert _without_created(fast) == _without_created(general)
