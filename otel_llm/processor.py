@@ -70,7 +70,7 @@ from opentelemetry.util.types import Attributes
 from otel_llm.config import Settings
 from otel_llm.context import RequestState, current_attribution, current_request_id
 from otel_llm.context import _state as _request_state
-from otel_llm.metrics import GenAIMetrics, Route
+from otel_llm.metrics import COUNT_LIMIT, GenAIMetrics, Route
 from otel_llm.pricing import PriceBook, Usage, normalized_totals
 from otel_llm.pricing import _Resolved as _ResolvedPrice
 from otel_llm.pricing_units import ExtendedUsage, read_extended
@@ -586,6 +586,7 @@ def _write_stamps(span: Span, attrs: dict[str, str], routed: dict[str, str] | No
 
 
 _fast_attributes = hasattr(BoundedAttributes, "_setitem_locked")
+_SYNCHRONOUS_HOST: Final = getattr(_sdk_trace, "SynchronousMultiSpanProcessor", None)
 _ONLY_STR: Final = frozenset({str})
 _SDK_SPANS: Final = tuple(  # Span and the SDK's own _Span, which tracers make
     t for t in (Span, getattr(_sdk_trace, "_Span", None)) if isinstance(t, type)
@@ -670,11 +671,18 @@ class GenAISpanProcessor(SpanProcessor):
         )
         self._plans: dict[tuple[Any, ...], _Plan] = {}
         self._failed_plans: dict[tuple[Any, ...], _Plan] = {}
+        # the provider's span processor (seen at start) and, while this processor is the
+        # only one it calls, its processor tuple: see _see_host
+        self._host: Any = None
+        self._alone: tuple[SpanProcessor, ...] | None = None
 
     # -- start ------------------------------------------------------------------------
 
     def on_start(self, span: Span, parent_context: otel_context.Context | None = None) -> None:
         try:
+            host = getattr(span, "_span_processor", None)
+            if host is not self._host:
+                self._see_host(host)
             state = _request_state.get()
             if state is None or "route" in state.attribution:
                 self._stamp(span, parent_context)
@@ -723,6 +731,28 @@ class GenAISpanProcessor(SpanProcessor):
                 self.downstream.on_start(span, parent_context=parent_context)  # type: ignore[union-attr]
             except Exception as exc:
                 self._error("downstream", exc)
+
+    def _see_host(self, host: Any) -> None:
+        """Remember the SDK's ``SynchronousMultiSpanProcessor`` that calls this processor
+        and, when this processor is the only one it calls, its processor tuple
+        (opentelemetry-sdk 1.45: ``_span_processors``, replaced by a longer tuple when a
+        processor is added). While that tuple is still the one remembered, nothing but
+        this processor sees the ``ReadableSpan`` that ``Span.end()`` hands over, and
+        :meth:`on_end` writes the cost attributes into it instead of copying it. A second
+        provider, a processor beside this one, or another host: the copy, for good.
+        """
+        if self._host is None and host is not None:
+            self._host = host
+            processors = getattr(host, "_span_processors", None)
+            if (
+                type(host) is _SYNCHRONOUS_HOST
+                and type(processors) is tuple
+                and len(processors) == 1
+                and processors[0] is self
+            ):
+                self._alone = processors
+                return
+        self._alone = None
 
     def _remember(self, state: RequestState, route: str | None) -> tuple[Any, ...]:
         """What :meth:`_stamp` writes for ``state`` (no ``route`` attribution value of its
@@ -819,7 +849,26 @@ class GenAISpanProcessor(SpanProcessor):
                     if extra is not _WRITTEN:
                         attrs.update(extra)  # our private copy: the finished span is untouched
                     if type(span) is ReadableSpan and _READABLE_LAYOUT:
-                        span = _sdk_twin(span, attrs)  # _AnnotatedSpan.of, one call less
+                        alone = self._alone
+                        fields = span.__dict__
+                        bounded = fields["_attributes"]
+                        events = fields["_events"]
+                        links = fields["_links"]
+                        if (
+                            alone is not None
+                            and self._host._span_processors is alone
+                            and type(bounded) is BoundedAttributes
+                            and not bounded.dropped
+                            and type(events) is BoundedList
+                            and not events.dropped
+                            and type(links) is BoundedList
+                            and not links.dropped
+                        ):  # seen by no one else (_see_host): annotated in place
+                            fields["_attributes"] = attrs
+                            fields["_events"] = tuple(events._dq)  # type: ignore[attr-defined]
+                            fields["_links"] = tuple(links._dq)  # type: ignore[attr-defined]
+                        else:
+                            span = _sdk_twin(span, attrs)  # _AnnotatedSpan.of, one call less
                     else:
                         span = _AnnotatedSpan.of(span, attrs)
                 elif _READABLE_LAYOUT and type(span) is ReadableSpan:
@@ -885,9 +934,10 @@ class GenAISpanProcessor(SpanProcessor):
             and (type(n_read) is int or n_read is None)
             and (type(n_creation) is int or n_creation is None)
             and (type(n_reasoning) is int or n_reasoning is None)
-            # ints: any negative one makes the bitwise or negative
-            and (n_in or 0) | (n_out or 0) | (n_read or 0) | (n_creation or 0) | (n_reasoning or 0)
-            >= 0
+            # ints: any negative one makes the bitwise or negative, any too large one large
+            and 0
+            <= (n_in or 0) | (n_out or 0) | (n_read or 0) | (n_creation or 0) | (n_reasoning or 0)
+            < COUNT_LIMIT
         ):
             return self._measure_general(span, attrs)
         start, end = fields["_start_time"], fields["_end_time"]

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from opentelemetry.sdk.trace import SpanLimits, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -297,10 +297,14 @@ def test_downstream_start_and_ending_hooks_skipped_only_when_the_sdk_s_no_ops() 
 # --- the exported copy: what the encoders write, and what it keeps alive --------------
 
 
-def _encoded(general: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[bytes, str, list[Any]]:
+def _encoded(
+    general: bool, monkeypatch: pytest.MonkeyPatch, beside: bool = True
+) -> tuple[bytes, str, list[Any]]:
     """Spans with events, links, dropped counts and an error status, through the processor
     (the SDK-layout copy, or every span through the property-by-property copy): their OTLP
-    protobuf and OTLP JSON file encodings, and the same spans as the SDK hands them over."""
+    protobuf and OTLP JSON file encodings, and the same spans as the SDK hands them over
+    (none without a processor ``beside``: then the spans without a dropped count are
+    annotated in place)."""
     import io
 
     from opentelemetry.exporter.otlp.json.file import FileSpanExporter
@@ -336,7 +340,8 @@ def _encoded(general: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[bytes, str
     provider.add_span_processor(
         GenAISpanProcessor(Settings(), downstream=SimpleSpanProcessor(exported))
     )
-    provider.add_span_processor(SimpleSpanProcessor(originals))  # beside: the SDK's spans
+    if beside:
+        provider.add_span_processor(SimpleSpanProcessor(originals))  # the SDK's spans
     tracer = provider.get_tracer("t", "1.0")
     t0 = 1_700_000_000_000_000_000
     linked = tracer.start_span("linked", start_time=t0)
@@ -362,7 +367,11 @@ def _encoded(general: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[bytes, str
     failed.set_status(Status(StatusCode.ERROR, "rate limited"))
     failed.end(end_time=t0 + 4_000_000)
     spans = exported.get_finished_spans()
-    assert [type(s) is processor._AnnotatedSpan for s in spans] == [False, True, True, True]
+    copied = [type(s) is processor._AnnotatedSpan for s in spans]
+    # only the span with dropped counts is copied when nothing else sees the SDK's spans
+    assert copied == (
+        [False, True, True, True] if beside or general else [False, False, True, False]
+    )
     got = next(s for s in spans if s.name == "chat full")
     assert (got.dropped_attributes, got.dropped_events, got.dropped_links) == (2, 1, 1)
     stream = io.StringIO()
@@ -405,6 +414,39 @@ def test_copy_encodes_as_the_general_copy_and_as_the_sdk_span(
     assert (full.dropped_attributes_count, full.dropped_events_count) == (2, 1)
     assert full.dropped_links_count == 1 and len(full.events) == len(full.links) == 2
     assert full.events[0].dropped_attributes_count == 1
+
+
+def test_span_annotated_in_place_encodes_as_the_copy(monkeypatch: pytest.MonkeyPatch) -> None:
+    in_place = _encoded(False, monkeypatch, beside=False)
+    assert in_place[:2] == _encoded(False, monkeypatch)[:2]
+    assert in_place[:2] == _encoded(True, monkeypatch, beside=False)[:2]
+
+
+def test_a_processor_added_later_sees_the_sdk_span_untouched() -> None:
+    exported, beside = InMemorySpanExporter(), InMemorySpanExporter()
+    provider = TracerProvider()
+    ours = GenAISpanProcessor(Settings(), downstream=SimpleSpanProcessor(exported))
+    provider.add_span_processor(ours)
+    tracer = provider.get_tracer("t")
+    alone = tracer.start_span("chat", attributes=_CHAT)
+    alone.set_attributes(_DONE)
+    alone.end()
+    assert ours._alone is not None
+    started = tracer.start_span("chat", attributes=_CHAT)  # a processor joins mid-span
+    started.set_attributes(_DONE)
+    provider.add_span_processor(SimpleSpanProcessor(beside))
+    started.end()
+    first, second = exported.get_finished_spans()
+    assert type(first) is ReadableSpan and type(second) is processor._AnnotatedSpan
+    assert first.attributes["gen_ai.usage.cost.source"] == "local"  # type: ignore[index]
+    assert dict(second.attributes or {}) == dict(first.attributes or {}) != {}
+    (seen,) = beside.get_finished_spans()
+    assert "gen_ai.usage.cost.source" not in (seen.attributes or {})
+    # a second provider: copies from then on
+    other = TracerProvider()
+    other.add_span_processor(ours)
+    other.get_tracer("t").start_span("x").end()
+    assert ours._alone is None
 
 
 def _keeping_provider(limits: SpanLimits) -> tuple[TracerProvider, list[Any]]:
