@@ -115,7 +115,6 @@ TOKEN_LABELS: Final = (*OPERATION_LABELS[:4], LABEL_TOKEN_TYPE)
 COST_LABELS: Final = (LABEL_OPERATION, LABEL_PROVIDER, LABEL_REQUEST_MODEL)
 UNPRICED_LABELS: Final = (LABEL_PROVIDER, LABEL_REQUEST_MODEL)
 
-_now: Final = time.time
 OTHER: Final = "other"
 SEMCONV_LABEL_LIMIT: Final = 256
 """Distinct values kept per contract label (provider, models, operation, error type)."""
@@ -526,6 +525,25 @@ def _int_buckets(upper: Sequence[float]) -> tuple[tuple[int, ...], tuple[int, ..
     return tuple(lows), tuple(bounds)
 
 
+def _ns_thresholds(upper: Sequence[float]) -> tuple[float, ...]:
+    """Bounds in seconds as int nanosecond thresholds: ``ns / 1e9 <= upper[k]`` exactly
+    when ``ns <= thresholds[k]`` (the largest int whose quotient by 1e9 is still within
+    the bound: float division rounds monotonically), so ``bisect_left`` of a duration in
+    seconds equals ``bisect_left`` of the int it was divided from; infinity stays."""
+    thresholds: list[float] = []
+    for bound in upper:
+        if not math.isfinite(bound):
+            thresholds.append(bound)
+            continue
+        t = math.floor(bound * 1e9)
+        while (t + 1) / 1e9 <= bound:
+            t += 1
+        while t / 1e9 > bound:
+            t -= 1
+        thresholds.append(t)
+    return tuple(thresholds)
+
+
 class Route:
     """Where one kind of operation is recorded: its folded label values and, once used, the
     series they lead to (series are never removed, so the references stay valid).
@@ -601,6 +619,9 @@ class GenAIMetrics:
         self._ttfc_upper = self._ttfc.upper
         self._operation_cost_upper = self._operation_cost.upper
         self._token_lows, self._token_bounds = _int_buckets(self._tokens_upper)
+        self._duration_lows, self._duration_bounds = _int_buckets(
+            _ns_thresholds(self._duration_upper)
+        )
 
         def semconv_folder(max_len: int = 64) -> LabelFolder:
             return LabelFolder(SEMCONV_LABEL_LIMIT, max_len=max_len)
@@ -716,23 +737,26 @@ class GenAIMetrics:
         cost_usd: float | None = None,
         exemplar: Mapping[str, str] | SpanIds | None = None,
         unpriced: bool = False,
+        timestamp: float | None = None,
     ) -> None:
         """Record one operation along ``route``, all of it under one short lock.
 
         ``exemplar``: validated labels, or the (trace ID, span ID) of a sampled span, shown
-        as ``trace_id``/``span_id`` in hex (formatted only when scraped). ``cost_usd`` (a
-        priced call; ``None`` when unpriced) goes to the cost counter and, once, to the
-        per-call cost histogram. Negative or NaN durations and costs, and NaN token counts,
-        are not recorded.
+        as ``trace_id``/``span_id`` in hex (formatted only when scraped), at ``timestamp``
+        (Unix seconds; None: now). ``cost_usd`` (a priced call; ``None`` when unpriced)
+        goes to the cost counter and, once, to the per-call cost histogram. Negative or NaN
+        durations and costs, and NaN token counts, are not recorded.
         """
-        now = time.time() if exemplar is not None else 0.0
+        now = 0.0
+        if exemplar is not None:
+            now = time.time() if timestamp is None else timestamp
         with self._lock:
             if duration_s is not None and duration_s >= 0:
                 h = route.duration
                 if h is None:
                     h = route.duration = self._duration.histogram(route.operation)
                 i = bisect_left(self._duration_upper, duration_s)
-                h.counts[i] += 1
+                h.counts[i] += 1.0
                 h.sum += duration_s
                 if exemplar is not None:
                     h.exemplars[i] = (exemplar, duration_s, now)
@@ -741,7 +765,7 @@ class GenAIMetrics:
                 if h is None:
                     h = route.ttfc = self._ttfc.histogram(route.operation)
                 i = bisect_left(self._ttfc_upper, ttfc_s)
-                h.counts[i] += 1
+                h.counts[i] += 1.0
                 h.sum += ttfc_s
                 if exemplar is not None:
                     h.exemplars[i] = (exemplar, ttfc_s, now)
@@ -754,7 +778,7 @@ class GenAIMetrics:
                     h = series.get(token_type)
                     if h is None:
                         h = self._token_series(route, token_type)
-                    h.counts[bisect_left(upper, count)] += 1
+                    h.counts[bisect_left(upper, count)] += 1.0
                     h.sum += count
             if cost_usd is not None and cost_usd >= 0:
                 c = route.cost
@@ -766,7 +790,7 @@ class GenAIMetrics:
                     per_call = self._operation_cost.histogram(route.operation_cost_labels)
                     h = route.operation_cost = per_call
                 i = bisect_left(self._operation_cost_upper, cost_usd)
-                h.counts[i] += 1
+                h.counts[i] += 1.0
                 h.sum += cost_usd
                 if exemplar is not None:
                     c.exemplar = h.exemplars[i] = (exemplar, cost_usd, now)
@@ -779,7 +803,8 @@ class GenAIMetrics:
     def observe_counts(
         self,
         route: Route,
-        duration_s: float | None,
+        duration_ns: int,
+        end_ns: int,
         ttfc_s: float | None,
         counts: Sequence[int | None],
         cost_usd: float | None,
@@ -789,26 +814,36 @@ class GenAIMetrics:
         token counts in :data:`TOKEN_TYPES` order (``None``: not reported; otherwise an
         int, ``0 <= n < COUNT_LIMIT``), nothing unpriced. The same series, buckets and exemplars as
         :meth:`observe` (a unit test holds the two equal), with less work per call.
+        ``duration_ns``: the span's duration, an int, ``0 <= duration_ns < COUNT_LIMIT``,
+        observed as ``duration_ns / 1e9`` seconds; exemplars are timestamped at the span's
+        end, ``end_ns`` (Unix nanoseconds), as the span processor passes to :meth:`observe`.
         """
-        now = _now() if exemplar is not None else 0.0
+        duration_s = duration_ns / 1e9
+        now = end_ns / 1e9 if exemplar is not None else 0.0
         lock = self._lock
-        lock.acquire()  # try/finally costs less than ``with`` and releases the same
+        # try/finally costs less than ``with`` and releases the same; counts are floats,
+        # and float += 1.0 is the interpreter's specialised add (float += 1 is not)
+        lock.acquire()
         try:
-            if duration_s is not None and duration_s >= 0:
-                h = route.duration
-                if h is None:
-                    h = route.duration = self._duration.histogram(route.operation)
+            h = route.duration
+            if h is None:
+                h = route.duration = self._duration.histogram(route.operation)
+            lows = self._duration_lows
+            if lows:  # bisect_left(upper, duration_ns / 1e9), from the int (_ns_thresholds)
+                b = duration_ns.bit_length()
+                i = lows[b] if duration_ns <= self._duration_bounds[b] else lows[b] + 1
+            else:
                 i = bisect_left(self._duration_upper, duration_s)
-                h.counts[i] += 1
-                h.sum += duration_s
-                if exemplar is not None:
-                    h.exemplars[i] = (exemplar, duration_s, now)
+            h.counts[i] += 1.0
+            h.sum += duration_s
+            if exemplar is not None:
+                h.exemplars[i] = (exemplar, duration_s, now)
             if ttfc_s is not None and ttfc_s >= 0:
                 h = route.ttfc
                 if h is None:
                     h = route.ttfc = self._ttfc.histogram(route.operation)
                 i = bisect_left(self._ttfc_upper, ttfc_s)
-                h.counts[i] += 1
+                h.counts[i] += 1.0
                 h.sum += ttfc_s
                 if exemplar is not None:
                     h.exemplars[i] = (exemplar, ttfc_s, now)
@@ -820,34 +855,34 @@ class GenAIMetrics:
                 if n_in is not None:
                     h = slots[0] or self._token_slot(route, 0)
                     b = n_in.bit_length()
-                    h.counts[lows[b] + (n_in > bounds[b])] += 1
+                    h.counts[lows[b] if n_in <= bounds[b] else lows[b] + 1] += 1.0
                     h.sum += n_in
                 if n_out is not None:
                     h = slots[1] or self._token_slot(route, 1)
                     b = n_out.bit_length()
-                    h.counts[lows[b] + (n_out > bounds[b])] += 1
+                    h.counts[lows[b] if n_out <= bounds[b] else lows[b] + 1] += 1.0
                     h.sum += n_out
                 if n_read is not None:
                     h = slots[2] or self._token_slot(route, 2)
                     b = n_read.bit_length()
-                    h.counts[lows[b] + (n_read > bounds[b])] += 1
+                    h.counts[lows[b] if n_read <= bounds[b] else lows[b] + 1] += 1.0
                     h.sum += n_read
                 if n_creation is not None:
                     h = slots[3] or self._token_slot(route, 3)
                     b = n_creation.bit_length()
-                    h.counts[lows[b] + (n_creation > bounds[b])] += 1
+                    h.counts[lows[b] if n_creation <= bounds[b] else lows[b] + 1] += 1.0
                     h.sum += n_creation
                 if n_reasoning is not None:
                     h = slots[4] or self._token_slot(route, 4)
                     b = n_reasoning.bit_length()
-                    h.counts[lows[b] + (n_reasoning > bounds[b])] += 1
+                    h.counts[lows[b] if n_reasoning <= bounds[b] else lows[b] + 1] += 1.0
                     h.sum += n_reasoning
             else:
                 upper = self._tokens_upper
                 for slot, n in enumerate(counts):
                     if n is not None:
                         h = slots[slot] or self._token_slot(route, slot)
-                        h.counts[bisect_left(upper, n)] += 1
+                        h.counts[bisect_left(upper, n)] += 1.0
                         h.sum += n
             if cost_usd is not None and cost_usd >= 0:
                 c = route.cost
@@ -859,7 +894,7 @@ class GenAIMetrics:
                     per_call = self._operation_cost.histogram(route.operation_cost_labels)
                     h = route.operation_cost = per_call
                 i = bisect_left(self._operation_cost_upper, cost_usd)
-                h.counts[i] += 1
+                h.counts[i] += 1.0
                 h.sum += cost_usd
                 if exemplar is not None:
                     c.exemplar = h.exemplars[i] = (exemplar, cost_usd, now)

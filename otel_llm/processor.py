@@ -63,7 +63,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 from opentelemetry.sdk.util import BoundedList
-from opentelemetry.trace import Link, SpanContext, SpanKind, StatusCode, TraceFlags
+from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.trace.span import TraceState
 from opentelemetry.util.types import Attributes
 
@@ -252,6 +252,23 @@ def _span_context_layout() -> bool:
 
 
 _CONTEXT_TUPLE: Final = _span_context_layout()
+
+
+def _status_layout() -> bool:
+    """Whether a ``Status`` keeps its code in ``_status_code``, what its ``status_code``
+    property returns (opentelemetry-api 1.45), read directly on the hot path."""
+    try:
+        status = Status(StatusCode.ERROR, "x")
+        return (
+            isinstance(vars(Status).get("status_code"), property)
+            and vars(status).get("_status_code") is StatusCode.ERROR
+            and Status()._status_code is StatusCode.UNSET
+        )
+    except Exception:
+        return False
+
+
+_STATUS_FIELD: Final = _status_layout()
 _BOUNDED_DICT: Final = type(getattr(BoundedAttributes(), "_dict", None)) is dict
 """Whether ``BoundedAttributes`` keeps its values in a plain ``_dict`` (SDK 1.45)."""
 _new_object: Final = object.__new__
@@ -908,7 +925,10 @@ class GenAISpanProcessor(SpanProcessor):
             return self._measure_general(span, attrs)
         values = tuple(map(attrs.get, self._reads))
         fields = span.__dict__
-        failed = fields["_status"].status_code is _ERROR
+        status = fields["_status"]
+        failed = (
+            status._status_code if _STATUS_FIELD and type(status) is Status else status.status_code
+        ) is _ERROR
         k = self._key_len
         key = values[:k]
         plans = self._failed_plans if failed else self._plans
@@ -927,8 +947,11 @@ class GenAISpanProcessor(SpanProcessor):
         ttfc = values[k]
         counts = values[k + 1 :]
         n_in, n_out, n_read, n_creation, n_reasoning = counts
+        start, end = fields["_start_time"], fields["_end_time"]
         if kind == _PRICED and not (
-            (n_in is not None or n_out is not None)
+            type(start) is int is type(end)
+            and 0 <= end - start < COUNT_LIMIT
+            and (n_in is not None or n_out is not None)
             and (type(n_in) is int or n_in is None)
             and (type(n_out) is int or n_out is None)
             and (type(n_read) is int or n_read is None)
@@ -940,10 +963,6 @@ class GenAISpanProcessor(SpanProcessor):
             < COUNT_LIMIT
         ):
             return self._measure_general(span, attrs)
-        start, end = fields["_start_time"], fields["_end_time"]
-        duration = None
-        if start is not None and end is not None:
-            duration = (end - start) / 1e9
         if ttfc is not None and (isinstance(ttfc, bool) or not isinstance(ttfc, (int, float))):
             ttfc = None
         ctx = fields["_context"]
@@ -956,7 +975,10 @@ class GenAISpanProcessor(SpanProcessor):
         route = plan.route
         assert route is not None
         if kind == _NOT_INFERENCE:
-            self.metrics.observe(route, duration, ttfc, (), None, span_ids)
+            duration = stamp = None
+            if start is not None and end is not None:
+                duration, stamp = (end - start) / 1e9, end / 1e9
+            self.metrics.observe(route, duration, ttfc, (), None, span_ids, timestamp=stamp)
             return None
         n_read = n_read or 0
         n_creation = n_creation or 0
@@ -974,7 +996,7 @@ class GenAISpanProcessor(SpanProcessor):
                 None if n_out is None else total_out,
                 *counts[2:],  # as reported
             )
-        self.metrics.observe_counts(route, duration, ttfc, counts, cost, span_ids)
+        self.metrics.observe_counts(route, end - start, end, ttfc, counts, cost, span_ids)
         attrs[GEN_AI_USAGE_COST_AMOUNT] = cost  # what _price adds, in its order
         attrs[GEN_AI_USAGE_COST_CURRENCY] = "USD"
         attrs[GEN_AI_USAGE_COST_SOURCE] = "local"
@@ -1023,10 +1045,10 @@ class GenAISpanProcessor(SpanProcessor):
         failed = span.status.status_code is _ERROR
         if not error_type:
             error_type = _ERROR_OTHER if failed else None
-        duration = None
+        duration = stamp = None  # exemplars are timestamped at the span's end
         start, end = span.start_time, span.end_time
         if start is not None and end is not None:
-            duration = (end - start) / 1e9
+            duration, stamp = (end - start) / 1e9, end / 1e9
         if ttfc is not None and (isinstance(ttfc, bool) or not isinstance(ttfc, int | float)):
             ttfc = None
         ctx = span.context
@@ -1040,7 +1062,7 @@ class GenAISpanProcessor(SpanProcessor):
         if manual and attrs.get(OTEL_LLM_MANUAL_NESTED) is True:
             return {}  # the enclosing instrumented span counts this call
         if operation is not None and operation not in INFERENCE_OPERATIONS and not manual:
-            self.metrics.observe(route, duration, ttfc, (), None, span_ids)
+            self.metrics.observe(route, duration, ttfc, (), None, span_ids, timestamp=stamp)
             return {}
         ext = read_extended(attrs)
 
@@ -1107,7 +1129,7 @@ class GenAISpanProcessor(SpanProcessor):
                 bundled=not attrs.get(UNRESOLVED_PROVIDER),
             )
         self.metrics.observe(
-            route, duration, ttfc, tokens, cost, span_ids, OTEL_LLM_UNPRICED in extra
+            route, duration, ttfc, tokens, cost, span_ids, OTEL_LLM_UNPRICED in extra, stamp
         )
         return extra
 

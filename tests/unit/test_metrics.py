@@ -496,24 +496,37 @@ def _int_bucket_counts() -> list[int]:
     return [n for n in counts if n >= 0]
 
 
-def test_observe_counts_equals_observe_at_every_token_bucket_edge() -> None:
+def _duration_edges_ns() -> list[int]:
+    """Durations on, just below and just above every duration bucket bound (ns)."""
+    edges = [0, 1, 2**64 - 1]
+    for bound in semconv.DURATION_BUCKETS:
+        ns = round(bound * 1e9)
+        edges += [ns - 1, ns, ns + 1]
+    return edges
+
+
+def test_observe_counts_equals_observe_at_every_bucket_edge() -> None:
     from otel_llm.metrics import COUNT_LIMIT, _int_buckets
 
     fast, general = GenAIMetrics(), GenAIMetrics()
-    assert fast._token_lows  # the token buckets (powers of 4) take the bit-length tables
+    assert fast._token_lows and fast._duration_lows  # both take the bit-length tables
     counts = _int_bucket_counts()
-    assert max(counts) < COUNT_LIMIT
+    durations = _duration_edges_ns()
+    assert max(counts) < COUNT_LIMIT and max(durations) < COUNT_LIMIT
+    end = 1_700_000_000_123_456_789
     for i, n in enumerate(counts):
         five = (n, counts[-1 - i], n // 3, None if i % 2 else n, None if i % 3 else 7)
+        ns = durations[i % len(durations)]
+        ids = (i + 1, i + 2) if i % 4 else None
         for m in (fast, general):
             route = m.route("chat", "openai", "gpt-4o-mini", "gpt-4o-mini", None)
             if m is fast:
-                m.observe_counts(route, 0.5, None, five, 0.01, None)
+                m.observe_counts(route, ns, end + i, None, five, 0.01, ids)
             else:
                 tokens = [
                     (t, c) for t, c in zip(semconv.TOKEN_TYPES, five, strict=True) if c is not None
                 ]
-                m.observe(route, 0.5, None, tokens, 0.01, None)
+                m.observe(route, ns / 1e9, None, tokens, 0.01, ids, timestamp=(end + i) / 1e9)
     assert _without_created(fast) == _without_created(general)
     # bounds the tables cannot hold (two inside one bit length): bisected instead
     assert _int_buckets((5.0, 6.0, 7.0, float("inf"))) == ((), ())
@@ -523,14 +536,33 @@ def test_observe_counts_equals_observe_at_every_token_bucket_edge() -> None:
         assert lows[b] + (n > bounds[b]) == sum(bound < n for bound in (1.0, 2.0, 3.0, 1000.0))
 
 
+def test_nanosecond_thresholds_bisect_as_the_seconds_do() -> None:
+    import random
+    from bisect import bisect_left
+
+    from otel_llm.metrics import _ns_thresholds
+
+    bounds = (*semconv.DURATION_BUCKETS, 0.1, 0.3, 1e-9, 123.456789, float("inf"))
+    bounds = tuple(sorted(bounds))
+    thresholds = _ns_thresholds(bounds)
+    rng = random.Random(7)
+    samples = [rng.randrange(10**12) for _ in range(20000)]
+    for t in thresholds:
+        if t != float("inf"):
+            samples += [int(t) - 1, int(t), int(t) + 1]
+    for ns in samples:
+        assert bisect_left(thresholds, ns) == bisect_left(bounds, ns / 1e9), ns
+
+
 def test_observe_counts_bisects_buckets_the_tables_cannot_hold(monkeypatch) -> None:
     fast, general = GenAIMetrics(), GenAIMetrics()
     monkeypatch.setattr(fast, "_token_lows", ())
-    for n in _int_bucket_counts():
+    monkeypatch.setattr(fast, "_duration_lows", ())
+    for n, ns in zip(_int_bucket_counts(), _duration_edges_ns() * 3, strict=False):
         for m in (fast, general):
             route = m.route("chat", "openai", "gpt-4o-mini", "gpt-4o-mini", None)
             if m is fast:
-                m.observe_counts(route, 0.5, None, (n, None, n, None, None), None, None)
+                m.observe_counts(route, ns, 10**18, None, (n, None, n, None, None), None, None)
             else:
-                m.observe(route, 0.5, None, [("input", n), ("cache_read", n)], None, None)
+                m.observe(route, ns / 1e9, None, [("input", n), ("cache_read", n)], None, None)
     assert _without_created(fast) == _without_created(general)

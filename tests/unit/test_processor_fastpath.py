@@ -237,14 +237,8 @@ def _run(
         for s in exporter.get_finished_spans()
     ]
     text = generate_latest(ours.metrics.registry).decode()
-    lines = []
-    for line in text.splitlines():
-        if "_created" in line:
-            continue
-        if " # {" in line:  # the exemplar's Unix time differs between runs
-            line = line.rsplit(" ", 1)[0]
-        lines.append(line)
-    return spans, lines
+    # exemplars carry the span's end as their time: the same in both runs
+    return spans, [line for line in text.splitlines() if "_created" not in line]
 
 
 def test_plans_and_remembered_stamps_equal_the_general_path(
@@ -260,14 +254,21 @@ def test_plans_and_remembered_stamps_equal_the_general_path(
     assert fast_metrics == general_metrics
     assert any("gen_ai.usage.cost.amount" in dict(a) for _, a, _ in fast_spans)
     assert any('span_id="' in line for line in fast_metrics)
+    stamps = [float(line.rsplit(" ", 1)[1]) for line in fast_metrics if " # {" in line]
+    assert stamps and all(  # the ends of the spans (1.7e9 s, or 1.8e9 s), not the clock
+        0 < stamp - 1.7e9 < 1000 or 0 < stamp - 1.8e9 < 1000 for stamp in stamps
+    )
 
 
-def test_span_context_read_by_index_equals_its_properties(
+def test_span_context_and_status_read_directly_equal_their_properties(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     assert processor._CONTEXT_TUPLE  # opentelemetry-api 1.45: the pinned layout is there
+    assert processor._STATUS_FIELD
     fast_spans, fast_metrics = _run(False, monkeypatch)
     monkeypatch.setattr(processor, "_CONTEXT_TUPLE", False)
+    assert _run(False, monkeypatch) == (fast_spans, fast_metrics)
+    monkeypatch.setattr(processor, "_STATUS_FIELD", False)
     assert _run(False, monkeypatch) == (fast_spans, fast_metrics)
 
 
