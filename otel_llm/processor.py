@@ -230,12 +230,14 @@ class _Plan:
     price book whose ``cost`` or ``resolve`` was replaced).
     """
 
-    __slots__ = ("kind", "resolved", "route")
+    __slots__ = ("kind", "rates", "resolved", "route")
 
     def __init__(self, kind: int, route: Route | None, resolved: _ResolvedPrice | None) -> None:
         self.kind = kind
         self.route = route
         self.resolved = resolved
+        self.rates = None if resolved is None or resolved.periods else resolved.rates
+        """The rates of a price without periods (None: ``resolved.rates_at`` the start)."""
 
 
 _GENERAL_PLAN: Final = _Plan(_GENERAL, None, None)
@@ -658,15 +660,10 @@ class GenAISpanProcessor(SpanProcessor):
         self._ending_downstream = _calls_hook(downstream, "_on_ending")
         self._stamps: tuple[Any, ...] = _NO_STAMP
         # the hot path of _measure: one C-level read of every field's first spelling, the
-        # plan's key first, then the values; spans with another spelling or extended usage
-        # take the general path
-        self._reads = (
-            GEN_AI_OPERATION_NAME,
-            PROVIDER_KEYS[0],
-            GEN_AI_REQUEST_MODEL,
-            GEN_AI_RESPONSE_MODEL,
-            ERROR_TYPE,
-            *(keys[0] for keys in self._label_keys),
+        # plan's key first (operation, provider, models, attribution, then the error type
+        # of a failed span), then the values; spans with another spelling or extended
+        # usage, and successful spans with an error type, take the general path
+        values = (
             GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK,
             INPUT_TOKEN_KEYS[0],
             OUTPUT_TOKEN_KEYS[0],
@@ -674,10 +671,19 @@ class GenAISpanProcessor(SpanProcessor):
             CACHE_CREATION_KEYS[0],
             REASONING_KEYS[0],
         )
-        self._key_len = len(self._reads) - 6
+        key = (
+            GEN_AI_OPERATION_NAME,
+            PROVIDER_KEYS[0],
+            GEN_AI_REQUEST_MODEL,
+            GEN_AI_RESPONSE_MODEL,
+            *(keys[0] for keys in self._label_keys),
+        )
+        self._reads = (*key, *values)
+        self._failed_reads = (*key, ERROR_TYPE, *values)
+        self._key_len = len(key)
         # rarer spans, all on the general path: older spellings, extended usage, a
         # reported cost, an endpoint of no known provider, manual spans
-        self._slow_keys = (
+        self._failed_slow_keys = (
             self._fields.others
             | EXTENDED_USAGE_KEYS
             | {
@@ -686,6 +692,7 @@ class GenAISpanProcessor(SpanProcessor):
                 OTEL_LLM_MANUAL,
             }
         )
+        self._slow_keys = self._failed_slow_keys | {ERROR_TYPE}
         self._plans: dict[tuple[Any, ...], _Plan] = {}
         self._failed_plans: dict[tuple[Any, ...], _Plan] = {}
         # the provider's span processor (seen at start) and, while this processor is the
@@ -882,8 +889,11 @@ class GenAISpanProcessor(SpanProcessor):
                             and not links.dropped
                         ):  # seen by no one else (_see_host): annotated in place
                             fields["_attributes"] = attrs
-                            fields["_events"] = tuple(events._dq)  # type: ignore[attr-defined]
-                            fields["_links"] = tuple(links._dq)  # type: ignore[attr-defined]
+                            # plain tuples (most often empty), as _sdk_twin keeps them
+                            dq = events._dq  # type: ignore[attr-defined]
+                            fields["_events"] = tuple(dq) if dq else ()
+                            dq = links._dq  # type: ignore[attr-defined]
+                            fields["_links"] = tuple(dq) if dq else ()
                         else:
                             span = _sdk_twin(span, attrs)  # _AnnotatedSpan.of, one call less
                     else:
@@ -921,17 +931,24 @@ class GenAISpanProcessor(SpanProcessor):
         :meth:`_measure_general`. ``tests/unit/test_processor_fastpath.py`` holds the two
         equal.
         """
-        if type(span) is not ReadableSpan or not self._slow_keys.isdisjoint(attrs):
+        if type(span) is not ReadableSpan:
             return self._measure_general(span, attrs)
-        values = tuple(map(attrs.get, self._reads))
         fields = span.__dict__
         status = fields["_status"]
-        failed = (
+        if (
             status._status_code if _STATUS_FIELD and type(status) is Status else status.status_code
-        ) is _ERROR
-        k = self._key_len
+        ) is _ERROR:
+            failed = True
+            slow, reads, plans = self._failed_slow_keys, self._failed_reads, self._failed_plans
+            k = self._key_len + 1
+        else:
+            failed = False
+            slow, reads, plans = self._slow_keys, self._reads, self._plans
+            k = self._key_len
+        if not slow.isdisjoint(attrs):
+            return self._measure_general(span, attrs)
+        values = tuple(map(attrs.get, reads))
         key = values[:k]
-        plans = self._failed_plans if failed else self._plans
         try:
             plan = plans.get(key)
         except TypeError:  # an unhashable value (a list)
@@ -972,8 +989,7 @@ class GenAISpanProcessor(SpanProcessor):
                 span_ids = (ctx[0], ctx[1])
         elif ctx is not None and ctx.trace_flags & _SAMPLED:
             span_ids = (ctx.trace_id, ctx.span_id)
-        route = plan.route
-        assert route is not None
+        route: Route = plan.route  # type: ignore[assignment]  # set for these kinds
         if kind == _NOT_INFERENCE:
             duration = stamp = None
             if start is not None and end is not None:
@@ -986,9 +1002,9 @@ class GenAISpanProcessor(SpanProcessor):
         total_in, total_out = normalized_totals(
             n_in or 0, n_out or 0, n_read, n_creation, n_reasoning
         )
-        resolved = plan.resolved
-        assert resolved is not None
-        rates = resolved.rates_at(start) if resolved.periods else resolved.rates
+        rates = plan.rates  # one price period: its rates, else the one at the span's start
+        if rates is None:
+            rates = plan.resolved.rates_at(start)  # type: ignore[union-attr]  # _PRICED
         cost = rates.cost_of(total_in, total_out, n_read, n_creation, n_reasoning)
         if total_in is not n_in or total_out is not n_out:  # normalised, or one absent
             counts = (
@@ -1003,11 +1019,13 @@ class GenAISpanProcessor(SpanProcessor):
         return _WRITTEN
 
     def _plan(self, key: tuple[Any, ...], failed: bool) -> _Plan:
-        """The :class:`_Plan` of a span whose first-spelling fields are ``key``."""
-        operation, provider, request_model, response_model, error_type = key[:5]
-        attribution = key[5:]
-        if not error_type:
-            error_type = _ERROR_OTHER if failed else None
+        """The :class:`_Plan` of a span whose first-spelling fields are ``key``:
+        operation, provider, models, attribution and, when ``failed``, the error type."""
+        operation, provider, request_model, response_model = key[:4]
+        attribution = key[4 : self._key_len]
+        error_type = None  # a successful span with an error type takes the general path
+        if failed:
+            error_type = key[self._key_len] or _ERROR_OTHER
         route = self.metrics.route(
             operation, provider, request_model, response_model, error_type, attribution
         )

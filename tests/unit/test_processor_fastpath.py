@@ -90,6 +90,7 @@ _CASES: list[tuple[str, dict[str, object], dict[str, object], bool]] = [
     ("failed", _CHAT, {}, True),
     ("failed, typed", _CHAT, {"error.type": "RateLimitError"}, True),
     ("failed with usage", _CHAT, _DONE, True),
+    ("error type, not failed", _CHAT, {**_DONE, "error.type": "timeout"}, False),
     ("output only", _CHAT, {"gen_ai.usage.output_tokens": 5}, False),
     (
         "embeddings",
