@@ -311,9 +311,9 @@ class _HistogramSeries:
 
     __slots__ = ("counts", "created", "exemplars", "sum")
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, zero: float = 0.0) -> None:
         self.counts = [0.0] * size
-        self.sum = 0.0
+        self.sum = zero
         self.exemplars: list[_Exemplar | None] = [None] * size
         self.created = time.time()
 
@@ -347,7 +347,16 @@ class _Family:
     so they are validated and spelled exactly as a ``Histogram``/``Counter`` would show them.
     """
 
-    __slots__ = ("documentation", "instrument", "labelnames", "les", "name", "series", "upper")
+    __slots__ = (
+        "documentation",
+        "instrument",
+        "labelnames",
+        "les",
+        "name",
+        "series",
+        "upper",
+        "zero",
+    )
 
     def __init__(self, inst: Instrument, labelnames: tuple[str, ...]) -> None:
         proto: Histogram | Counter
@@ -379,12 +388,15 @@ class _Family:
             for b in upper
         )
         self.series: dict[tuple[str, ...], _HistogramSeries | _CounterSeries] = {}
+        self.zero: float = 0 if inst.key == "token_usage" else 0.0
+        """A new series' sum: token counts are ints, summed as an exact int (int + int is
+        also the interpreter's fast add); every sum is shown as a float all the same."""
 
     def histogram(self, labels: tuple[str, ...]) -> _HistogramSeries:
         """The series of ``labels`` (created on first use); call with the store's lock held."""
         series = self.series.get(labels)
         if series is None:
-            series = self.series[labels] = _HistogramSeries(len(self.upper))
+            series = self.series[labels] = _HistogramSeries(len(self.upper), self.zero)
         return series  # type: ignore[return-value]
 
     def counter(self, labels: tuple[str, ...]) -> _CounterSeries:
