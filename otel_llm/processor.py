@@ -7,8 +7,9 @@ end. opentelemetry-sdk 1.45 has an ``_on_ending`` hook (the spec's OnEnding), bu
 Instead :class:`GenAISpanProcessor` is given the exporting processor as ``downstream``
 (``GenAISpanProcessor(settings, downstream=BatchSpanProcessor(exporter))``) and hands it a
 :class:`~opentelemetry.sdk.trace.ReadableSpan` copy that carries the cost attributes. Only
-GenAI spans are copied; every other span is passed through as is. Processors registered
-beside it (not under it) see the span without the cost attributes.
+GenAI spans are copied (or, while no other processor is registered beside it, annotated
+in place: no one else sees that span); every other span is passed through as is.
+Processors registered beside it (not under it) see the span without the cost attributes.
 
 At start, on every span: ``request.id`` (from :func:`otel_llm.context.current_request_id`)
 and the request's attribution values: ``user`` -> ``user.id`` (pseudonymised when
@@ -38,8 +39,10 @@ Hot path (a GenAI span's ``on_end``): one C-level copy of the attributes, one C-
 read of the fields, a :class:`_Plan` per combination of operation, provider, models,
 error type and attribution (its metric route and resolved price, worked out once), the
 cost from int counts, one call into :class:`~otel_llm.metrics.GenAIMetrics` that takes
-its lock once, and a shallow copy of the finished span for the exporter. At start, the
-attributes of the current request are remembered while its state does not change.
+its lock once, and the finished span annotated for the exporter: in place while this
+processor is the only one its provider calls (nothing else sees that ``ReadableSpan``),
+else a shallow copy. At start, the attributes of the current request are remembered
+while its state does not change.
 Anything unusual takes the general path. ``bench/bench_processor.py`` and
 ``bench/bench_instructions.py processor:ours`` measure it.
 """
