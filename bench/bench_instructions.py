@@ -27,7 +27,8 @@ repeated run of a processor target gives the same count to within 1k. A ``call``
 also freezes the warm-up's heap (``gc.freeze``) and keeps the batch export thread's timer
 out of the run (``OTEL_BSP_SCHEDULE_DELAY`` one hour, a flush at the end): whole calls
 still spread by about 20-30k between runs of the same code at N=100. ``--cache-sim``
-adds L1 instruction and data cache misses per operation (valgrind's cache simulation).
+adds L1 instruction and data cache misses and last-level misses per operation
+(valgrind's cache simulation).
 """
 
 from __future__ import annotations
@@ -283,6 +284,7 @@ _COUNTS = {
     "instructions": r"I\s+refs:\s+([\d,]+)",
     "L1 instruction misses": r"I1\s+misses:\s+([\d,]+)",
     "L1 data misses": r"D1\s+misses:\s+([\d,]+)",
+    "last-level misses": r"LL\s+misses:\s+([\d,]+)",
 }
 
 

@@ -468,7 +468,13 @@ class GenAICollector(Collector):
         """Names only (no samples), so a registry can check for clashes without collecting."""
         return [family.empty() for family in self.families]
 
+    before_collect: Callable[[], None] | None = None
+    """Called first at every collection: the span processor's drain, when it measures
+    spans in batches (:meth:`GenAISpanProcessor.defer_measurement`)."""
+
     def collect(self) -> list[Metric]:
+        if self.before_collect is not None:
+            self.before_collect()
         metrics = []
         for family in self.families:
             with self.lock:

@@ -126,7 +126,16 @@ class ReportingExporter(SpanExporter):
         if _exporter_records not in logger.handlers:
             logger.addHandler(_exporter_records)
 
+    before_export: Callable[[], None] | None = None
+    """Called first at every export: the span processor's drain, so that no GenAI span
+    leaves before it is priced (:meth:`GenAISpanProcessor.defer_measurement`)."""
+
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        if self.before_export is not None:
+            try:
+                self.before_export()
+            except Exception:  # the drain never raises; the export goes on regardless
+                log.debug("otel-llm: measuring before export failed", exc_info=True)
         batch = _Batch(len(spans))
         with self._lock:
             self._in_flight.append(batch)
@@ -463,6 +472,10 @@ def configure(
             else None
         )
         processor = GenAISpanProcessor(settings, metrics=metrics, downstream=downstream)
+        if chosen is not None:
+            # the exporter prices what waits before it sends a batch
+            chosen.before_export = processor.drain
+            processor.defer_measurement()
         if tracer_provider is None:
             tracer_provider = TracerProvider(
                 resource=Resource.create({SERVICE_NAME: name}),
