@@ -1,6 +1,7 @@
 """Per-span cost of GenAISpanProcessor, and cached pricing against genai_prices.calc_price.
 
-Run: ``uv run python bench/bench_processor.py [--spans N] [--repeats R] [--profile]``.
+Run: ``uv run python bench/bench_processor.py [--spans N] [--repeats R] [--profile]
+[--in-situ PATH [--pairs N]]``.
 
 Spans are created by a real TracerProvider whose only processor is the one measured, so
 each figure is start_span + end through the SDK; the no-op processor run is the baseline
@@ -8,6 +9,15 @@ and the processor's own cost is the difference. The downstream is a no-op too (e
 is not what is measured). Best of R runs, baseline and processor run in turns.
 ``--profile`` prints where a GenAI span's time goes instead (cProfile, top functions by own
 time; the profiler's own overhead inflates every figure, read it for proportions).
+
+``--in-situ PATH`` measures the processor where it runs: between SDK calls (one path of
+``bench_compare.py``, ``otel_llm.configure()``'s set-up with a no-op exporter). Spans
+back to back find the processor's code and data in the CPU caches; one span per SDK call
+does not. In one process, blocks of 64 calls run in turns with the provider's processor
+list holding only the batch processor (no otel-llm processor: the baseline), with the
+otel-llm processor measuring each span as it ends, and with it measuring in batches
+(``defer_measurement``, the configure() default); medians of the paired differences,
+CPU µs per call.
 """
 
 from __future__ import annotations
@@ -97,13 +107,65 @@ def _profile(processor: GenAISpanProcessor, state: RequestState, n: int) -> None
     pstats.Stats(profiler).sort_stats("tottime").print_stats(20)
 
 
+def in_situ(path: str, pairs: int) -> None:
+    import gc
+    import statistics
+    import sys
+    from pathlib import Path
+
+    from opentelemetry import trace
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import bench_compare as bc
+
+    on, _, _ = bc.SETUPS["otel-llm"]()
+    clients = bc.make_clients()
+    on()
+    host = trace.get_tracer_provider()._active_span_processor  # type: ignore[attr-defined]
+    processors = host._span_processors
+    ours = processors[0]
+    if not isinstance(ours, GenAISpanProcessor) or not ours._deferred:
+        raise SystemExit("configure() did not set up batched measurement")
+    call = bc.CALLS[path]
+    for _ in range(200):
+        call(clients)
+    block = 64
+    cpu: dict[str, list[float]] = {"none": [], "one by one": [], "batched": []}
+    modes = ("none", "one by one", "batched")
+    for i in range(pairs):
+        for mode in modes[i % 3 :] + modes[: i % 3]:  # each mode first in turn
+            ours.drain()
+            host._span_processors = (ours.downstream,) if mode == "none" else processors
+            ours._deferred = mode == "batched"
+            call(clients)
+            gc.collect()
+            t0 = time.process_time()
+            for _ in range(block):
+                call(clients)
+            cpu[mode].append((time.process_time() - t0) / block * 1e6)
+    ours._deferred = True
+    host._span_processors = processors
+    print(f"{path}: {pairs} x {block} calls per configuration, CPU µs per call (median)")
+    print(f"  uninstrumented by otel-llm's processor: {statistics.median(cpu['none']):.1f}")
+    for mode in ("one by one", "batched"):
+        added = statistics.median(b - a for a, b in zip(cpu["none"], cpu[mode], strict=True))
+        print(f"  processor, measuring {mode}: {added:+.1f}")
+    saved = statistics.median(a - b for a, b in zip(cpu["one by one"], cpu["batched"], strict=True))
+    print(f"  batched saves {saved:.1f} per call")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spans", type=int, default=20000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--profile", action="store_true", help="cProfile the GenAI span")
+    parser.add_argument("--in-situ", metavar="PATH", help="between SDK calls of this path")
+    parser.add_argument("--pairs", type=int, default=120, help="--in-situ: blocks per mode")
     args = parser.parse_args()
     n, r = args.spans, args.repeats
+    if args.in_situ:
+        in_situ(args.in_situ, args.pairs)
+        return
 
     settings = Settings(attribution_labels=("user", "tenant"), user_hash_key="bench-key")
     pricebook = PriceBook.load(None)
