@@ -33,8 +33,15 @@ OPENAI_MODULES: tuple[str, ...] = (
     "openai.resources.responses.responses",
     "openai.resources.embeddings",
 )
-# the official instrumentor's version whose ``_instrument``/``_uninstrument`` this defers
+# the official instrumentor's version whose ``_instrument``/``_uninstrument`` this defers,
+# and the module-level names of it that are replaced while they run
 OFFICIAL_OPENAI_VERSION = "1.3b0"
+_OFFICIAL_NAMES = (
+    "wrap_function_wrapper",
+    "_get_responses_module",
+    "_is_parse_supported",
+    "_is_responses_parse_supported",
+)
 
 _lock = threading.RLock()
 _pending: dict[str, list[Callable[[Any], None]]] = {}
@@ -84,12 +91,6 @@ def cancel(prefix: str) -> None:
             del _pending[name]
 
 
-def pending(module_name: str) -> int:
-    """How many wraps wait for ``module_name``."""
-    with _lock:
-        return len(_pending.get(module_name, ()))
-
-
 def _official_openai_module() -> Any | None:
     """The official instrumentor's module when its version is the one this defers, and
     it has the names it is deferred through; else None (it then wraps eagerly)."""
@@ -104,13 +105,8 @@ def _official_openai_module() -> Any | None:
         import opentelemetry.instrumentation.genai.openai as official
     except Exception:
         return None
-    names = (
-        "wrap_function_wrapper",
-        "_get_responses_module",
-        "_is_parse_supported",
-        "_is_responses_parse_supported",
-    )
-    return official if all(callable(getattr(official, n, None)) for n in names) else None
+    usable = all(callable(getattr(official, n, None)) for n in _OFFICIAL_NAMES)
+    return official if usable else None
 
 
 @contextmanager
@@ -125,15 +121,7 @@ def official_openai() -> Iterator[None]:
         yield
         return
     wrap = official.wrap_function_wrapper
-    saved = {
-        name: getattr(official, name)
-        for name in (
-            "wrap_function_wrapper",
-            "_get_responses_module",
-            "_is_parse_supported",
-            "_is_responses_parse_supported",
-        )
-    }
+    saved = {name: getattr(official, name) for name in _OFFICIAL_NAMES}
 
     def deferred_wrap(module: Any, name: str, wrapper: Any) -> Any:
         if not isinstance(module, str) or module not in OPENAI_MODULES or imported(module):
