@@ -745,11 +745,7 @@ export class LlmSpanProcessor implements SpanProcessor {
 
   private readonly drainLater = (): void => {
     this.timer = undefined;
-    try {
-      this.drain();
-    } catch (err) {
-      this.error('on_end', err);
-    }
+    this.drainSafely();
   };
 
   private heldSpans: ReadableSpan[] = [];
