@@ -75,7 +75,7 @@ READ_LOGGERS = ("httpcore2.http11", "httpcore2.http2")
 """Loggers that write records while a response body is read."""
 _read_loggers = tuple(logging.getLogger(name) for name in READ_LOGGERS)
 
-_patched: dict[str, list[tuple[type, str, Any]]] = {}
+_patched: dict[str, list[tuple[Any, str, Any]]] = {}
 """Group -> (class, attribute, what it had in its own ``__dict__`` or None) to restore;
 group ``finish`` is the end-of-call patch both SDK groups share."""
 
@@ -539,7 +539,7 @@ async def _messages_anext(self: Any) -> Any:
 # --- install ----------------------------------------------------------------------------
 
 
-def _patch(group: str, cls: type, name: str, value: Any) -> None:
+def _patch(group: str, cls: Any, name: str, value: Any) -> None:
     _patched.setdefault(group, []).append((cls, name, cls.__dict__.get(name)))
     setattr(cls, name, value)
 
@@ -614,6 +614,22 @@ def _install_openai() -> None:
     _CHAT_TAP = _ChatTap
     _patch("openai", ChatStreamWrapper, "__next__", _chat_next)
     _patch("openai", AsyncChatStreamWrapper, "__anext__", _chat_anext)
+    # chat completions that do not stream: traced in one step (read by the official
+    # instrumentor's ``_instrument`` when it builds its wrappers, which runs after this)
+    import opentelemetry.instrumentation.genai.openai as official
+
+    from otel_llm.genai import _fastchat
+
+    _fastchat.bind()
+    for name, is_async in _CHAT_FACTORIES:
+        factory = getattr(official, name)
+        _patch("openai", official, name, _fastchat.chat_factory(factory, is_async))
+
+
+_CHAT_FACTORIES = (
+    ("chat_completions_create_v_new", False),
+    ("async_chat_completions_create_v_new", True),
+)
 
 
 def _install_anthropic() -> None:

@@ -1,0 +1,463 @@
+"""The one-step chat completion path (otel_llm.genai._fastchat) changes cost, not telemetry.
+
+Every scenario runs twice in one process over an in-process transport, once with the
+path on and once with every call sent through the official wrapper, and the spans must
+match: names, kinds, statuses and their descriptions, attributes, events and parents
+(the httpx2 client span under the GenAI span). The scenarios cover every request
+parameter the official wrapper reads, the response fields it reads (usage details,
+several choices, a missing finish reason, no usage), ``parse()``, ``with_raw_response``,
+errors from the API and the transport, and the calls the path must leave to the official
+wrapper (streams, an open inference, a conversation ID, events on), one of them with an
+inner inference publishing into the call's context.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx2
+import openai
+import pydantic
+import pytest
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.util.genai._conversation_context import with_conversation_id
+from opentelemetry.util.genai.handler import TelemetryHandler
+
+from otel_llm.config import Settings
+from otel_llm.genai import _fastchat, _fastpath, instrument_llm_sdks, uninstrument_llm_sdks
+
+MODEL = "gpt-4o-mini"
+MESSAGES = [{"role": "user", "content": "hi"}]
+
+
+def _completion(**over: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "gpt-4o-mini-2024-07-18",
+        "system_fingerprint": "fp_1",
+        "service_tier": "default",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": '{"a": 1}'},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 12, "completion_tokens": 20, "total_tokens": 32},
+    }
+    body.update(over)
+    return body
+
+
+DETAILED_USAGE = {
+    "prompt_tokens": 100,
+    "completion_tokens": 40,
+    "total_tokens": 140,
+    "prompt_tokens_details": {"cached_tokens": 64, "audio_tokens": 3},
+    "completion_tokens_details": {"reasoning_tokens": 16, "audio_tokens": 0},
+}
+ZERO_USAGE = {
+    "prompt_tokens": 0,
+    "completion_tokens": 0,
+    "total_tokens": 0,
+    "prompt_tokens_details": {"cached_tokens": 0},
+    "completion_tokens_details": {"reasoning_tokens": 0},
+}
+TWO_CHOICES = [
+    {"index": 0, "message": {"role": "assistant", "content": "a"}, "finish_reason": "length"},
+    {"index": 1, "message": {"role": "assistant", "content": "b"}, "finish_reason": None},
+]
+
+# x-case header -> (status, body)
+CASES: dict[str, tuple[int, dict[str, Any]]] = {
+    "plain": (200, _completion()),
+    "detailed": (200, _completion(usage=DETAILED_USAGE, choices=TWO_CHOICES)),
+    "zero": (200, _completion(usage=ZERO_USAGE, service_tier=None, system_fingerprint=None)),
+    "no-usage": (200, _completion(usage=None, system_fingerprint="")),
+    "no-choices": (200, _completion(choices=[])),
+    "bad-request": (400, {"error": {"message": "bad model", "type": "invalid_request_error"}}),
+    "rate-limited": (429, {"error": {"message": "slow down", "type": "rate_limit"}}),
+    "server-error": (500, {"error": {"message": "boom", "type": "server_error"}}),
+}
+
+SSE = (
+    b'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m",'
+    b'"choices":[{"index":0,"delta":{"content":"x"},"finish_reason":"stop"}]}\n\n'
+    b"data: [DONE]\n\n"
+)
+
+_inner_handler: TelemetryHandler | None = None
+
+
+def _transport(request: Any) -> Any:
+    case = request.headers.get("x-case", "plain")
+    headers = {"content-type": "application/json", "x-request-id": f"req-{case}"}
+    if case == "connect-error":
+        raise httpx2.ConnectError("refused", request=request)
+    if case == "inner-inference":
+        # an inference inside the call (as a nested instrumentation would run one): it
+        # is suppressed into the call's and publishes its fields to the call's context
+        assert _inner_handler is not None
+        inner = _inner_handler.inference("other", request_model="inner-model")
+        inner.temperature = 0.25
+        inner.response_model_name = "inner-response-model"
+        inner.top_k = 5
+        inner.attributes["inner.attribute"] = "kept"
+        inner.stop()
+        case = "plain"
+    if b'"stream":true' in request.content.replace(b" ", b""):
+        return httpx2.Response(200, content=SSE, headers={"content-type": "text/event-stream"})
+    status, body = CASES[case]
+    return httpx2.Response(status, content=json.dumps(body).encode(), headers=headers)
+
+
+class Answer(pydantic.BaseModel):
+    a: int
+
+
+def _case(name: str) -> dict[str, Any]:
+    return {"extra_headers": {"x-case": name}}
+
+
+ALL_PARAMS: dict[str, Any] = {
+    "temperature": 0.2,
+    "top_p": 0.9,
+    "max_tokens": 50,
+    "presence_penalty": 0.1,
+    "frequency_penalty": 0.3,
+    "seed": 7,
+    "stop": "END",
+    "n": 2,
+    "response_format": {"type": "json_object"},
+    "service_tier": "flex",
+}
+OTHER_PARAMS: dict[str, Any] = {
+    "max_completion_tokens": 30,
+    "stop": ["a", "b"],
+    "n": 1,
+    "response_format": {
+        "type": "json_schema",
+        "json_schema": {"name": "x", "schema": {"type": "object"}},
+    },
+    "service_tier": "auto",
+    "temperature": 0,
+}
+EXTRA_BODY: dict[str, Any] = {
+    "extra_body": {"max_completion_tokens": 11, "service_tier": "priority"},
+    "response_format": {"type": "text"},
+}
+
+# name, kwargs beyond model/messages, whether the one-step path takes it
+SYNC_CALLS: list[tuple[str, dict[str, Any], bool]] = [
+    ("plain", _case("plain"), True),
+    ("all-params", {**ALL_PARAMS, **_case("detailed")}, True),
+    ("other-params", {**OTHER_PARAMS, **_case("zero")}, True),
+    ("extra-body", {**EXTRA_BODY, **_case("no-usage")}, True),
+    ("no-choices", _case("no-choices"), True),
+    ("omitted", {"temperature": openai.omit, "seed": None, **_case("plain")}, True),
+    ("bad-request", _case("bad-request"), True),
+    ("rate-limited", _case("rate-limited"), True),
+    ("server-error", _case("server-error"), True),
+    ("connect-error", _case("connect-error"), True),
+    ("stream", {"stream": True, **_case("plain")}, False),
+    ("inner-inference", _case("inner-inference"), True),
+]
+
+
+def _run_sync(client: openai.OpenAI) -> None:
+    tracer = trace.get_tracer("test.caller")
+    with tracer.start_as_current_span("caller"):
+        for name, kwargs, _ in SYNC_CALLS:
+            try:
+                result = client.chat.completions.create(model=MODEL, messages=MESSAGES, **kwargs)
+                if name == "stream":
+                    list(result)
+            except openai.APIError:
+                pass
+        client.chat.completions.parse(
+            model=MODEL, messages=MESSAGES, response_format=Answer, **_case("plain")
+        )
+        raw = client.chat.completions.with_raw_response.create(
+            model=MODEL, messages=MESSAGES, **_case("detailed")
+        )
+        raw.parse()
+        # calls the official wrapper must trace: an inference already open, a
+        # conversation ID in the context
+        assert _inner_handler is not None
+        outer = _inner_handler.inference("outer", request_model="outer-model")
+        try:
+            client.chat.completions.create(model=MODEL, messages=MESSAGES, **_case("plain"))
+        finally:
+            outer.stop()
+        token = otel_context.attach(with_conversation_id("conv-1"))
+        try:
+            client.chat.completions.create(model=MODEL, messages=MESSAGES, **_case("detailed"))
+        finally:
+            otel_context.detach(token)
+
+
+def _run_async(client: openai.AsyncOpenAI) -> None:
+    tracer = trace.get_tracer("test.caller")
+
+    async def run() -> None:
+        with tracer.start_as_current_span("caller"):
+            for name, kwargs, _ in SYNC_CALLS:
+                if name == "inner-inference":
+                    continue
+                try:
+                    result = await client.chat.completions.create(
+                        model=MODEL, messages=MESSAGES, **kwargs
+                    )
+                    if name == "stream":
+                        async for _ in result:
+                            pass
+                except openai.APIError:
+                    pass
+            await client.chat.completions.parse(
+                model=MODEL, messages=MESSAGES, response_format=Answer, **_case("plain")
+            )
+
+            async def cancelled() -> None:
+                await client.chat.completions.create(
+                    model=MODEL, messages=MESSAGES, **_case("plain")
+                )
+
+            task = asyncio.ensure_future(cancelled())
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+    asyncio.run(run())
+
+
+def _normalized(finished: tuple[ReadableSpan, ...]) -> list[tuple[Any, ...]]:
+    names = {s.context.span_id: s.name for s in finished if s.context is not None}
+    out = []
+    for s in finished:
+        parent = names.get(s.parent.span_id) if s.parent is not None else None
+        attrs = dict(s.attributes or {})
+        if "gen_ai.response.time_to_first_chunk" in attrs:  # a duration (streams)
+            attrs["gen_ai.response.time_to_first_chunk"] = "float"
+        out.append(
+            (
+                s.name,
+                s.kind,
+                s.instrumentation_scope.name if s.instrumentation_scope else None,
+                s.status.status_code,
+                s.status.description,
+                sorted(attrs.items()),
+                [(e.name, sorted(dict(e.attributes or {}).items())) for e in s.events],
+                parent,
+            )
+        )
+    return out
+
+
+@pytest.fixture
+def http_spans(tracer_provider: TracerProvider) -> Iterator[None]:
+    from opentelemetry.instrumentation.httpx import HTTPX2ClientInstrumentor
+
+    instrumentor = HTTPX2ClientInstrumentor()
+    instrumentor.instrument(tracer_provider=tracer_provider)
+    try:
+        yield
+    finally:
+        instrumentor.uninstrument()
+
+
+@pytest.fixture
+def inner_handler(tracer_provider: TracerProvider) -> Iterator[None]:
+    global _inner_handler
+    _inner_handler = TelemetryHandler(tracer_provider=tracer_provider)
+    try:
+        yield
+    finally:
+        _inner_handler = None
+
+
+def _record(
+    run: Callable[[], None], span_exporter: InMemorySpanExporter, on: bool
+) -> tuple[list[tuple[Any, ...]], int]:
+    taken = 0
+    original = _fastchat._Call.finish
+
+    def counted(self: Any, result: Any, error: Any) -> None:
+        nonlocal taken
+        taken += 1
+        original(self, result, error)
+
+    span_exporter.clear()
+    _fastchat.Switch.on = on
+    _fastchat._Call.finish = counted  # type: ignore[method-assign]
+    try:
+        run()
+    finally:
+        _fastchat.Switch.on = True
+        _fastchat._Call.finish = original  # type: ignore[method-assign]
+    found = _normalized(span_exporter.get_finished_spans())
+    span_exporter.clear()
+    return found, taken
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.usefixtures("http_spans", "inner_handler")
+def test_same_spans_as_the_official_wrapper(
+    mode: str, tracer_provider: TracerProvider, span_exporter: InMemorySpanExporter
+) -> None:
+    instrument_llm_sdks(Settings(), tracer_provider=tracer_provider)
+    try:
+        assert _fastpath.active("openai")
+        if mode == "sync":
+            client: Any = openai.OpenAI(
+                api_key="k",
+                max_retries=0,
+                http_client=httpx2.Client(transport=httpx2.MockTransport(_transport)),
+            )
+
+            def run() -> None:
+                _run_sync(client)
+
+            expected = sum(1 for _, _, fast in SYNC_CALLS if fast) + 2  # parse, raw
+        else:
+            client = openai.AsyncOpenAI(
+                api_key="k",
+                max_retries=0,
+                http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(_transport)),
+            )
+
+            def run() -> None:
+                _run_async(client)
+
+            # the cancelled task never starts its call
+            expected = sum(1 for n, _, fast in SYNC_CALLS if fast and n != "inner-inference") + 1
+        fast, taken_on = _record(run, span_exporter, on=True)
+        official, taken_off = _record(run, span_exporter, on=False)
+    finally:
+        uninstrument_llm_sdks()
+    assert taken_off == 0
+    assert taken_on == expected
+    assert fast == official
+    genai = [f for f in fast if any(k == "gen_ai.operation.name" for k, _ in f[5])]
+    http = [f for f in fast if any(k == "http.request.method" for k, _ in f[5])]
+    assert len(genai) >= expected
+    assert all(h[7] in {g[0] for g in genai} for h in http)  # each request under a GenAI span
+    by_name: dict[str, list[dict[str, Any]]] = {}
+    for f in genai:
+        by_name.setdefault(f[0], []).append(dict(f[5]))
+    chats = by_name[f"chat {MODEL}"]
+    # what the matrix must have exercised, so the equality above means something
+    assert any(a.get("gen_ai.request.stop_sequences") == ("a", "b") for a in chats)
+    assert any(a.get("gen_ai.request.choice.count") == 2 for a in chats)
+    assert any(a.get("openai.request.service_tier") == "flex" for a in chats)
+    assert any(a.get("gen_ai.output.type") == "json" for a in chats)
+    assert any(a.get("gen_ai.response.finish_reasons") == ("length", "error") for a in chats)
+    assert any(a.get("gen_ai.usage.cache_read.input_tokens") == 64 for a in chats)
+    assert any(a.get("gen_ai.usage.reasoning.output_tokens") == 16 for a in chats)
+    assert any(a.get("error.type") == "openai.RateLimitError" for a in chats)
+    assert any(a.get("gen_ai.request.max_tokens") == 11 for a in chats)
+    if mode == "sync":
+        assert any(a.get("inner.attribute") == "kept" for a in chats)
+        assert any(a.get("gen_ai.request.top_k") == 5 for a in chats)
+        assert any(a.get("gen_ai.conversation.id") == "conv-1" for a in chats)
+
+
+def test_events_on_leave_calls_to_the_official_wrapper(
+    tracer_provider: TracerProvider,
+    span_exporter: InMemorySpanExporter,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    client = openai.OpenAI(
+        api_key="k",
+        max_retries=0,
+        http_client=httpx2.Client(transport=httpx2.MockTransport(_transport)),
+    )
+    instrument_llm_sdks(Settings(), tracer_provider=tracer_provider)
+    try:
+        monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_EMIT_EVENT", "true")
+        _, taken = _record(
+            lambda: client.chat.completions.create(model=MODEL, messages=MESSAGES),
+            span_exporter,
+            on=True,
+        )
+        assert taken == 0
+        monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_EMIT_EVENT", "false")
+        spans, taken = _record(
+            lambda: client.chat.completions.create(model=MODEL, messages=MESSAGES),
+            span_exporter,
+            on=True,
+        )
+        assert taken == 1 and len(spans) == 1
+    finally:
+        uninstrument_llm_sdks()
+
+
+def test_content_capture_keeps_the_official_wrapper(
+    tracer_provider: TracerProvider, span_exporter: InMemorySpanExporter
+) -> None:
+    client = openai.OpenAI(
+        api_key="k",
+        max_retries=0,
+        http_client=httpx2.Client(transport=httpx2.MockTransport(_transport)),
+    )
+    instrument_llm_sdks(Settings(capture_content=True), tracer_provider=tracer_provider)
+    try:
+        spans, taken = _record(
+            lambda: client.chat.completions.create(model=MODEL, messages=MESSAGES),
+            span_exporter,
+            on=True,
+        )
+    finally:
+        uninstrument_llm_sdks()
+    assert taken == 0
+    assert any(k == "gen_ai.input.messages" for k, _ in spans[0][5])
+
+
+def test_factories_restored_on_uninstrument(tracer_provider: TracerProvider) -> None:
+    import opentelemetry.instrumentation.genai.openai as official
+    from opentelemetry.instrumentation.genai.openai import patch
+
+    instrument_llm_sdks(Settings(), tracer_provider=tracer_provider)
+    try:
+        assert official.chat_completions_create_v_new is not patch.chat_completions_create_v_new
+    finally:
+        uninstrument_llm_sdks()
+    assert official.chat_completions_create_v_new is patch.chat_completions_create_v_new
+    assert official.async_chat_completions_create_v_new is patch.async_chat_completions_create_v_new
+
+
+def test_a_failure_of_ours_never_reaches_the_caller(
+    tracer_provider: TracerProvider,
+    span_exporter: InMemorySpanExporter,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    client = openai.OpenAI(
+        api_key="k",
+        max_retries=0,
+        http_client=httpx2.Client(transport=httpx2.MockTransport(_transport)),
+    )
+
+    def broken(*args: Any) -> None:
+        raise RuntimeError("bug")
+
+    instrument_llm_sdks(Settings(), tracer_provider=tracer_provider)
+    try:
+        monkeypatch.setattr(_fastchat, "_response_fields", broken)
+        result = client.chat.completions.create(model=MODEL, messages=MESSAGES)
+        assert result.id == "chatcmpl-1"
+        monkeypatch.setattr(_fastchat, "_server", broken)  # before the span: official path
+        result = client.chat.completions.create(model=MODEL, messages=MESSAGES)
+        assert result.id == "chatcmpl-1"
+    finally:
+        uninstrument_llm_sdks()
+    spans = span_exporter.get_finished_spans()
+    assert [s.name for s in spans] == [f"chat {MODEL}"] * 2
+    assert "gen_ai.usage.input_tokens" in (spans[1].attributes or {})
+    assert otel_context.get_current().get("otel_llm_request_state") is None
