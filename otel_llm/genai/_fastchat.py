@@ -128,9 +128,9 @@ class _Upstream:
 _up = _Upstream()
 
 
-def _server(instance: Any) -> tuple[str | None, int | None]:
+def _server(instance: Any) -> tuple[Any, Any]:
     """``get_server_address_and_port`` of the official package, remembered per base URL
-    object (an SDK client keeps one, immutable)."""
+    object (an SDK client keeps one, immutable); installed in its place as well."""
     url = client_base_url(instance)
     if not url:
         return None, None
@@ -145,15 +145,15 @@ def _server(instance: Any) -> tuple[str | None, int | None]:
         port = parsed.port
     if port == 443:
         port = None
-    found = (address or None, port or None)
+    found = (address, port)
     _remember_server(url, found)
     return found
 
 
-_server_memo: tuple[Any, tuple[str | None, int | None]] = (None, (None, None))
+_server_memo: tuple[Any, tuple[Any, Any]] = (None, (None, None))
 
 
-def _remember_server(url: Any, found: tuple[str | None, int | None]) -> None:
+def _remember_server(url: Any, found: tuple[Any, Any]) -> None:
     global _server_memo
     _server_memo = (url, found)
 
@@ -418,9 +418,9 @@ class _Tracer:
         address, port = _server(instance)
         start: dict[str, Any] = {OP: "chat", PROVIDER: "openai"}
         start[REQUEST_MODEL] = model
-        if address is not None:
+        if address:
             start[SERVER_ADDRESS] = address
-        if port is not None:
+        if port:
             start[SERVER_PORT] = port
         span = self.tracer.start_span(
             f"chat {model}" if model else "chat", kind=SpanKind.CLIENT, attributes=start

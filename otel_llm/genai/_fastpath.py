@@ -617,19 +617,29 @@ def _install_openai() -> None:
     # chat completions that do not stream: traced in one step (read by the official
     # instrumentor's ``_instrument`` when it builds its wrappers, which runs after this)
     import opentelemetry.instrumentation.genai.openai as official
+    from opentelemetry.instrumentation.genai.openai import response_extractors, utils
 
-    from otel_llm.genai import _fastchat
+    from otel_llm.genai import _fastchat, _lean
 
     _fastchat.bind()
+    _lean.bind()
     for name, is_async in _CHAT_FACTORIES:
         factory = getattr(official, name)
         _patch("openai", official, name, _fastchat.chat_factory(factory, is_async))
+    # Responses API calls that do not stream: the official wrapper over a lean invocation
+    for name in _RESPONSES_FACTORIES:
+        _patch("openai", official, name, _lean.responses_factory(getattr(official, name)))
+    # the server address and port, remembered per client URL (the official calls and
+    # the fallbacks above read them through these module globals)
+    for module in (utils, response_extractors):
+        _patch("openai", module, "get_server_address_and_port", _fastchat._server)
 
 
 _CHAT_FACTORIES = (
     ("chat_completions_create_v_new", False),
     ("async_chat_completions_create_v_new", True),
 )
+_RESPONSES_FACTORIES = ("responses_create", "async_responses_create")
 
 
 def _install_anthropic() -> None:
