@@ -39,7 +39,12 @@ that accepts everything) and makes
 ``--rss-calls`` calls on every path; ``none`` is the same process uninstrumented.
 
     uv run python bench/bench_compare.py [--calls 200] [--rounds 5] [--block 20]
-        [--breakdown] [--skip-openai-v2] [--others] [--json out.json]
+        [--passes 1] [--breakdown] [--skip-openai-v2] [--others] [--json out.json]
+
+``--passes N`` runs every configuration's timing N times, one configuration after
+another in each pass, and shows the medians over the passes and, pass by pass,
+otel-llm's overhead over the official package's: configurations run minutes apart in
+separate processes, and the spread of those ratios shows the machine's drift.
 """
 
 from __future__ import annotations
@@ -730,6 +735,43 @@ def worker(python: Path, *args: str, script: str = __file__, **extra_env: str) -
 # --- report ---------------------------------------------------------------------------
 
 
+def merge_passes(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One configuration's timing passes: medians of each figure over the passes, and
+    each pass's CPU overhead per path under ``passes``."""
+    merged: dict[str, Any] = {k: v for k, v in runs[0].items() if not isinstance(v, dict)}
+    for name in PATHS:
+        rows = [run[name] for run in runs if name in run]
+        if not rows:
+            continue
+        merged[name] = {
+            label: {
+                key: statistics.median(row[label][key] for row in rows)
+                for key in ("baseline_us", "instrumented_us", "overhead_us")
+            }
+            for label in ("wall", "cpu")
+        }
+        merged[name]["passes"] = [row["cpu"]["overhead_us"] for row in rows]
+    return merged
+
+
+def pass_ratios(results: dict[str, dict[str, Any]]) -> str:
+    """otel-llm's CPU overhead over each official configuration's, pass by pass."""
+    lines = ["otel-llm / official, CPU overhead, pass by pass:"]
+    ours = results.get("otel-llm", {})
+    for name in PATHS:
+        row = ours.get(name)
+        for official in ("genai-1.3b0", "genai-1.3b0-batch", OFFICIAL[name]):
+            theirs = results.get(official, {}).get(name)
+            if row is None or theirs is None or (official == OFFICIAL[name] != "openai-v2"):
+                continue
+            ratios = [
+                f"{a / b:.2f}x ({a:+.0f}/{b:+.0f})" if b > 0 else "n/a"
+                for a, b in zip(row["passes"], theirs["passes"], strict=True)
+            ]
+            lines.append(f"  {name:<17}{official:<19}" + "  ".join(ratios))
+    return "\n".join(lines)
+
+
 def report(results: dict[str, dict[str, Any]], rss_rows: dict[str, dict[str, Any]]) -> str:
     lines = [
         "µs per call: medians of paired block differences; overhead = instrumented - its "
@@ -776,12 +818,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--others", action="store_true", help="also OpenLLMetry and OpenLIT, each in its venv"
     )
+    parser.add_argument(
+        "--passes",
+        type=int,
+        default=1,
+        help="timing passes over every configuration, one after another (medians shown)",
+    )
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     parser.add_argument("--worker", choices=sorted(SETUPS), help=argparse.SUPPRESS)
     parser.add_argument("--rss", choices=[*sorted(SETUPS), "none"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if min(args.calls, args.rounds, args.block) < 1:
-        parser.error("--calls, --rounds and --block must be positive")
+    if min(args.calls, args.rounds, args.block, args.passes) < 1:
+        parser.error("--calls, --rounds, --block and --passes must be positive")
 
     if args.worker:
         print(json.dumps(measure(args.worker, args.calls, args.rounds, args.block)))
@@ -818,8 +866,15 @@ def main(argv: list[str] | None = None) -> int:
                     *("--rss", mode, "--rss-calls", str(args.rss_calls)),
                     OTEL_EXPORTER_OTLP_ENDPOINT=sink,
                 )
-        for mode in venv_modes:
-            results[mode] = worker(python, "--worker", mode, *timing)
+    # timing passes: every configuration once per pass, passes one after another, so
+    # drift between configurations shows as the spread of the per-pass ratios
+    passes: dict[str, list[dict[str, Any]]] = {}
+    for _ in range(args.passes):
+        for python, venv_modes in venvs.values():
+            for mode in venv_modes:
+                passes.setdefault(mode, []).append(worker(python, "--worker", mode, *timing))
+    for mode, runs in passes.items():
+        results[mode] = merge_passes(runs)
     load = os.getloadavg()
     print(
         f"python {sys.version.split()[0]}, openai {results['otel-llm']['openai']}, "
@@ -829,6 +884,8 @@ def main(argv: list[str] | None = None) -> int:
     for mode, res in results.items():
         print(f"  {mode}: {res['what']} (openai {res['openai']})")
     print(report(results, rss_rows))
+    if args.passes > 1:
+        print(pass_ratios(results))
     if args.json:
         args.json.write_text(json.dumps({"timing": results, "rss": rss_rows}, indent=2))
     return 0
