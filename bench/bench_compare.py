@@ -14,7 +14,8 @@ export is not timed. Configurations, each in its own subprocess:
 - ``genai-1.3b0``: the official ``opentelemetry-instrumentation-genai-openai`` and
   ``-genai-anthropic`` 1.3b0 alone (the newer official packages otel-llm builds on; the
   only official instrumentation of the Responses API and of Anthropic);
-- ``otel-llm-nofast`` (``--breakdown``): otel-llm with its stream fast path off;
+- ``otel-llm-nofast`` (``--breakdown``): otel-llm with its fast paths over the official
+  packages off (the official wrappers' own code for every call);
 - ``genai-1.3b0-batch`` (``--breakdown``): the official packages with the SDK's
   ``BatchSpanProcessor`` (as otel-llm's defaults) instead of ``SimpleSpanProcessor``;
 - ``openllmetry`` and ``openlit`` (``--others``), each in its own venv
@@ -428,7 +429,7 @@ def _otel_llm_setup(fast_path: bool = True, exporter: Any = "noop") -> Setup:
         uninstrument_llm_sdks()
         uninstrument_web()
 
-    what = "otel_llm.configure() defaults" + ("" if fast_path else ", stream fast path off")
+    what = "otel_llm.configure() defaults" + ("" if fast_path else ", fast paths off")
     return on, off, what
 
 
@@ -813,7 +814,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5, help="rounds per path (default 5)")
     parser.add_argument("--block", type=int, default=20, help="calls per block (default 20)")
     parser.add_argument("--rss-calls", type=int, default=200, help="calls per path for RSS")
-    parser.add_argument("--breakdown", action="store_true", help="also the stream fast path off")
+    parser.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="also the fast paths off, and the official batch set-up",
+    )
     parser.add_argument("--skip-openai-v2", action="store_true", help="do not build/run the venv")
     parser.add_argument(
         "--others", action="store_true", help="also OpenLLMetry and OpenLIT, each in its venv"
