@@ -212,19 +212,22 @@ def bind() -> None:
         _content_capturing_mode = None
 
     upstream = _up.inference_cls(
-        _Probe._tracer, None, None, None, "openai", request_model="m", server_address="h"
+        _Probe._tracer,
+        None,
+        None,
+        None,
+        "openai",
+        request_model="m",
+        server_address="h",
+        _attach_to_context=False,
     )
     lean = cls(_Probe, "openai", "m", "h", None, otel_context.get_current())
-    try:
-        if set(vars(lean)) != set(vars(upstream)):
-            raise RuntimeError(
-                "InferenceInvocation's fields differ: "
-                f"{sorted(set(vars(lean)) ^ set(vars(upstream)))}"
-            )
-        if lean._start_attributes != upstream._start_attributes:
-            raise RuntimeError("InferenceInvocation's start attributes differ")
-    finally:
-        lean.suspend()
-        upstream.suspend()
+    lean.suspend()  # attached by its constructor: the caller's context back at once
+    if set(vars(lean)) != set(vars(upstream)):
+        raise RuntimeError(
+            f"InferenceInvocation's fields differ: {sorted(set(vars(lean)) ^ set(vars(upstream)))}"
+        )
+    if lean._start_attributes != upstream._start_attributes:
+        raise RuntimeError("InferenceInvocation's start attributes differ")
     LeanInference = cls
     _INFERENCE = _up.inference_cls

@@ -345,7 +345,9 @@ def test_lean_invocation_sets_upstreams_fields() -> None:
         _completion_hook = None
         _content_capturing_mode = None
 
-    lean = _lean.LeanInference(Handler, "openai", "m", "h", 8443, otel_context.get_current())
+    before = otel_context.get_current()
+    lean = _lean.LeanInference(Handler, "openai", "m", "h", 8443, before)
+    lean.suspend()
     upstream = InferenceInvocation(
         Handler._tracer,
         None,
@@ -356,10 +358,8 @@ def test_lean_invocation_sets_upstreams_fields() -> None:
         server_address="h",
         server_port=8443,
     )
-    try:
-        assert set(vars(lean)) == set(vars(upstream))
-        assert lean._start_attributes == upstream._start_attributes
-        assert vars(lean.data) == vars(upstream.data)
-    finally:
-        lean.suspend()
-        upstream.suspend()
+    upstream.suspend()
+    assert otel_context.get_current() is before
+    assert set(vars(lean)) == set(vars(upstream))
+    assert lean._start_attributes == upstream._start_attributes
+    assert vars(lean.data) == vars(upstream.data)
