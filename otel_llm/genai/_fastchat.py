@@ -453,10 +453,16 @@ def chat_factory(official_factory: Callable[[Any], Any], is_async: bool) -> Call
     """A stand-in for the official (async) ``chat_completions_create_v_new``."""
 
     def factory(handler: Any) -> Any:
+        from otel_llm.genai import _lean
+
         official = official_factory(handler)
         lean = _Tracer.of(handler)
         if lean is None:
             return official
+        if _lean.LeanInference is not None:
+            # streams (and any call this path declines) run the official wrapper over
+            # the lean invocation, which gives upstream's invocation where it must
+            official = official_factory(_lean._LeanHandler(handler, lean))
 
         if is_async:
 

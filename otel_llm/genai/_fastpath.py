@@ -81,6 +81,9 @@ group ``finish`` is the end-of-call patch both SDK groups share."""
 
 _NOOP_HISTOGRAM: Any = None
 _INFERENCE: Any = None
+_INFERENCES: frozenset[Any] = frozenset()
+"""util-genai's ``InferenceInvocation`` and our lean subclass (``_lean.LeanInference``):
+the invocations whose internals the chunk paths below were written against."""
 _INFERENCE_DATA: Any = None
 _EMPTY_DATA: Any = None
 _CONTEXT_KEY: Any = None
@@ -130,7 +133,7 @@ def _on_chunk(invocation: Any, chunk_at: float) -> None:
     Same bookkeeping as upstream 1.3b0: the chunk clock, time to first chunk, and the
     streamed-request flag; the upstream method runs whenever it could record something.
     """
-    if type(invocation) is not _INFERENCE:
+    if type(invocation) not in _INFERENCES:
         invocation._on_stream_chunk(chunk_at)
         return
     instruments = invocation._instruments
@@ -155,7 +158,7 @@ def _on_stream_chunk(self: Any, chunk_at: float) -> None:
     read the upstream way (Responses API events, Anthropic's ``messages.stream()``
     helper, chat streams we did not tap): :func:`_on_chunk`, the no-op metric recording
     skipped; a subclass of the invocation keeps upstream's method."""
-    if type(self) is not _INFERENCE:
+    if type(self) not in _INFERENCES:
         _ON_STREAM_CHUNK(self, chunk_at)
         return
     _on_chunk(self, chunk_at)
@@ -347,7 +350,7 @@ def _chat_next(self: Any) -> Any:
                 fusable = (
                     type(tap) is _CHAT_TAP
                     and type(self) is _CHAT_SYNC
-                    and type(self._self_invocation) is _INFERENCE
+                    and type(self._self_invocation) in _INFERENCES
                 )
                 while True:
                     try:
@@ -380,7 +383,7 @@ def _chat_next(self: Any) -> Any:
             continue  # hidden by the tap: read the next
         invocation = self._self_invocation
         chunk_at = default_timer()
-        if type(self) is _CHAT_SYNC and type(invocation) is _INFERENCE:
+        if type(self) is _CHAT_SYNC and type(invocation) in _INFERENCES:
             _chat_process(self, chunk)
         else:
             self._process_chunk(chunk)
@@ -405,7 +408,7 @@ async def _chat_anext(self: Any) -> Any:
                 fusable = (
                     type(tap) is _CHAT_TAP
                     and type(self) is _CHAT_ASYNC
-                    and type(self._self_invocation) is _INFERENCE
+                    and type(self._self_invocation) in _INFERENCES
                 )
                 while True:
                     try:
@@ -438,7 +441,7 @@ async def _chat_anext(self: Any) -> Any:
             continue  # hidden by the tap: read the next
         invocation = self._self_invocation
         chunk_at = default_timer()
-        if type(self) is _CHAT_ASYNC and type(invocation) is _INFERENCE:
+        if type(self) is _CHAT_ASYNC and type(invocation) in _INFERENCES:
             _chat_process(self, chunk)
         else:
             self._process_chunk(chunk)
@@ -491,7 +494,7 @@ def _messages_process(self: Any, chunk: Any) -> None:
 
 def _not_suspended(invocation: Any) -> bool:
     """The official ``_execution_context`` is a null context for this invocation."""
-    return type(invocation) is _INFERENCE and not (
+    return type(invocation) in _INFERENCES and not (
         invocation._attach_to_context and invocation._context_token is None
     )
 
@@ -560,7 +563,7 @@ def _restore(group: str) -> None:
 def _install_common() -> None:
     """What every group uses: util-genai's classes and the end-of-call patch."""
     global _NOOP_HISTOGRAM, _INFERENCE, _INFERENCE_DATA, _EMPTY_DATA, _CONTEXT_KEY
-    global _GET_VALUE, _APPLY_FINISH, _SYNC_NEXT, _ASYNC_NEXT, _ON_STREAM_CHUNK
+    global _GET_VALUE, _APPLY_FINISH, _SYNC_NEXT, _ASYNC_NEXT, _ON_STREAM_CHUNK, _INFERENCES
     if _patched.get("finish"):
         return
     from dataclasses import MISSING, fields
@@ -581,6 +584,7 @@ def _install_common() -> None:
         raise RuntimeError("InferenceData has fields that do not default to None")
     _NOOP_HISTOGRAM = NoOpHistogram
     _INFERENCE = InferenceInvocation
+    _INFERENCES = frozenset({InferenceInvocation})
     _INFERENCE_DATA = InferenceData
     _EMPTY_DATA = InferenceData()
     _CONTEXT_KEY = CLIENT_INFERENCE_CONTEXT_KEY
@@ -621,8 +625,10 @@ def _install_openai() -> None:
 
     from otel_llm.genai import _fastchat, _lean
 
+    global _INFERENCES
     _fastchat.bind()
     _lean.bind()
+    _INFERENCES = frozenset({_INFERENCE, _lean.LeanInference})
     for name, is_async in _CHAT_FACTORIES:
         factory = getattr(official, name)
         _patch("openai", official, name, _fastchat.chat_factory(factory, is_async))

@@ -1,26 +1,30 @@
-"""Responses API calls that do not stream: the official wrapper over a lean invocation.
+"""The official OpenAI wrappers over a lean invocation: Responses API calls, and the chat
+completion streams (and any chat call the one-step path declines).
 
-The official ``responses_create`` wrapper of ``opentelemetry-instrumentation-genai-openai``
-1.3b0 reads the request and the response through its extractors
-(``extract_params``, ``apply_request_attributes``, ``set_invocation_response_attributes``,
-``get_response_error``), which are kept as they are here: they are most of what the
-Responses API's telemetry means. What is trimmed is the invocation they fill: the
-official ``handler.inference`` builds a generic ``InferenceInvocation`` (keyword
-plumbing through two constructors, an ambient conversation lookup, an environment read
-for events) and finishes it with attributes handed to ``Span.set_attributes``, no-op
-metric recording, an event check and a no-op completion hook.
+The official wrappers read the request and the response through their own code
+(``create_chat_invocation``, the Responses extractors ``extract_params``,
+``apply_request_attributes``, ``set_invocation_response_attributes``,
+``get_response_error``, and the stream wrappers), which is kept as it is here. What is
+trimmed is the invocation they fill: the official ``handler.inference`` builds a generic
+``InferenceInvocation`` (keyword plumbing through two constructors, an ambient
+conversation lookup, an environment read for events) and finishes it with attributes
+handed to ``Span.set_attributes``, no-op metric recording, an event check and a no-op
+completion hook.
 
-:func:`responses_factory` stands in for the official ``responses_create`` factories. For
-a call that does not stream it runs the official wrapper with a handler whose
-``inference`` returns a :class:`LeanInference`: the same class (a subclass of
-``InferenceInvocation``, so every setter, ``fail``/``stop`` and ``enrich_from_context``
-is upstream's), the same fields, span and context, started with the fields set
-directly and finished with the attributes upstream computes (``_get_attributes`` and
-the invocation's own) written straight into the span. It applies under the same
-conditions as the chat path (:mod:`otel_llm.genai._fastchat`): no content, no hook,
-no-op instruments, no event, no open inference, no conversation (in the context or the
-request); anything else gets upstream's invocation. ``tests/unit/test_genai_lean.py``
-holds the spans of both equal.
+:func:`responses_factory` stands in for the official ``responses_create`` factories, and
+:func:`otel_llm.genai._fastchat.chat_factory` uses the same handler for what it does not
+trace itself. They run the official wrapper with a handler whose ``inference`` returns
+a :class:`LeanInference`: the same class (a subclass of ``InferenceInvocation``, so
+every setter, the stream bookkeeping, ``fail``/``stop`` and ``enrich_from_context`` are
+upstream's), the same fields, span and context, started with the fields set directly
+and finished with the attributes upstream computes (``_get_attributes`` and the
+invocation's own) written straight into the span. The chunk paths of
+:mod:`otel_llm.genai._fastpath` treat it as upstream's invocation. It applies under the
+same conditions as the one-step chat path (:mod:`otel_llm.genai._fastchat`): no content,
+no hook, no-op instruments, no event, no open inference, no conversation (in the context
+or the request); anything else gets upstream's invocation. ``tests/unit/
+test_genai_lean.py`` and ``tests/unit/test_genai_fastpath.py`` hold the spans of both
+equal.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ LeanInference: Any = None
 
 def _make_class(base: type) -> type:
     class _LeanInference(base):  # type: ignore[valid-type,misc]
-        """``InferenceInvocation`` for one call that does not stream (see the module)."""
+        """``InferenceInvocation`` for one call (see the module)."""
 
         def __init__(
             self,
@@ -114,6 +118,8 @@ def _make_class(base: type) -> type:
             event and no content (checked when made), no hook call (a no-op one)."""
             if error is not None:
                 self._apply_error_attributes(error)
+            if self._request_stream is not None:
+                self.data.request_stream = self._request_stream
             published = self._span_context.get(_up.context_key)
             if isinstance(published, _up.inference_data) and vars(published) != _up.empty:
                 self.enrich_from_context(published)
@@ -174,24 +180,15 @@ class _LeanHandler:
 
 
 def responses_factory(official_factory: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """A stand-in for the official (async) ``responses_create``: calls that do not stream
-    run the official wrapper over :class:`_LeanHandler`."""
+    """A stand-in for the official (async) ``responses_create``: the official wrapper
+    over :class:`_LeanHandler`."""
 
     def factory(handler: Any) -> Any:
         official = official_factory(handler)
         lean = _Tracer.of(handler)
         if lean is None or LeanInference is None:
             return official
-        over_lean = official_factory(_LeanHandler(handler, lean))
-        is_streaming = _up.is_streaming
-
-        def traced(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: Any) -> Any:
-            # the async wrapper's coroutine is returned as it is, for the caller to await
-            if is_streaming(kwargs):  # type: ignore[misc]
-                return official(wrapped, instance, args, kwargs)
-            return over_lean(wrapped, instance, args, kwargs)
-
-        return traced
+        return official_factory(_LeanHandler(handler, lean))
 
     return factory
 

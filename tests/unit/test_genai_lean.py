@@ -151,7 +151,7 @@ CALLS: list[tuple[str, dict[str, Any], bool]] = [
     ("bad-request", _case("bad-request"), True),
     ("rate-limited", _case("rate-limited"), True),
     ("connect-error", _case("connect-error"), True),
-    ("stream", {"stream": True, **_case("plain")}, False),
+    ("stream", {"stream": True, **_case("plain")}, True),
     ("conversation", {"conversation": "conv_1", **_case("plain")}, False),
     ("inner-inference", _case("inner-inference"), True),
 ]
