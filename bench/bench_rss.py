@@ -19,15 +19,17 @@ and get imported by structlog and the official instrumentations).
 
 Shapes: ``none`` (a process that imports neither LLM SDK nor a web framework),
 ``openai``, ``anthropic``, ``both``, ``web`` (a FastAPI service under uvicorn, no LLM SDK:
-its calls are requests to one route, sent straight to the ASGI app) and ``web+openai``
-(the same, each request making one chat completion). Configurations: ``none``
+its calls are requests to one route, sent straight to the ASGI app), ``web+scrape`` (the
+same, then one ``GET /metrics`` as Prometheus sends it: what a scraped service pays; the
+uninstrumented app answers it 404) and ``web+openai`` (the same as ``web``, each request
+making one chat completion). Configurations: ``none``
 (uninstrumented), ``otel-llm`` (plain ``configure()``), and, for the OpenAI-only shape, the official
 ``opentelemetry-instrumentation-openai-v2`` in its own venv (see bench_compare.py; chat
 and stream only, the paths it instruments, for it and its baseline; its spans go to a
 no-op exporter there, as that venv has no OTLP exporter).
 
     uv run python bench/bench_rss.py [--calls 200]
-        [--shapes none,openai,anthropic,both,web,web+openai]
+        [--shapes none,openai,anthropic,both,web,web+scrape,web+openai]
         [--venv service|current] [--repeat 3] [--protocols official,http/json,grpc]
         [--skip-openai-v2] [--json out.json]
 """
@@ -47,18 +49,19 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 SERVICE_VENV = Path(os.environ.get("OTEL_LLM_RSS_VENV", "~/.cache/otel-llm/rss-venv")).expanduser()
 
-SHAPES = ("none", "openai", "anthropic", "both", "web", "web+openai")
+SHAPES = ("none", "openai", "anthropic", "both", "web", "web+scrape", "web+openai")
 SDKS = {
     "none": (),
     "openai": ("openai",),
     "anthropic": ("anthropic",),
     "both": ("openai", "anthropic"),
     "web": (),
+    "web+scrape": (),
     "web+openai": ("openai",),
 }
 # a FastAPI service run by uvicorn: its calls are requests to a route (which makes one
 # chat completion in ``web+openai``), sent straight to the ASGI app
-WEB_SHAPES = ("web", "web+openai")
+WEB_SHAPES = ("web", "web+scrape", "web+openai")
 SERVICE_PACKAGES = ("openai", "anthropic", "fastapi", "uvicorn")
 PATHS = {"openai": ("chat", "stream", "responses"), "anthropic": ("anthropic", "anthropic_stream")}
 
@@ -103,7 +106,10 @@ def child(shape: str, mode: str, calls: int, v2_paths: bool = False) -> dict[str
     modules = len(sys.modules)
     after_calls: dict[str, float] = {}
     if shape in WEB_SHAPES and calls:
-        _serve(_web_app(_clients(sdks) if sdks else None), calls)
+        app = _web_app(_clients(sdks) if sdks else None)
+        _serve(app, calls)
+        if shape == "web+scrape":  # Prometheus' scrape: OpenMetrics asked for
+            _serve(app, 1, "/metrics", 200 if ours else 404)
         after_calls = _status()
     elif sdks and calls:
         import bench_compare as bc
@@ -149,9 +155,22 @@ def _web_app(clients: tuple[Any, Any] | None) -> Any:
     return app
 
 
-def _serve(app: Any, requests: int) -> None:
-    """``requests`` GET /answer straight to the ASGI ``app`` (as uvicorn hands them over)."""
+# what Prometheus sends when it scrapes a target
+SCRAPE_ACCEPT = (
+    b"application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,"
+    b"application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;q=0.4,"
+    b"text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
+)
+
+
+def _serve(app: Any, requests: int, path: str = "/answer", status: int = 200) -> None:
+    """``requests`` GETs of ``path`` straight to the ASGI ``app`` (as uvicorn hands them
+    over), each answered with ``status``."""
     import asyncio
+
+    headers = [(b"host", b"service.local")]
+    if path != "/answer":
+        headers.append((b"accept", SCRAPE_ACCEPT))
 
     scope = {
         "type": "http",
@@ -159,11 +178,11 @@ def _serve(app: Any, requests: int) -> None:
         "http_version": "1.1",
         "method": "GET",
         "scheme": "http",
-        "path": "/answer",
-        "raw_path": b"/answer",
+        "path": path,
+        "raw_path": path.encode(),
         "query_string": b"",
         "root_path": "",
-        "headers": [(b"host", b"service.local")],
+        "headers": headers,
         "client": ("127.0.0.1", 50000),
         "server": ("127.0.0.1", 8000),
     }
@@ -178,7 +197,7 @@ def _serve(app: Any, requests: int) -> None:
             sent.append(message)
 
         await app(dict(scope), receive, send)
-        if sent[0].get("status") != 200:
+        if sent[0].get("status") != status:
             raise RuntimeError(f"the service answered {sent[0]}")
 
     async def main() -> None:
