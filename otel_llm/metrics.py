@@ -4,6 +4,12 @@ Names, buckets and label sets are the contract's (``otel_llm/semconv.py``). Ever
 in a dedicated :class:`~prometheus_client.CollectorRegistry` (pass one in, or get a fresh
 one), never the global registry, so tests and embedding apps stay isolated.
 
+Recording needs nothing of prometheus-client: this module does not import it. Without a
+registry passed in, the registry is made on the first read of :attr:`GenAIMetrics.registry`
+(a scrape, the metrics server, a test), and only then is prometheus-client loaded (1.5 MiB
+with the exposition modules its package imports: ``http.server``, ``wsgiref``, ``html``),
+so a process that never serves or reads its metrics does not pay for it.
+
 Label values:
 
 - a missing value is ``""`` everywhere (Prometheus treats an empty label as an absent one,
@@ -47,14 +53,7 @@ import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final, Literal
-
-import prometheus_client.metrics as _prometheus_metrics
-from prometheus_client import CollectorRegistry, Counter, Histogram, Metric
-from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricFamily
-from prometheus_client.registry import Collector
-from prometheus_client.samples import Exemplar
-from prometheus_client.utils import floatToGoString
+from typing import TYPE_CHECKING, Final, Literal
 
 from otel_llm.config import Settings
 from otel_llm.semconv import (
@@ -76,6 +75,11 @@ from otel_llm.semconv import (
     TOKEN_BUCKETS,
     TOKEN_TYPES,
 )
+
+if TYPE_CHECKING:  # prometheus-client is imported where metrics are read, not here
+    from prometheus_client import CollectorRegistry, Metric
+    from prometheus_client.registry import Collector
+    from prometheus_client.samples import Exemplar
 
 __all__ = [
     "COUNT_LIMIT",
@@ -299,6 +303,8 @@ def _exemplar(kept: _Exemplar | None) -> Exemplar | None:
     """prometheus-client's exemplar for what a series kept (trace and span IDs as hex)."""
     if kept is None:
         return None
+    from prometheus_client.samples import Exemplar
+
     labels, value, timestamp = kept
     if isinstance(labels, tuple):
         trace_id, span_id = labels
@@ -343,39 +349,26 @@ class _CounterSeries:
 class _Family:
     """One instrument of :data:`INSTRUMENTS`: its series by label tuple, and its exposition.
 
-    Name, unit and label names go through prometheus-client's own metric constructor once,
-    so they are validated and spelled exactly as a ``Histogram``/``Counter`` would show them.
+    Name, unit and label names go through prometheus-client's own metric constructor, and
+    the buckets' ``le`` values through its ``floatToGoString``, so they are spelled exactly
+    as a ``Histogram``/``Counter`` would show them: once, at the first exposition (the
+    first time prometheus-client is needed). The names are the contract's constants and
+    the label names are validated before (:func:`_validate_attribution_labels`, stricter
+    than prometheus-client), so that spelling cannot fail.
     """
 
     __slots__ = (
+        "_spelled",
         "documentation",
         "instrument",
         "labelnames",
-        "les",
-        "name",
         "series",
         "upper",
         "zero",
     )
 
     def __init__(self, inst: Instrument, labelnames: tuple[str, ...]) -> None:
-        proto: Histogram | Counter
-        if inst.kind == "histogram":
-            proto = Histogram(
-                inst.name,
-                inst.documentation,
-                labelnames,
-                unit=inst.unit,
-                registry=None,
-                buckets=inst.buckets,
-            )
-        else:
-            proto = Counter(
-                inst.name, inst.documentation, labelnames, unit=inst.unit, registry=None
-            )
-        (described,) = proto.describe()
         self.instrument = inst
-        self.name: str = described.name
         self.documentation = inst.documentation
         self.labelnames = labelnames
         upper = [float(b) for b in inst.buckets]
@@ -383,14 +376,52 @@ class _Family:
             upper.append(math.inf)
         self.upper: tuple[float, ...] = tuple(upper)
         """Upper bounds with +Inf; ``bisect_left`` gives the bucket of ``value <= bound``."""
-        self.les: tuple[str, ...] = tuple(
-            floatToGoString(b)  # type: ignore[no-untyped-call]
-            for b in upper
-        )
+        self._spelled: tuple[str, tuple[str, ...]] | None = None
         self.series: dict[tuple[str, ...], _HistogramSeries | _CounterSeries] = {}
         self.zero: float = 0 if inst.key == "token_usage" else 0.0
         """A new series' sum: token counts are ints, summed as an exact int (int + int is
         also the interpreter's fast add); every sum is shown as a float all the same."""
+
+    def _spell(self) -> tuple[str, tuple[str, ...]]:
+        """(name, ``le`` of each bucket) as prometheus-client spells them; made once."""
+        spelled = self._spelled
+        if spelled is None:
+            from prometheus_client import Counter, Histogram
+            from prometheus_client.utils import floatToGoString
+
+            inst = self.instrument
+            proto: Histogram | Counter
+            if inst.kind == "histogram":
+                proto = Histogram(
+                    inst.name,
+                    inst.documentation,
+                    self.labelnames,
+                    unit=inst.unit,
+                    registry=None,
+                    buckets=inst.buckets,
+                )
+            else:
+                proto = Counter(
+                    inst.name, inst.documentation, self.labelnames, unit=inst.unit, registry=None
+                )
+            (described,) = proto.describe()
+            les = tuple(
+                floatToGoString(b)  # type: ignore[no-untyped-call]
+                for b in self.upper
+            )
+            # the same value whichever thread spells it first: no lock needed
+            spelled = self._spelled = (described.name, les)
+        return spelled
+
+    @property
+    def name(self) -> str:
+        """The name as exposed (the counter's without ``_total``, the unit's suffix added)."""
+        return self._spell()[0]
+
+    @property
+    def les(self) -> tuple[str, ...]:
+        """Each bucket's ``le`` label value, ``+Inf`` last (histograms)."""
+        return self._spell()[1]
 
     def histogram(self, labels: tuple[str, ...]) -> _HistogramSeries:
         """The series of ``labels`` (created on first use); call with the store's lock held."""
@@ -407,6 +438,8 @@ class _Family:
         return series  # type: ignore[return-value]
 
     def empty(self) -> Metric:
+        from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricFamily
+
         if self.instrument.kind == "histogram":
             return HistogramMetricFamily(
                 self.name, self.documentation, labels=self.labelnames, unit=self.instrument.unit
@@ -423,21 +456,25 @@ class _Family:
         self, rows: Iterable[tuple[tuple[str, ...], _HistogramSeries | _CounterSeries]]
     ) -> Metric:
         """The metric family of a snapshot: the samples a prometheus-client metric yields."""
-        use_created = getattr(_prometheus_metrics, "_use_created", True)
+        import prometheus_client.metrics as prometheus_metrics
+        from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricFamily
+
+        use_created = getattr(prometheus_metrics, "_use_created", True)
+        name, les = self._spell()
         family = self.empty()
         for labels, s in rows:
             if isinstance(s, _HistogramSeries):
                 assert isinstance(family, HistogramMetricFamily)
                 acc = 0.0
                 buckets: list[tuple[str, float] | tuple[str, float, Exemplar]] = []
-                for le, count, kept in zip(self.les, s.counts, s.exemplars, strict=True):
+                for le, count, kept in zip(les, s.counts, s.exemplars, strict=True):
                     acc += count
                     exemplar = _exemplar(kept)
                     buckets.append((le, acc) if exemplar is None else (le, acc, exemplar))
                 family.add_metric(labels, buckets, s.sum)
                 if use_created:
                     family.add_sample(
-                        self.name + "_created",
+                        name + "_created",
                         dict(zip(self.labelnames, labels, strict=True)),
                         s.created,
                     )
@@ -452,8 +489,9 @@ class _Family:
         return family
 
 
-class GenAICollector(Collector):
-    """Owns every series of the contract's instruments; prometheus-client only exposes them.
+class GenAICollector:
+    """Owns every series of the contract's instruments; prometheus-client only exposes them
+    (a collector as its ``CollectorRegistry.register`` takes one: ``describe``, ``collect``).
 
     Writers (:class:`GenAIMetrics`) update series under :attr:`lock`, one acquisition per
     span. :meth:`collect` copies one family at a time under the same lock and renders the
@@ -604,16 +642,26 @@ class Route:
 
 
 class GenAIMetrics:
-    """The contract's instruments in one registry, with bounded labels and one lock per span."""
+    """The contract's instruments in one registry, with bounded labels and one lock per span.
+
+    ``registry``: where :attr:`collector` is registered (at once); without one, a dedicated
+    ``CollectorRegistry(auto_describe=auto_describe)`` is made on the first read of
+    :attr:`registry`. Invalid attribution labels raise ``ValueError`` here either way.
+    """
 
     def __init__(
         self,
         settings: Settings | None = None,
         *,
         registry: CollectorRegistry | None = None,
+        auto_describe: bool = False,
     ) -> None:
         settings = settings or Settings()
-        self.registry = registry if registry is not None else CollectorRegistry()
+        self._registry = registry
+        self._auto_describe = auto_describe
+        self._registry_lock = threading.Lock()
+        self._exposed: list[Collector] = []
+        """Collectors registered with the registry once it is made (:meth:`expose`)."""
         self.attribution_labels = _validate_attribution_labels(settings.attribution_labels)
         self._hash_key = settings.user_hash_key
         self._pseudonyms: dict[str, str] = {}
@@ -625,7 +673,8 @@ class GenAIMetrics:
         }
         self.collector = GenAICollector(tuple(self._families.values()))
         self._lock = self.collector.lock
-        self.registry.register(self.collector)
+        if registry is not None:
+            registry.register(self.collector)
         self._duration = self._families["duration"]
         self._tokens = self._families["token_usage"]
         self._ttfc = self._families["ttfc"]
@@ -657,6 +706,36 @@ class GenAIMetrics:
             for name in self.attribution_labels
         )
         self._routes: dict[tuple[object, ...], Route] = {}
+
+    # -- the registry -----------------------------------------------------------------
+
+    @property
+    def registry(self) -> CollectorRegistry:
+        """The registry that exposes these metrics: the one passed in, else one made on
+        the first read, whichever thread reads first (the same object on every read, with
+        :attr:`collector` and :meth:`expose`'s collectors registered once)."""
+        registry = self._registry
+        if registry is None:
+            with self._registry_lock:
+                registry = self._registry
+                if registry is None:
+                    from prometheus_client import CollectorRegistry
+
+                    registry = CollectorRegistry(auto_describe=self._auto_describe)
+                    for collector in (self.collector, *self._exposed):
+                        registry.register(collector)
+                    self._registry = registry
+        return registry
+
+    def expose(self, collector: Collector) -> None:
+        """Register ``collector`` with :attr:`registry`: now when it exists, else when it
+        is made, so exposing it loads nothing before something reads the metrics."""
+        with self._registry_lock:
+            registry = self._registry
+            if registry is None:
+                self._exposed.append(collector)
+                return
+        registry.register(collector)
 
     # -- helpers ----------------------------------------------------------------------
 
