@@ -11,6 +11,10 @@ its own target (the ``instance`` label tells the workers apart) and sums. A rest
 worker starts from zero on a free port, which Prometheus reads as the real counter reset it
 is. Exemplars keep working, unlike prometheus-client's multiprocess mode. See
 docs/multiprocess.md for the reasoning and the scrape configuration.
+
+prometheus-client is imported when a server starts or an app serves its first scrape, not
+with this module; an app can be given a function that returns the registry, called at
+the first scrape (``configure()``'s apps: the registry is made then).
 """
 
 from __future__ import annotations
@@ -18,14 +22,20 @@ from __future__ import annotations
 import asyncio
 import errno
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
-
-from prometheus_client import CollectorRegistry, start_http_server
-from prometheus_client.exposition import choose_encoder
+from typing import TYPE_CHECKING, Any
 
 from otel_llm._asgi import Receive, Scope, Send
 from otel_llm.config import Settings
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    from prometheus_client import CollectorRegistry
+
+    RegistrySource: TypeAlias = CollectorRegistry | Callable[[], CollectorRegistry]
+    """A registry, or a function that returns it (called at the first scrape)."""
 
 __all__ = [
     "MetricsApp",
@@ -91,6 +101,8 @@ def start_metrics_server(
         raise ValueError(f"invalid metrics port range: {port} (+{count})")
     if port == 0:
         count = 1
+    from prometheus_client import start_http_server
+
     errors: list[str] = []
     in_use = False
     for offset in range(count):
@@ -113,10 +125,35 @@ def start_metrics_server(
 
 
 class MetricsApp:
-    """ASGI app serving one registry; the exposition is rendered off the event loop."""
+    """ASGI app serving one registry; the exposition is rendered off the event loop.
 
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.registry = registry
+    ``registry``: the registry, or a function that returns it, called (off the event loop)
+    at the first scrape; prometheus-client is imported then too.
+    """
+
+    def __init__(self, registry: RegistrySource) -> None:
+        self._source: RegistrySource = registry
+        self._registry: CollectorRegistry | None = None if callable(registry) else registry
+        self._lock = threading.Lock()
+
+    @property
+    def registry(self) -> CollectorRegistry:
+        """The registry served (the function is called once, at the first scrape)."""
+        registry = self._registry
+        if registry is None:
+            with self._lock:  # concurrent first scrapes run in the executor's threads
+                registry = self._registry
+                if registry is None:
+                    source = self._source
+                    registry = self._registry = source() if callable(source) else source
+        return registry
+
+    def render(self, accept: str) -> tuple[bytes, str]:
+        """The exposition the ``Accept`` header asks for, and its content type."""
+        from prometheus_client.exposition import choose_encoder
+
+        encoder, content_type = choose_encoder(accept)
+        return encoder(self.registry), content_type
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope.get("type") == "lifespan":  # when run on its own: accept start and stop
@@ -140,8 +177,8 @@ class MetricsApp:
             for name, value in scope.get("headers", ())
             if name.lower() == b"accept"
         )
-        encoder, content_type = choose_encoder(accept)
-        body = await asyncio.get_running_loop().run_in_executor(None, encoder, self.registry)
+        loop = asyncio.get_running_loop()
+        body, content_type = await loop.run_in_executor(None, self.render, accept)
         await _respond(send, 200, b"" if method == "HEAD" else body, content_type)
 
 
@@ -162,11 +199,13 @@ async def _respond(
     await send({"type": "http.response.body", "body": body})
 
 
-def metrics_app(registry: CollectorRegistry) -> MetricsApp:
-    """An ASGI app that serves ``registry`` (OpenMetrics when asked, Prometheus text else)."""
+def metrics_app(registry: RegistrySource) -> MetricsApp:
+    """An ASGI app that serves ``registry`` (OpenMetrics when asked, Prometheus text else);
+    given a function, it is called at the first scrape."""
     return MetricsApp(registry)
 
 
-def mount_metrics(app: Any, registry: CollectorRegistry, path: str = "/metrics") -> None:
-    """Serve ``registry`` at ``path`` of a FastAPI/Starlette app (hidden from the schema)."""
+def mount_metrics(app: Any, registry: RegistrySource, path: str = "/metrics") -> None:
+    """Serve ``registry`` (or what a function returns at the first scrape) at ``path`` of
+    a FastAPI/Starlette app (hidden from the schema)."""
     app.add_route(path, metrics_app(registry), methods=["GET"], include_in_schema=False)

@@ -36,7 +36,8 @@ def _edge(telemetry: Telemetry, downstream: ASGIApp) -> ASGIApp:
     from otel_llm.requestid import RequestIDMiddleware
 
     with_request_id: ASGIApp = RequestIDMiddleware(downstream, telemetry.settings)
-    metrics: ASGIApp = metrics_app(telemetry.registry)
+    # the registry (and prometheus-client) is made at the first scrape, not the first request
+    metrics: ASGIApp = metrics_app(lambda: telemetry.registry)
     metrics_path = telemetry.settings.metrics_path
 
     async def edge(scope: Scope, receive: Receive, send: Send) -> None:
