@@ -14,7 +14,8 @@ Order matters and is shown here once:
 3. the global propagator: W3C tracecontext + baggage + ``X-Request-ID``;
 4. structlog (JSON or console) with correlation and redaction;
 5. ``/metrics``: inside every FastAPI app and, if ``OTEL_LLM_METRICS_PORT`` is set, on a
-   small server of its own;
+   small server of its own; the Prometheus registry behind it (and prometheus-client) is
+   made by the first reader: the server's start, the first scrape, ``Telemetry.registry``;
 6. instrumentation: FastAPI (its native telemetry where present, else the OTel
    instrumentation), the request-ID edge middleware, httpx and httpx2 clients, and every
    installed LLM SDK.
@@ -43,11 +44,12 @@ from opentelemetry.sdk.trace.export import (
 )
 from opentelemetry.sdk.trace.sampling import _get_from_env_or_default
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
-from prometheus_client import CollectorRegistry
 
 from otel_llm.config import Settings, load_settings
 
 if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry, Metric
+
     from otel_llm.metrics import GenAIMetrics
 
 log = logging.getLogger("otel_llm")
@@ -245,11 +247,21 @@ class Telemetry:
 
     settings: Settings
     tracer_provider: TracerProvider
-    registry: CollectorRegistry
+    metrics: GenAIMetrics
+    """The GenAI metrics the span processor records (:attr:`registry` exposes them)."""
     processor: SpanProcessor
     instrumented: list[str] = field(default_factory=list)
     metrics_server: Any = None
     _closed: bool = False
+
+    @property
+    def registry(self) -> CollectorRegistry:
+        """The Prometheus registry of the metrics: the one passed to :func:`configure`,
+        else a dedicated one (``auto_describe=True``) made on the first read, the same
+        object on every read. The metrics server, the in-app ``/metrics`` and any other
+        reader go through here, so prometheus-client is imported only once something
+        serves or reads the metrics."""
+        return self.metrics.registry
 
     def force_flush(self, timeout_millis: int = 5000) -> bool:
         return self.tracer_provider.force_flush(timeout_millis)
@@ -447,8 +459,8 @@ def configure(
 
         configure_logging(settings, service_name=name)
 
-        registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
-        metrics = GenAIMetrics(settings, registry=registry)
+        # a registry passed in gets the collector now; else the first reader makes one
+        metrics = GenAIMetrics(settings, registry=registry, auto_describe=True)
         existing = trace.get_tracer_provider()
         if tracer_provider is None and isinstance(existing, TracerProvider):
             # Someone (another distro, the application) already set an SDK provider: join
@@ -491,14 +503,14 @@ def configure(
         telemetry = Telemetry(
             settings=settings,
             tracer_provider=tracer_provider,
-            registry=registry,
+            metrics=metrics,
             processor=processor,
         )
         if settings.metrics_port is not None:
             from otel_llm.metrics_server import start_metrics_server
 
             try:
-                telemetry.metrics_server = start_metrics_server(settings, registry)
+                telemetry.metrics_server = start_metrics_server(settings, telemetry.registry)
             except OSError as exc:
                 log.error("metrics server not started on port %s: %s", settings.metrics_port, exc)
 
@@ -507,6 +519,8 @@ def configure(
             from otel_llm.web import instrument_web
 
             telemetry.instrumented = instrument_web(telemetry)
+            if registry is None:  # the wire layer's counter, read from its own counts
+                metrics.expose(WireParseErrors())
             telemetry.instrumented += instrument_llm_sdks(
                 settings, tracer_provider=tracer_provider, registry=registry
             )
@@ -522,6 +536,59 @@ def configure(
             extra={"exporter": settings.exporter, "instrumented": telemetry.instrumented},
         )
         return telemetry
+
+
+# The wire layer's own counter (``genai/wire``: a prometheus-client ``Counter`` it creates
+# in the registry it is given) would load prometheus-client at configure(); without a
+# registry passed in, configure() gives it none and this collector exposes the same
+# counter from the layer's own counts when the metrics are read.
+WIRE_PARSE_ERRORS_HELP = (
+    "LLM API responses the wire layer could not read (the call was not affected; its span "
+    "has otel_llm.usage.missing or an estimate)"
+)
+
+
+class WireParseErrors:
+    """``otel_llm_wire_parse_errors_total{format,reason}`` from the wire layer's counts
+    (:func:`otel_llm.genai.wire.parse_error_counts`), exposed as the layer's ``Counter``
+    shows it: same name, help, labels, values and series order. A series' ``_created`` is
+    the time this collector first saw it (at a scrape), as the counts keep no time."""
+
+    def __init__(self) -> None:
+        self._created: dict[tuple[str, str], float] = {}
+        self._lock = threading.Lock()
+
+    def _family(self) -> Any:
+        from prometheus_client.metrics_core import CounterMetricFamily
+
+        from otel_llm.genai.wire import PARSE_ERRORS_METRIC
+
+        return CounterMetricFamily(
+            PARSE_ERRORS_METRIC, WIRE_PARSE_ERRORS_HELP, labels=("format", "reason")
+        )
+
+    def describe(self) -> list[Metric]:
+        family: Metric = self._family()
+        return [family]
+
+    def collect(self) -> list[Metric]:
+        import time
+
+        import prometheus_client.metrics as prometheus_metrics
+
+        from otel_llm.genai.wire import parse_error_counts
+
+        use_created = getattr(prometheus_metrics, "_use_created", True)
+        family = self._family()
+        counts = parse_error_counts()
+        with self._lock:
+            for key in counts:
+                self._created.setdefault(key, time.time())
+            created = dict(self._created)
+        for key, value in counts.items():
+            family.add_metric(key, value, created[key] if use_created else None)
+        metric: Metric = family
+        return [metric]
 
 
 def shutdown() -> None:
