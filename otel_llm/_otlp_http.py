@@ -9,7 +9,7 @@ parts: proto-common's ``encode_spans``, the client, the exporter metrics, over a
 transport of opentelemetry-exporter-http-transport's ``BaseHTTPTransport`` interface.
 That package's own transports are over ``requests`` and urllib3; this one
 (``StdlibHTTPTransport``, about 100 lines) is over the standard library's
-``http.client``, which prometheus-client has loaded already, with the urllib3
+``http.client`` (already loaded by any process that speaks HTTP), with the urllib3
 transport's settings (TLS verification and files, no redirects, no retries of its own:
 the client retries connection errors and 429/502/503/504 with backoff): urllib3's 1.2
 MiB of modules are not loaded. Its ``export``/``shutdown``/``force_flush`` mirror the
@@ -284,9 +284,9 @@ def _transport_class() -> type[BaseHTTPTransport]:
         ``Urllib3HTTPTransport``: TLS verified against the system's or ``verify``'s CA
         file (``verify=False``: not verified), an optional client certificate and key, no
         redirects and no retries of its own (the OTLP client retries), a keep-alive
-        connection per host reused. The process has ``http.client`` loaded already
-        (prometheus-client's exposition imports it); urllib3 is about 1.2 MiB of modules
-        only the exporter would load."""
+        connection per host reused. ``http.client`` is part of the standard library
+        (an HTTP client or server has it loaded already); urllib3 is about 1.2 MiB of
+        modules only the exporter would load."""
 
         def __init__(self, *, verify: bool | str = True, cert: Any = None) -> None:
             self.verify, self.cert = verify, cert

@@ -542,10 +542,6 @@ def configure(
 # in the registry it is given) would load prometheus-client at configure(); without a
 # registry passed in, configure() gives it none and this collector exposes the same
 # counter from the layer's own counts when the metrics are read.
-WIRE_PARSE_ERRORS_HELP = (
-    "LLM API responses the wire layer could not read (the call was not affected; its span "
-    "has otel_llm.usage.missing or an estimate)"
-)
 
 
 class WireParseErrors:
@@ -561,10 +557,10 @@ class WireParseErrors:
     def _family(self) -> Any:
         from prometheus_client.metrics_core import CounterMetricFamily
 
-        from otel_llm.genai.wire import PARSE_ERRORS_METRIC
+        from otel_llm.genai.wire import PARSE_ERRORS_HELP, PARSE_ERRORS_METRIC
 
         return CounterMetricFamily(
-            PARSE_ERRORS_METRIC, WIRE_PARSE_ERRORS_HELP, labels=("format", "reason")
+            PARSE_ERRORS_METRIC, PARSE_ERRORS_HELP, labels=("format", "reason")
         )
 
     def describe(self) -> list[Metric]:

@@ -85,7 +85,7 @@ def test_the_default_exporter_sends_without_importing_requests() -> None:
     ((path, content_type, size),) = out["received"]
     assert (path, content_type) == ("/v1/traces", "application/x-protobuf") and size > 0
     assert out["requests"] is False
-    assert out["urllib3"] is False  # sent over http.client, which prometheus-client loads
+    assert out["urllib3"] is False  # sent over the standard library's http.client
 
 
 def test_grpc_is_imported_when_the_protocol_asks_for_it() -> None:

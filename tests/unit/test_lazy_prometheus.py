@@ -12,9 +12,10 @@ from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 
 from otel_llm.config import Settings
+from otel_llm.genai.wire import PARSE_ERRORS_HELP
 from otel_llm.metrics import GenAIMetrics
 from otel_llm.metrics_server import MetricsApp
-from otel_llm.setup import WIRE_PARSE_ERRORS_HELP, WireParseErrors
+from otel_llm.setup import WireParseErrors
 from tests.e2e.test_configure import run_py
 
 # a closed port: nothing is exported, and nothing waits long on it (retries within 1 s)
@@ -228,7 +229,7 @@ def test_the_wire_parse_error_counter_is_exposed_as_the_wire_layers_own() -> Non
     assert sum(out["counts"].values()) == 3  # type: ignore[union-attr]
 
 
-def test_the_wire_help_text_is_the_wire_layers() -> None:
+def test_the_wire_counter_reads_as_the_wire_layers_own() -> None:
     from otel_llm.genai import wire
 
     reference = CollectorRegistry()
@@ -238,7 +239,7 @@ def test_the_wire_help_text_is_the_wire_layers() -> None:
         ours = CollectorRegistry()
         ours.register(WireParseErrors())
         assert generate_latest(ours) == generate_latest(reference)  # no series yet
-        assert WIRE_PARSE_ERRORS_HELP in generate_latest(reference).decode()
+        assert PARSE_ERRORS_HELP in generate_latest(reference).decode()
     finally:
         wire.uninstall()
 

@@ -78,6 +78,7 @@ from otel_llm.genai.wire.openai_chat import CHAT, COMPLETIONS, EMBEDDINGS
 from otel_llm.genai.wire.openai_responses import RESPONSES
 
 __all__ = [
+    "PARSE_ERRORS_HELP",
     "PARSE_ERRORS_METRIC",
     "USAGE_MISSING",
     "WIRE_ERROR",
@@ -98,6 +99,10 @@ WIRE_ERROR = "otel_llm.wire.error"
 AZURE_DEPLOYMENT = "otel_llm.azure.deployment"
 """Span attribute: the Azure OpenAI deployment name from the URL (not a model name)."""
 PARSE_ERRORS_METRIC = "otel_llm_wire_parse_errors_total"
+PARSE_ERRORS_HELP = (
+    "LLM API responses the wire layer could not read (the call was not affected; its span "
+    "has otel_llm.usage.missing or an estimate)"
+)
 
 _switch = Switch()
 _wrapped: list[tuple[Any, str]] = []
@@ -721,8 +726,7 @@ def install(*, tracer_provider: Any = None, registry: Any = None) -> list[str]:
             try:
                 _state["counter"] = Counter(
                     PARSE_ERRORS_METRIC.removesuffix("_total"),
-                    "LLM API responses the wire layer could not read (the call was not "
-                    "affected; its span has otel_llm.usage.missing or an estimate)",
+                    PARSE_ERRORS_HELP,
                     ("format", "reason"),
                     registry=registry,
                 )
