@@ -32,6 +32,10 @@ no-op exporter there, as that venv has no OTLP exporter).
         [--shapes none,openai,anthropic,both,web,web+scrape,web+openai]
         [--venv service|current] [--repeat 3] [--protocols official,http/json,grpc]
         [--skip-openai-v2] [--json out.json]
+
+Every shape also has an ``otel-sdk`` row: the OpenTelemetry SDK's tracer provider with a
+batch processor and the official OTLP/HTTP exporter, nothing instrumented; what any
+OpenTelemetry set-up that exports OTLP loads, next to what otel-llm loads.
 """
 
 from __future__ import annotations
@@ -97,6 +101,20 @@ def child(shape: str, mode: str, calls: int, v2_paths: bool = False) -> dict[str
 
         otel_llm.configure("bench-rss")
         what = f"otel_llm.configure() defaults, OTLP {protocol or 'default (http/protobuf)'}"
+    elif mode == "otel-sdk":
+        # what any OpenTelemetry set-up that exports OTLP loads: the SDK's tracer provider,
+        # its batch processor and the official OTLP/HTTP exporter, no instrumentation
+        from opentelemetry import trace
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+        provider = TracerProvider()
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+        trace.set_tracer_provider(provider)
+        with provider.get_tracer("bench-rss").start_as_current_span("set-up"):
+            pass
+        what = "the OpenTelemetry SDK and the official OTLP/HTTP exporter, nothing instrumented"
     elif mode == "openai-v2":
         from bench_compare import SETUPS
 
@@ -340,6 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     compileall.compile_dir(ROOT / "otel_llm", quiet=2)  # as an installed package has it
     endpoint = otlp_sink()
     modes = ["none", "otel-llm"] + [f"otel-llm:{p}" for p in args.protocols.split(",") if p]
+    modes.append("otel-sdk")
     plan: list[tuple[Path, str, str, bool]] = [
         (ours, shape, mode, False) for shape in args.shapes.split(",") for mode in modes
     ]
