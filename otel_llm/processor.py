@@ -157,6 +157,12 @@ _GENAI_FIELDS: Final[tuple[tuple[str, ...], ...]] = (
 """What :meth:`GenAISpanProcessor._measure` reads, each with its spellings, newest first."""
 _FIRST_LABEL_SLOT: Final = len(_GENAI_FIELDS)
 _LABELS: Final = slice(_FIRST_LABEL_SLOT, None)
+_PROVIDER: Final = PROVIDER_KEYS[0]  # the first spellings the hot path reads
+_INPUT_TOKENS: Final = INPUT_TOKEN_KEYS[0]
+_OUTPUT_TOKENS: Final = OUTPUT_TOKEN_KEYS[0]
+_CACHE_READ_TOKENS: Final = CACHE_READ_KEYS[0]
+_CACHE_CREATION_TOKENS: Final = CACHE_CREATION_KEYS[0]
+_REASONING_TOKENS: Final = REASONING_KEYS[0]
 _SAMPLED: Final = TraceFlags.SAMPLED
 _ERROR: Final = StatusCode.ERROR
 _INPUT, _OUTPUT, _CACHE_READ, _CACHE_CREATION, _REASONING = TOKEN_TYPES
@@ -665,28 +671,12 @@ class GenAISpanProcessor(SpanProcessor):
         self._start_downstream = _calls_hook(downstream, "on_start")
         self._ending_downstream = _calls_hook(downstream, "_on_ending")
         self._stamps: tuple[Any, ...] = _NO_STAMP
-        # the hot path of _measure: one C-level read of every field's first spelling, the
-        # plan's key first (operation, provider, models, attribution, then the error type
-        # of a failed span), then the values; spans with another spelling or extended
-        # usage, and successful spans with an error type, take the general path
-        values = (
-            GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK,
-            INPUT_TOKEN_KEYS[0],
-            OUTPUT_TOKEN_KEYS[0],
-            CACHE_READ_KEYS[0],
-            CACHE_CREATION_KEYS[0],
-            REASONING_KEYS[0],
-        )
-        key = (
-            GEN_AI_OPERATION_NAME,
-            PROVIDER_KEYS[0],
-            GEN_AI_REQUEST_MODEL,
-            GEN_AI_RESPONSE_MODEL,
-            *(keys[0] for keys in self._label_keys),
-        )
-        self._reads = (*key, *values)
-        self._failed_reads = (*key, ERROR_TYPE, *values)
-        self._key_len = len(key)
+        # the hot path of _measure: the plan's key (operation, provider, models,
+        # attribution, then the error type of a failed span) and the values, each the
+        # field's first spelling read by one dict.get; spans with another spelling or
+        # extended usage, and successful spans with an error type, take the general path
+        self._label_firsts = tuple(keys[0] for keys in self._label_keys)
+        self._key_len = 4 + len(self._label_firsts)
         # rarer spans, all on the general path: older spellings, extended usage, a
         # reported cost, an endpoint of no known provider, manual spans
         self._failed_slow_keys = (
@@ -1012,16 +1002,51 @@ class GenAISpanProcessor(SpanProcessor):
             status._status_code if _STATUS_FIELD and type(status) is Status else status.status_code
         ) is _ERROR:
             failed = True
-            slow, reads, plans = self._failed_slow_keys, self._failed_reads, self._failed_plans
-            k = self._key_len + 1
+            slow, plans = self._failed_slow_keys, self._failed_plans
         else:
             failed = False
-            slow, reads, plans = self._slow_keys, self._reads, self._plans
-            k = self._key_len
+            slow, plans = self._slow_keys, self._plans
         if not slow.isdisjoint(attrs):
             return self._measure_general(span, attrs)
-        values = tuple(map(attrs.get, reads))
-        key = values[:k]
+        # one dict.get per field, written out: a tuple(map(get, keys)) and its slices
+        # cost about as much again (the allocations and the iterator protocol)
+        get = attrs.get
+        labels = self._label_firsts
+        key: tuple[Any, ...]
+        if len(labels) == 2:  # the tuple display for the usual numbers of labels
+            key = (
+                get(GEN_AI_OPERATION_NAME),
+                get(_PROVIDER),
+                get(GEN_AI_REQUEST_MODEL),
+                get(GEN_AI_RESPONSE_MODEL),
+                get(labels[0]),
+                get(labels[1]),
+            )
+        elif not labels:
+            key = (
+                get(GEN_AI_OPERATION_NAME),
+                get(_PROVIDER),
+                get(GEN_AI_REQUEST_MODEL),
+                get(GEN_AI_RESPONSE_MODEL),
+            )
+        elif len(labels) == 1:
+            key = (
+                get(GEN_AI_OPERATION_NAME),
+                get(_PROVIDER),
+                get(GEN_AI_REQUEST_MODEL),
+                get(GEN_AI_RESPONSE_MODEL),
+                get(labels[0]),
+            )
+        else:
+            key = (
+                get(GEN_AI_OPERATION_NAME),
+                get(_PROVIDER),
+                get(GEN_AI_REQUEST_MODEL),
+                get(GEN_AI_RESPONSE_MODEL),
+                *map(get, labels),
+            )
+        if failed:
+            key += (get(ERROR_TYPE),)
         try:
             plan = plans.get(key)
         except TypeError:  # an unhashable value (a list)
@@ -1034,9 +1059,12 @@ class GenAISpanProcessor(SpanProcessor):
         kind = plan.kind
         if kind == _GENERAL:
             return self._measure_general(span, attrs)
-        ttfc = values[k]
-        counts = values[k + 1 :]
-        n_in, n_out, n_read, n_creation, n_reasoning = counts
+        ttfc = get(GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
+        n_in = get(_INPUT_TOKENS)
+        n_out = get(_OUTPUT_TOKENS)
+        n_read = get(_CACHE_READ_TOKENS)
+        n_creation = get(_CACHE_CREATION_TOKENS)
+        n_reasoning = get(_REASONING_TOKENS)
         start, end = fields["_start_time"], fields["_end_time"]
         if kind == _PRICED and not (
             type(start) is int is type(end)
@@ -1069,6 +1097,7 @@ class GenAISpanProcessor(SpanProcessor):
                 duration, stamp = (end - start) / 1e9, end / 1e9
             self.metrics.observe(route, duration, ttfc, (), None, span_ids, timestamp=stamp)
             return None
+        counts = (n_in, n_out, n_read, n_creation, n_reasoning)
         n_read = n_read or 0
         n_creation = n_creation or 0
         n_reasoning = n_reasoning or 0

@@ -173,7 +173,10 @@ _CASES: list[tuple[str, dict[str, object], dict[str, object], bool]] = [
 
 
 def _run(
-    general: bool, monkeypatch: pytest.MonkeyPatch, seen: list[GenAISpanProcessor] | None = None
+    general: bool,
+    monkeypatch: pytest.MonkeyPatch,
+    seen: list[GenAISpanProcessor] | None = None,
+    settings: Settings = SETTINGS,
 ) -> tuple[list[object], list[object]]:
     from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased
     from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -182,7 +185,7 @@ def _run(
     from otel_llm.processor import RecordingSampler
 
     exporter = InMemorySpanExporter()
-    ours = GenAISpanProcessor(SETTINGS, downstream=SimpleSpanProcessor(exporter))
+    ours = GenAISpanProcessor(settings, downstream=SimpleSpanProcessor(exporter))
     if seen is not None:
         seen.append(ours)
     if general:  # every span through the field-by-field path, every stamp per span
@@ -242,15 +245,21 @@ def _run(
     return spans, [line for line in text.splitlines() if "_created" not in line]
 
 
+@pytest.mark.parametrize(
+    "labels",
+    [("user", "tenant", "plan"), ("user", "tenant"), ("tenant",), ()],
+    ids=["3 labels", "2 labels", "1 label", "no label"],
+)
 def test_plans_and_remembered_stamps_equal_the_general_path(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, labels: tuple[str, ...]
 ) -> None:
+    settings = Settings(attribution_labels=labels, user_hash_key="k")
     seen: list[GenAISpanProcessor] = []
-    fast_spans, fast_metrics = _run(False, monkeypatch, seen)
+    fast_spans, fast_metrics = _run(False, monkeypatch, seen, settings)
     kinds = {plan.kind for plan in seen[0]._plans.values()}
     assert kinds == {processor._GENERAL, processor._NOT_INFERENCE, processor._PRICED}
     assert seen[0]._stamps[4] is not None  # a remembered stamp was written
-    general_spans, general_metrics = _run(True, monkeypatch)
+    general_spans, general_metrics = _run(True, monkeypatch, None, settings)
     assert fast_spans == general_spans
     assert fast_metrics == general_metrics
     assert any("gen_ai.usage.cost.amount" in dict(a) for _, a, _ in fast_spans)
