@@ -1068,13 +1068,13 @@ class GenAISpanProcessor(SpanProcessor):
         start, end = fields["_start_time"], fields["_end_time"]
         if kind == _PRICED and not (
             type(start) is int is type(end)
-            and 0 <= end - start < COUNT_LIMIT
-            and (n_in is not None or n_out is not None)
-            and (type(n_in) is int or n_in is None)
+            and 0 <= (duration := end - start) < COUNT_LIMIT
+            # ints or None, input or output there (the rarer counts tested for None first)
+            and (type(n_in) is int or (n_in is None and n_out is not None))
             and (type(n_out) is int or n_out is None)
-            and (type(n_read) is int or n_read is None)
-            and (type(n_creation) is int or n_creation is None)
-            and (type(n_reasoning) is int or n_reasoning is None)
+            and (n_read is None or type(n_read) is int)
+            and (n_creation is None or type(n_creation) is int)
+            and (n_reasoning is None or type(n_reasoning) is int)
             # ints: any negative one makes the bitwise or negative, any too large one large
             and 0
             <= (n_in or 0) | (n_out or 0) | (n_read or 0) | (n_creation or 0) | (n_reasoning or 0)
@@ -1092,10 +1092,10 @@ class GenAISpanProcessor(SpanProcessor):
             span_ids = (ctx.trace_id, ctx.span_id)
         route: Route = plan.route  # type: ignore[assignment]  # set for these kinds
         if kind == _NOT_INFERENCE:
-            duration = stamp = None
+            seconds = stamp = None
             if start is not None and end is not None:
-                duration, stamp = (end - start) / 1e9, end / 1e9
-            self.metrics.observe(route, duration, ttfc, (), None, span_ids, timestamp=stamp)
+                seconds, stamp = (end - start) / 1e9, end / 1e9
+            self.metrics.observe(route, seconds, ttfc, (), None, span_ids, timestamp=stamp)
             return None
         counts = (n_in, n_out, n_read, n_creation, n_reasoning)
         n_read = n_read or 0
@@ -1114,7 +1114,7 @@ class GenAISpanProcessor(SpanProcessor):
                 None if n_out is None else total_out,
                 *counts[2:],  # as reported
             )
-        self.metrics.observe_counts(route, end - start, end, ttfc, counts, cost, span_ids)
+        self.metrics.observe_counts(route, duration, end, ttfc, counts, cost, span_ids)
         attrs[GEN_AI_USAGE_COST_AMOUNT] = cost  # what _price adds, in its order
         attrs[GEN_AI_USAGE_COST_CURRENCY] = "USD"
         attrs[GEN_AI_USAGE_COST_SOURCE] = "local"
