@@ -406,13 +406,14 @@ def _shed_empty(span: ReadableSpan) -> None:
     events and links lists: each is a ``BoundedList`` with a deque of about 1 KB, held for as
     long as the span waits in the export queue. ``()`` reads the same (``events``, ``links``,
     ``dropped_events``/``dropped_links`` 0); a list with items or drops stays."""
-    fields = span.__dict__
-    events = fields["_events"]
+    # attribute reads and writes: span.__dict__ would build the dict of an instance whose
+    # attributes CPython keeps inline
+    events = span._events
     if type(events) is BoundedList and not events.dropped and not events._dq:  # type: ignore[attr-defined]
-        fields["_events"] = ()
-    links = fields["_links"]
+        span._events = ()  # type: ignore[assignment]
+    links = span._links
     if type(links) is BoundedList and not links.dropped and not links._dq:  # type: ignore[attr-defined]
-        fields["_links"] = ()
+        span._links = ()
 
 
 def _attributes_of(span: ReadableSpan) -> dict[str, Any]:
@@ -928,10 +929,11 @@ class GenAISpanProcessor(SpanProcessor):
                         attrs.update(extra)  # our private copy: the finished span is untouched
                     if type(span) is ReadableSpan and _READABLE_LAYOUT:
                         alone = self._alone
-                        fields = span.__dict__
-                        bounded = fields["_attributes"]
-                        events = fields["_events"]
-                        links = fields["_links"]
+                        # attribute reads, not span.__dict__: that would build the dict
+                        # of an instance whose attributes CPython keeps inline
+                        bounded = span._attributes
+                        events = span._events
+                        links = span._links
                         if (
                             alone is not None
                             and self._host._span_processors is alone
@@ -942,12 +944,12 @@ class GenAISpanProcessor(SpanProcessor):
                             and type(links) is BoundedList
                             and not links.dropped
                         ):  # seen by no one else (_see_host): annotated in place
-                            fields["_attributes"] = attrs
+                            span._attributes = attrs  # type: ignore[assignment]
                             # plain tuples (most often empty), as _sdk_twin keeps them
                             dq = events._dq  # type: ignore[attr-defined]
-                            fields["_events"] = tuple(dq) if dq else ()
+                            span._events = tuple(dq) if dq else ()  # type: ignore[assignment]
                             dq = links._dq  # type: ignore[attr-defined]
-                            fields["_links"] = tuple(dq) if dq else ()
+                            span._links = tuple(dq) if dq else ()
                         else:
                             span = _sdk_twin(span, attrs)  # _AnnotatedSpan.of, one call less
                     else:
@@ -996,8 +998,7 @@ class GenAISpanProcessor(SpanProcessor):
         """
         if type(span) is not ReadableSpan:
             return self._measure_general(span, attrs)
-        fields = span.__dict__
-        status = fields["_status"]
+        status = span._status  # attribute reads: span.__dict__ would build a dict
         if (
             status._status_code if _STATUS_FIELD and type(status) is Status else status.status_code
         ) is _ERROR:
@@ -1065,7 +1066,7 @@ class GenAISpanProcessor(SpanProcessor):
         n_read = get(_CACHE_READ_TOKENS)
         n_creation = get(_CACHE_CREATION_TOKENS)
         n_reasoning = get(_REASONING_TOKENS)
-        start, end = fields["_start_time"], fields["_end_time"]
+        start, end = span._start_time, span._end_time
         if kind == _PRICED and not (
             type(start) is int is type(end)
             and 0 <= (duration := end - start) < COUNT_LIMIT
@@ -1083,7 +1084,7 @@ class GenAISpanProcessor(SpanProcessor):
             return self._measure_general(span, attrs)
         if ttfc is not None and (isinstance(ttfc, bool) or not isinstance(ttfc, (int, float))):
             ttfc = None
-        ctx = fields["_context"]
+        ctx = span._context
         span_ids = None
         if _CONTEXT_TUPLE and type(ctx) is SpanContext:
             if ctx[3] & _SAMPLED:
@@ -1114,7 +1115,8 @@ class GenAISpanProcessor(SpanProcessor):
                 None if n_out is None else total_out,
                 *counts[2:],  # as reported
             )
-        self.metrics.observe_counts(route, duration, end, ttfc, counts, cost, span_ids)
+        end_ns: int = end  # type: ignore[assignment]  # an int: checked above
+        self.metrics.observe_counts(route, duration, end_ns, ttfc, counts, cost, span_ids)
         attrs[GEN_AI_USAGE_COST_AMOUNT] = cost  # what _price adds, in its order
         attrs[GEN_AI_USAGE_COST_CURRENCY] = "USD"
         attrs[GEN_AI_USAGE_COST_SOURCE] = "local"
