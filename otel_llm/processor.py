@@ -753,7 +753,10 @@ class GenAISpanProcessor(SpanProcessor):
 
     def on_start(self, span: Span, parent_context: otel_context.Context | None = None) -> None:
         try:
-            host = getattr(span, "_span_processor", None)
+            try:  # getattr(span, "_span_processor", None), without the builtin's call
+                host = span._span_processor
+            except AttributeError:
+                host = None
             if host is not self._host:
                 self._see_host(host)
             state = _request_state.get()
