@@ -644,7 +644,7 @@ def _calls_hook(downstream: SpanProcessor | None, hook: str) -> bool:
     return getattr(type(downstream), hook, None) not in _NO_OP_HOOKS[hook]
 
 
-_NO_STAMP: Final[tuple[Any, ...]] = (None, None, None, None, None, None)
+_NO_STAMP: Final[tuple[Any, ...]] = (None,) * 7
 
 
 class GenAISpanProcessor(SpanProcessor):
@@ -789,8 +789,16 @@ class GenAISpanProcessor(SpanProcessor):
                             if routed is not None and present.get(HTTP_ROUTE) is None:
                                 attrs = routed
                             maxlen = attributes.maxlen
-                            if present.keys().isdisjoint(attrs) and (
-                                maxlen is None or len(present) + len(attrs) <= maxlen
+                            keys = memo[6]  # up to 3 keys: three `in` tests
+                            if (
+                                (
+                                    keys[0] not in present
+                                    and keys[1] not in present
+                                    and keys[2] not in present
+                                    if keys is not None
+                                    else present.keys().isdisjoint(attrs)
+                                )  # the route's key is not there either (get above)
+                                and (maxlen is None or len(present) + len(attrs) <= maxlen)
                             ):
                                 present.update(attrs)
                                 attrs = None
@@ -833,7 +841,8 @@ class GenAISpanProcessor(SpanProcessor):
     def _remember(self, state: RequestState, route: str | None) -> tuple[Any, ...]:
         """What :meth:`_stamp` writes for ``state`` (no ``route`` attribution value of its
         own; ``route`` from its scope): (state, request ID, route, attribution copy, the
-        attributes, the attributes with the route last or None). The attributes are None
+        attributes, the attributes with the route last or None, the attributes' keys
+        repeated to three when there are one to three, else None). The attributes are None
         when a value is not a ``str`` (then :meth:`_stamp` runs per span).
         """
         attrs: dict[str, str] = {}
@@ -848,6 +857,7 @@ class GenAISpanProcessor(SpanProcessor):
             attrs[self._write_key(label)] = value
         routed = {**attrs, self._write_key("route"): route} if route else None
         usable = all(type(v) is str for v in (routed or attrs).values())
+        keys = tuple(attrs)
         memo = (
             state,
             request_id,
@@ -855,6 +865,7 @@ class GenAISpanProcessor(SpanProcessor):
             dict(state.attribution),
             attrs if usable else None,
             routed,
+            (keys * 3)[:3] if 0 < len(keys) <= 3 else None,  # 1-3 keys, repeated to 3
         )
         self._stamps = memo
         return memo
