@@ -1090,10 +1090,12 @@ class GenAISpanProcessor(SpanProcessor):
             and (n_read is None or type(n_read) is int)
             and (n_creation is None or type(n_creation) is int)
             and (n_reasoning is None or type(n_reasoning) is int)
-            # ints: any negative one makes the bitwise or negative, any too large one large
-            and 0
-            <= (n_in or 0) | (n_out or 0) | (n_read or 0) | (n_creation or 0) | (n_reasoning or 0)
-            < COUNT_LIMIT
+            # in range, each (a bitwise or of them all costs more: an int made per or)
+            and 0 <= (n_in or 0) < COUNT_LIMIT
+            and 0 <= (n_out or 0) < COUNT_LIMIT
+            and (n_read is None or 0 <= n_read < COUNT_LIMIT)
+            and (n_creation is None or 0 <= n_creation < COUNT_LIMIT)
+            and (n_reasoning is None or 0 <= n_reasoning < COUNT_LIMIT)
         ):
             return self._measure_general(span, attrs)
         if ttfc is not None and (isinstance(ttfc, bool) or not isinstance(ttfc, (int, float))):
