@@ -970,10 +970,15 @@ class GenAISpanProcessor(SpanProcessor):
                         span = _AnnotatedSpan.of(span, attrs)
                 elif _READABLE_LAYOUT and type(span) is ReadableSpan:
                     _shed_empty(span)
-                if self._queue is None:
-                    downstream.on_end(span)
-                else:
-                    self._forward(span)
+                queue = self._queue
+                if queue is not None:  # a span handed on after shutdown: counted as lost
+                    try:  # getattr(batch, "_shutdown", False), without the builtin's call
+                        shut = queue[0]._shutdown
+                    except AttributeError:
+                        shut = False
+                    if shut and span.context is not None and span.context.trace_flags.sampled:
+                        self.metrics.record_dropped("shutdown")
+                downstream.on_end(span)
             except Exception as exc:
                 self._error("downstream", exc)
         if (
@@ -985,17 +990,6 @@ class GenAISpanProcessor(SpanProcessor):
                 self._drain_locked()
             finally:
                 self._drain_lock.release()
-
-    def _forward(self, span: ReadableSpan) -> None:
-        if (
-            self._queue is not None
-            and getattr(self._queue[0], "_shutdown", False)
-            and span.context is not None
-            and span.context.trace_flags.sampled
-        ):
-            self.metrics.record_dropped("shutdown")
-        assert self.downstream is not None
-        self.downstream.on_end(span)
 
     def _queue_full(self) -> None:
         self.metrics.record_dropped("queue_full")
