@@ -36,13 +36,14 @@ no lock is held across calls. Spans a downstream ``BatchSpanProcessor`` drops (q
 or after shutdown) are counted in ``otel_llm_spans_dropped_total``.
 
 Hot path (a GenAI span's ``on_end``): one C-level copy of the attributes, one C-level
-read of the fields, a :class:`_Plan` per combination of operation, provider, models,
-error type and attribution (its metric route and resolved price, worked out once), the
-cost from int counts, one call into :class:`~otel_llm.metrics.GenAIMetrics` that takes
-its lock once, and the finished span annotated for the exporter: in place while this
-processor is the only one its provider calls (nothing else sees that ``ReadableSpan``),
-else a shallow copy. At start, the attributes of the current request are remembered
-while its state does not change.
+check for older spellings, one ``dict.get`` per field (the span's own fields read as
+attributes, never through ``__dict__``), a :class:`_Plan` per combination of operation,
+provider, models, error type and attribution (its metric route and resolved price,
+worked out once), the cost from int counts, one call into
+:class:`~otel_llm.metrics.GenAIMetrics` that takes its lock once, and the finished span
+annotated for the exporter: in place while this processor is the only one its provider
+calls (nothing else sees that ``ReadableSpan``), else a shallow copy. At start, the
+attributes of the current request are remembered while its state does not change.
 Anything unusual takes the general path. ``bench/bench_processor.py`` and
 ``bench/bench_instructions.py processor:ours`` measure it.
 """
