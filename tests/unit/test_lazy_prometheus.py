@@ -229,9 +229,11 @@ def test_the_wire_parse_error_counter_is_exposed_as_the_wire_layers_own() -> Non
     assert sum(out["counts"].values()) == 3  # type: ignore[union-attr]
 
 
-def test_the_wire_counter_reads_as_the_wire_layers_own() -> None:
+def test_the_wire_counter_reads_as_the_wire_layers_own(monkeypatch: pytest.MonkeyPatch) -> None:
     from otel_llm.genai import wire
 
+    # the layer counts since the process started; this comparison starts from none
+    monkeypatch.setattr(wire, "_counts", {})
     reference = CollectorRegistry()
     wire.uninstall()
     wire.install(registry=reference)
