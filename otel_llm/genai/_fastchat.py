@@ -120,6 +120,8 @@ class _Upstream:
     is_streaming: Callable[[Any], bool] | None = None
     value_is_set: Callable[[Any], bool] = staticmethod(lambda value: value is not None)
     parsable: Any = None
+    wrap_stream_result: Any = None
+    parse_raw_response: Any = None
     error_from: Callable[[BaseException], Any] | None = None
     output_type: Callable[[str], str] | None = None
     empty: dict[str, Any] = {}
@@ -165,15 +167,25 @@ def _value(v: Any) -> Any:
     return v
 
 
+_PLAIN_REQUEST_FIELDS = (
+    ("temperature", "request_temperature"),
+    ("presence_penalty", "request_presence_penalty"),
+    ("frequency_penalty", "request_frequency_penalty"),
+    ("seed", "request_seed"),
+)
+"""Request arguments the official wrapper copies as they are (when set)."""
+
+
 def _request_fields(
     kwargs: Mapping[str, Any], fields: dict[str, Any], extra: dict[str, Any]
 ) -> None:
     """``create_chat_invocation`` of genai-openai 1.3b0, into InferenceData field names
     (``fields``) and the invocation's own attributes (``extra``)."""
     get = kwargs.get
-    value = _value(get("temperature"))
-    if value is not None:
-        fields["request_temperature"] = value
+    for name, field in _PLAIN_REQUEST_FIELDS:
+        value = _value(get(name))
+        if value is not None:
+            fields[field] = value
     value = _value(get("p") or get("top_p"))
     if value is not None:
         fields["request_top_p"] = value
@@ -187,15 +199,6 @@ def _request_fields(
             max_tokens = _value(extra_body.get("max_completion_tokens"))
     if max_tokens is not None:
         fields["request_max_tokens"] = max_tokens
-    value = _value(get("presence_penalty"))
-    if value is not None:
-        fields["request_presence_penalty"] = value
-    value = _value(get("frequency_penalty"))
-    if value is not None:
-        fields["request_frequency_penalty"] = value
-    value = _value(get("seed"))
-    if value is not None:
-        fields["request_seed"] = value
     stop = _value(get("stop"))
     if stop is not None:
         fields["request_stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
@@ -238,9 +241,88 @@ def _audio(count: Any) -> Any:
     return count
 
 
+# --- the raw-response protocol checks, answered from the class --------------------------
+#
+# The official package tells a ``with_raw_response`` result from a plain one with
+# ``isinstance`` against its runtime-checkable protocols (``ParsableResponse``: ``parse``;
+# ``RawResponseLike``: also ``http_response``). Against a pydantic model or an SDK stream
+# that is a ``hasattr`` per member, each failing through ``__getattr__`` with an
+# ``AttributeError`` built and caught: 7-11 µs a check, made once or twice on every call.
+# For the SDK's own result classes, which define neither member, the answer is known from
+# the class and the instance's own extra fields.
+
+_NO_RAW_CLASSES: dict[type, str] = {}
+"""Result class -> where its instances could still carry a member: ``"extra"`` (pydantic
+extras), ``"dict"`` (the instance dict), ``"proxy"`` (our stream proxies: ask the wrapped
+stream); filled at :func:`bind` with classes checked to define neither member."""
+RAW_MEMBERS = ("parse", "http_response")
+
+
+def lacks_raw_members(result: Any) -> bool:
+    """True when ``result`` certainly has neither ``parse`` nor ``http_response``, so
+    neither protocol can match it; False when it cannot tell (ask the protocol)."""
+    where = _NO_RAW_CLASSES.get(type(result))
+    if where is None:
+        return False
+    if where == "extra":
+        extra = result.__pydantic_extra__
+        return not extra or not any(name in extra for name in RAW_MEMBERS)
+    if where == "dict":
+        own = result.__dict__
+        return not any(name in own for name in RAW_MEMBERS)
+    return lacks_raw_members(result.__wrapped__)
+
+
+def _parse_raw_response(response: Any, request_kwargs: Any) -> Any:
+    """The Responses extractors' ``_parse_raw_response``: a plain ``Response`` is
+    returned as it is, as upstream returns it after its protocol check."""
+    if lacks_raw_members(response):
+        return response
+    return _up.parse_raw_response(response, request_kwargs)
+
+
+def _wrap_stream_result(wrapper_cls: Any, result: Any, invocation: Any, capture: bool) -> Any:
+    """The official ``wrap_stream_result``: a plain SDK stream (or our proxy of one) is
+    wrapped directly, as upstream wraps it after its protocol check."""
+    if lacks_raw_members(result):
+        return wrapper_cls(result, invocation, capture)
+    return _up.wrap_stream_result(wrapper_cls, result, invocation, capture)
+
+
+def _bind_raw_checks() -> None:
+    """The SDK's result classes that define neither member (checked here, on the class
+    and its ``__getattr__``), and our proxies of its streams."""
+    import openai
+    from openai.types.chat import ChatCompletion
+
+    from otel_llm.genai._streams import TappedAsyncStream, TappedStream
+
+    _NO_RAW_CLASSES.clear()
+    candidates: list[tuple[Any, str]] = [(ChatCompletion, "extra")]
+    try:
+        from openai.types.responses import Response
+
+        candidates.append((Response, "extra"))
+    except ImportError:  # an SDK without the Responses API
+        pass
+    candidates += [(openai.Stream, "dict"), (openai.AsyncStream, "dict")]
+    for cls, where in candidates:
+        if any(hasattr(cls, name) for name in RAW_MEMBERS):
+            continue
+        getattr_hook = getattr(cls, "__getattr__", None)
+        if where == "dict" and getattr_hook is not None:
+            continue  # an instance could answer anything
+        if where == "extra" and not hasattr(cls, "__pydantic_extra__"):
+            continue
+        _NO_RAW_CLASSES[cls] = where
+    for proxy in (TappedStream, TappedAsyncStream):
+        if not any(name in dir(proxy) for name in RAW_MEMBERS):
+            _NO_RAW_CLASSES[proxy] = "proxy"
+
+
 def _response_fields(result: Any, fields: dict[str, Any], extra: dict[str, Any]) -> None:
     """``_set_response_properties`` and ``set_chat_usage`` of genai-openai 1.3b0."""
-    if _up.parsable is not None and isinstance(result, _up.parsable):
+    if not lacks_raw_members(result) and isinstance(result, _up.parsable):
         result = result.parse()
     model = getattr(result, "model", None)
     if model:
@@ -528,6 +610,11 @@ def bind() -> None:
     _up.is_streaming = utils.is_streaming
     _up.value_is_set = utils.value_is_set
     _up.parsable = _raw_response.ParsableResponse
+    _up.wrap_stream_result = _raw_response.wrap_stream_result
+    from opentelemetry.instrumentation.genai.openai import response_extractors
+
+    _up.parse_raw_response = response_extractors._parse_raw_response
+    _bind_raw_checks()
     _up.error_from = Error.from_exception
     _up.output_type = utils._openai_response_format_to_output_type
     _up.empty = vars(InferenceData())

@@ -621,7 +621,12 @@ def _install_openai() -> None:
     # chat completions that do not stream: traced in one step (read by the official
     # instrumentor's ``_instrument`` when it builds its wrappers, which runs after this)
     import opentelemetry.instrumentation.genai.openai as official
-    from opentelemetry.instrumentation.genai.openai import response_extractors, utils
+    from opentelemetry.instrumentation.genai.openai import patch as patch_module
+    from opentelemetry.instrumentation.genai.openai import (
+        patch_responses,
+        response_extractors,
+        utils,
+    )
 
     from otel_llm.genai import _fastchat, _lean
 
@@ -639,6 +644,10 @@ def _install_openai() -> None:
     # the fallbacks above read them through these module globals)
     for module in (utils, response_extractors):
         _patch("openai", module, "get_server_address_and_port", _fastchat._server)
+    # the raw-response protocol checks, answered from the class for the SDK's own results
+    _patch("openai", response_extractors, "_parse_raw_response", _fastchat._parse_raw_response)
+    for module in (patch_module, patch_responses):
+        _patch("openai", module, "wrap_stream_result", _fastchat._wrap_stream_result)
 
 
 _CHAT_FACTORIES = (

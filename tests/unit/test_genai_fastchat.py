@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Iterator
+import sys
 from typing import Any
 
 import httpx2
@@ -24,13 +24,14 @@ import pydantic
 import pytest
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.util.genai._conversation_context import with_conversation_id
 from opentelemetry.util.genai.handler import TelemetryHandler
 
 from otel_llm.config import Settings
 from otel_llm.genai import _fastchat, _fastpath, instrument_llm_sdks, uninstrument_llm_sdks
+from tests.unit.genai_parity import publish_inner_inference, record
 
 MODEL = "gpt-4o-mini"
 MESSAGES = [{"role": "user", "content": "hi"}]
@@ -95,6 +96,12 @@ SSE = (
 )
 
 _inner_handler: TelemetryHandler | None = None
+"""The test's own util-genai handler, for the inner inference."""
+
+
+def _counted() -> tuple[Any, str]:
+    """What runs once per call the cheaper path takes (owner, method)."""
+    return (_fastchat._Call, "finish")
 
 
 def _transport(request: Any) -> Any:
@@ -103,15 +110,8 @@ def _transport(request: Any) -> Any:
     if case == "connect-error":
         raise httpx2.ConnectError("refused", request=request)
     if case == "inner-inference":
-        # an inference inside the call (as a nested instrumentation would run one): it
-        # is suppressed into the call's and publishes its fields to the call's context
         assert _inner_handler is not None
-        inner = _inner_handler.inference("other", request_model="inner-model")
-        inner.temperature = 0.25
-        inner.response_model_name = "inner-response-model"
-        inner.top_k = 5
-        inner.attributes["inner.attribute"] = "kept"
-        inner.stop()
+        publish_inner_inference(_inner_handler)
         case = "plain"
     if b'"stream":true' in request.content.replace(b" ", b""):
         return httpx2.Response(200, content=SSE, headers={"content-type": "text/event-stream"})
@@ -121,6 +121,14 @@ def _transport(request: Any) -> Any:
 
 class Answer(pydantic.BaseModel):
     a: int
+
+
+def _client() -> openai.OpenAI:
+    return openai.OpenAI(
+        api_key="k",
+        max_retries=0,
+        http_client=httpx2.Client(transport=httpx2.MockTransport(_transport)),
+    )
 
 
 def _case(name: str) -> dict[str, Any]:
@@ -238,80 +246,16 @@ def _run_async(client: openai.AsyncOpenAI) -> None:
     asyncio.run(run())
 
 
-def _normalized(finished: tuple[ReadableSpan, ...]) -> list[tuple[Any, ...]]:
-    names = {s.context.span_id: s.name for s in finished if s.context is not None}
-    out = []
-    for s in finished:
-        parent = names.get(s.parent.span_id) if s.parent is not None else None
-        attrs = dict(s.attributes or {})
-        if "gen_ai.response.time_to_first_chunk" in attrs:  # a duration (streams)
-            attrs["gen_ai.response.time_to_first_chunk"] = "float"
-        out.append(
-            (
-                s.name,
-                s.kind,
-                s.instrumentation_scope.name if s.instrumentation_scope else None,
-                s.status.status_code,
-                s.status.description,
-                sorted(attrs.items()),
-                [(e.name, sorted(dict(e.attributes or {}).items())) for e in s.events],
-                parent,
-            )
-        )
-    return out
-
-
-@pytest.fixture
-def http_spans(tracer_provider: TracerProvider) -> Iterator[None]:
-    from opentelemetry.instrumentation.httpx import HTTPX2ClientInstrumentor
-
-    instrumentor = HTTPX2ClientInstrumentor()
-    instrumentor.instrument(tracer_provider=tracer_provider)
-    try:
-        yield
-    finally:
-        instrumentor.uninstrument()
-
-
-@pytest.fixture
-def inner_handler(tracer_provider: TracerProvider) -> Iterator[None]:
-    global _inner_handler
-    _inner_handler = TelemetryHandler(tracer_provider=tracer_provider)
-    try:
-        yield
-    finally:
-        _inner_handler = None
-
-
-def _record(
-    run: Callable[[], None], span_exporter: InMemorySpanExporter, on: bool
-) -> tuple[list[tuple[Any, ...]], int]:
-    taken = 0
-    original = _fastchat._Call.finish
-
-    def counted(self: Any, result: Any, error: Any) -> None:
-        nonlocal taken
-        taken += 1
-        original(self, result, error)
-
-    span_exporter.clear()
-    _fastchat.Switch.on = on
-    _fastchat._Call.finish = counted  # type: ignore[method-assign]
-    try:
-        run()
-    finally:
-        _fastchat.Switch.on = True
-        _fastchat._Call.finish = original  # type: ignore[method-assign]
-    found = _normalized(span_exporter.get_finished_spans())
-    span_exporter.clear()
-    return found, taken
-
-
 @pytest.mark.parametrize("mode", ["sync", "async"])
-@pytest.mark.usefixtures("http_spans", "inner_handler")
+@pytest.mark.usefixtures("http_spans")
 def test_same_spans_as_the_official_wrapper(
-    mode: str, tracer_provider: TracerProvider, span_exporter: InMemorySpanExporter
+    mode: str,
+    tracer_provider: TracerProvider,
+    span_exporter: InMemorySpanExporter,
+    genai_handler: TelemetryHandler,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(sys.modules[__name__], "_inner_handler", genai_handler)
     instrument_llm_sdks(Settings(), tracer_provider=tracer_provider)
     try:
         assert _fastpath.active("openai")
@@ -338,8 +282,8 @@ def test_same_spans_as_the_official_wrapper(
 
             # the cancelled task never starts its call
             expected = sum(1 for n, _, fast in SYNC_CALLS if fast and n != "inner-inference") + 1
-        fast, taken_on = _record(run, span_exporter, on=True)
-        official, taken_off = _record(run, span_exporter, on=False)
+        fast, taken_on = record(run, span_exporter, True, _counted)
+        official, taken_off = record(run, span_exporter, False, _counted)
     finally:
         uninstrument_llm_sdks()
     assert taken_off == 0
@@ -374,25 +318,23 @@ def test_events_on_leave_calls_to_the_official_wrapper(
     span_exporter: InMemorySpanExporter,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    client = openai.OpenAI(
-        api_key="k",
-        max_retries=0,
-        http_client=httpx2.Client(transport=httpx2.MockTransport(_transport)),
-    )
+    client = _client()
     instrument_llm_sdks(Settings(), tracer_provider=tracer_provider)
     try:
         monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_EMIT_EVENT", "true")
-        _, taken = _record(
+        _, taken = record(
             lambda: client.chat.completions.create(model=MODEL, messages=MESSAGES),
             span_exporter,
-            on=True,
+            True,
+            _counted,
         )
         assert taken == 0
         monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_EMIT_EVENT", "false")
-        spans, taken = _record(
+        spans, taken = record(
             lambda: client.chat.completions.create(model=MODEL, messages=MESSAGES),
             span_exporter,
-            on=True,
+            True,
+            _counted,
         )
         assert taken == 1 and len(spans) == 1
     finally:
@@ -402,17 +344,14 @@ def test_events_on_leave_calls_to_the_official_wrapper(
 def test_content_capture_keeps_the_official_wrapper(
     tracer_provider: TracerProvider, span_exporter: InMemorySpanExporter
 ) -> None:
-    client = openai.OpenAI(
-        api_key="k",
-        max_retries=0,
-        http_client=httpx2.Client(transport=httpx2.MockTransport(_transport)),
-    )
+    client = _client()
     instrument_llm_sdks(Settings(capture_content=True), tracer_provider=tracer_provider)
     try:
-        spans, taken = _record(
+        spans, taken = record(
             lambda: client.chat.completions.create(model=MODEL, messages=MESSAGES),
             span_exporter,
-            on=True,
+            True,
+            _counted,
         )
     finally:
         uninstrument_llm_sdks()
@@ -438,11 +377,7 @@ def test_a_failure_of_ours_never_reaches_the_caller(
     span_exporter: InMemorySpanExporter,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    client = openai.OpenAI(
-        api_key="k",
-        max_retries=0,
-        http_client=httpx2.Client(transport=httpx2.MockTransport(_transport)),
-    )
+    client = _client()
 
     def broken(*args: Any) -> None:
         raise RuntimeError("bug")
@@ -461,3 +396,41 @@ def test_a_failure_of_ours_never_reaches_the_caller(
     assert [s.name for s in spans] == [f"chat {MODEL}"] * 2
     assert "gen_ai.usage.input_tokens" in (spans[1].attributes or {})
     assert otel_context.get_current().get("otel_llm_request_state") is None
+
+
+def test_raw_response_checks_answered_from_the_class_agree_with_the_protocols() -> None:
+    from openai.types.chat import ChatCompletion
+    from openai.types.responses import Response
+    from opentelemetry.instrumentation.genai.openai._raw_response import (
+        ParsableResponse,
+        RawResponseLike,
+    )
+
+    from otel_llm.genai._streams import TappedStream
+
+    _fastchat.bind()
+    body = _completion()
+    plain = ChatCompletion.model_validate(body)
+    odd = ChatCompletion.model_validate({**body, "parse": "x", "http_response": "y"})
+    response = Response.model_construct(**{"id": "r", "model": "m", "output": []})
+    client = _client()
+    stream = client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True)
+    raw = client.chat.completions.with_raw_response.create(model=MODEL, messages=MESSAGES)
+
+    class Tap:
+        def on_item(self, item: Any) -> bool:
+            return True
+
+        def on_end(self) -> None:
+            pass
+
+    tapped = TappedStream(stream, Tap())
+    known = [plain, response, stream, tapped]
+    for result in (*known, odd, raw):
+        if _fastchat.lacks_raw_members(result):
+            assert not isinstance(result, RawResponseLike)
+            assert not isinstance(result, ParsableResponse)
+    assert all(_fastchat.lacks_raw_members(r) for r in known)
+    assert not _fastchat.lacks_raw_members(odd)  # its extras could answer: ask the protocol
+    assert isinstance(odd, ParsableResponse)
+    assert not _fastchat.lacks_raw_members(raw) and isinstance(raw, RawResponseLike)

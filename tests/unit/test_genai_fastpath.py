@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import anthropic
@@ -54,19 +53,6 @@ def messages(text: str) -> list[dict[str, str]]:
 def fallback(monkeypatch: pytest.MonkeyPatch) -> None:
     """Pretend another util-genai version is installed: the fast path must stay off."""
     monkeypatch.setitem(_fastpath.PINNED, "opentelemetry-util-genai", "0.0.0")
-
-
-@pytest.fixture
-def http_spans(tracer_provider: TracerProvider) -> Iterator[None]:
-    """httpx2 client spans (what openai 3.x and anthropic 2.x send requests with)."""
-    from opentelemetry.instrumentation.httpx import HTTPX2ClientInstrumentor
-
-    instrumentor = HTTPX2ClientInstrumentor()
-    instrumentor.instrument(tracer_provider=tracer_provider)
-    try:
-        yield
-    finally:
-        instrumentor.uninstrument()
 
 
 def _normalized(finished: tuple[ReadableSpan, ...]) -> list[tuple[Any, ...]]:

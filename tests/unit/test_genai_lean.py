@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Iterator
+import sys
+from collections.abc import Callable
 from typing import Any
 
 import httpx2
@@ -24,13 +25,14 @@ import pydantic
 import pytest
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.util.genai._conversation_context import with_conversation_id
 from opentelemetry.util.genai.handler import TelemetryHandler
 
 from otel_llm.config import Settings
 from otel_llm.genai import _fastchat, _fastpath, _lean, instrument_llm_sdks, uninstrument_llm_sdks
+from tests.unit.genai_parity import publish_inner_inference, record
 
 MODEL = "gpt-4o-mini"
 
@@ -102,6 +104,12 @@ SSE = (
 )
 
 _inner_handler: TelemetryHandler | None = None
+"""The test's own util-genai handler, for the inner inference."""
+
+
+def _counted() -> tuple[Any, str]:
+    """What runs once per call the cheaper path takes (owner, method)."""
+    return (_lean.LeanInference, "__init__")
 
 
 def _transport(request: Any) -> Any:
@@ -110,10 +118,7 @@ def _transport(request: Any) -> Any:
         raise httpx2.ConnectError("refused", request=request)
     if case == "inner-inference":
         assert _inner_handler is not None
-        inner = _inner_handler.inference("other", request_model="inner-model")
-        inner.top_k = 5
-        inner.attributes["inner.attribute"] = "kept"
-        inner.stop()
+        publish_inner_inference(_inner_handler)
         case = "plain"
     if b'"stream":true' in request.content.replace(b" ", b""):
         return httpx2.Response(200, content=SSE, headers={"content-type": "text/event-stream"})
@@ -207,79 +212,16 @@ def _run_async(client: openai.AsyncOpenAI) -> None:
     asyncio.run(run())
 
 
-def _normalized(finished: tuple[ReadableSpan, ...]) -> list[tuple[Any, ...]]:
-    names = {s.context.span_id: s.name for s in finished if s.context is not None}
-    out = []
-    for s in finished:
-        attrs = dict(s.attributes or {})
-        if "gen_ai.response.time_to_first_chunk" in attrs:  # a duration (streams)
-            attrs["gen_ai.response.time_to_first_chunk"] = "float"
-        out.append(
-            (
-                s.name,
-                s.kind,
-                s.instrumentation_scope.name if s.instrumentation_scope else None,
-                s.status.status_code,
-                s.status.description,
-                sorted(attrs.items()),
-                [(e.name, sorted(dict(e.attributes or {}).items())) for e in s.events],
-                names.get(s.parent.span_id) if s.parent is not None else None,
-            )
-        )
-    return out
-
-
-@pytest.fixture
-def http_spans(tracer_provider: TracerProvider) -> Iterator[None]:
-    from opentelemetry.instrumentation.httpx import HTTPX2ClientInstrumentor
-
-    instrumentor = HTTPX2ClientInstrumentor()
-    instrumentor.instrument(tracer_provider=tracer_provider)
-    try:
-        yield
-    finally:
-        instrumentor.uninstrument()
-
-
-@pytest.fixture
-def inner_handler(tracer_provider: TracerProvider) -> Iterator[None]:
-    global _inner_handler
-    _inner_handler = TelemetryHandler(tracer_provider=tracer_provider)
-    try:
-        yield
-    finally:
-        _inner_handler = None
-
-
-def _record(
-    run: Callable[[], None], span_exporter: InMemorySpanExporter, on: bool
-) -> tuple[list[tuple[Any, ...]], int]:
-    made = 0
-    original = _lean.LeanInference.__init__
-
-    def counted(self: Any, *args: Any) -> None:
-        nonlocal made
-        made += 1
-        original(self, *args)
-
-    span_exporter.clear()
-    _fastchat.Switch.on = on
-    _lean.LeanInference.__init__ = counted
-    try:
-        run()
-    finally:
-        _fastchat.Switch.on = True
-        _lean.LeanInference.__init__ = original
-    found = _normalized(span_exporter.get_finished_spans())
-    span_exporter.clear()
-    return found, made
-
-
 @pytest.mark.parametrize("mode", ["sync", "async"])
-@pytest.mark.usefixtures("http_spans", "inner_handler")
+@pytest.mark.usefixtures("http_spans")
 def test_same_spans_as_upstreams_invocation(
-    mode: str, tracer_provider: TracerProvider, span_exporter: InMemorySpanExporter
+    mode: str,
+    tracer_provider: TracerProvider,
+    span_exporter: InMemorySpanExporter,
+    genai_handler: TelemetryHandler,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(sys.modules[__name__], "_inner_handler", genai_handler)
     instrument_llm_sdks(Settings(), tracer_provider=tracer_provider)
     try:
         assert _fastpath.active("openai")
@@ -306,8 +248,8 @@ def test_same_spans_as_upstreams_invocation(
                 _run_async(client)
 
             expected = sum(1 for n, _, lean in CALLS if lean and n != "inner-inference") + 1
-        lean, made_on = _record(run, span_exporter, on=True)
-        official, made_off = _record(run, span_exporter, on=False)
+        lean, made_on = record(run, span_exporter, True, _counted)
+        official, made_off = record(run, span_exporter, False, _counted)
     finally:
         uninstrument_llm_sdks()
     assert made_off == 0
