@@ -761,9 +761,9 @@ def pass_ratios(results: dict[str, dict[str, Any]]) -> str:
     ours = results.get("otel-llm", {})
     for name in PATHS:
         row = ours.get(name)
-        for official in ("genai-1.3b0", "genai-1.3b0-batch", OFFICIAL[name]):
+        for official in dict.fromkeys(("genai-1.3b0", "genai-1.3b0-batch", OFFICIAL[name])):
             theirs = results.get(official, {}).get(name)
-            if row is None or theirs is None or (official == OFFICIAL[name] != "openai-v2"):
+            if row is None or theirs is None:
                 continue
             ratios = [
                 f"{a / b:.2f}x ({a:+.0f}/{b:+.0f})" if b > 0 else "n/a"
