@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,45 @@ def traced() -> Iterator[tuple[InMemorySpanExporter, CollectorRegistry]]:
     finally:
         wire.uninstall()
         providers.reset()
+
+
+def _reference(attrs: dict[str, Any], when: datetime) -> float | None:
+    """genai-prices' own price of the span's usage at ``when``."""
+    import genai_prices
+
+    model = attrs.get("gen_ai.response.model") or attrs.get("gen_ai.request.model")
+    usage = genai_prices.Usage(
+        input_tokens=attrs.get("gen_ai.usage.input_tokens"),
+        output_tokens=attrs.get("gen_ai.usage.output_tokens"),
+        cache_read_tokens=attrs.get("gen_ai.usage.cache_read.input_tokens"),
+    )
+    try:
+        price = genai_prices.calc_price(
+            usage,
+            str(model),
+            provider_id=providers.price_id(attrs.get("gen_ai.provider.name")),
+            genai_request_timestamp=when,
+        )
+    except LookupError:
+        return None
+    return float(price.total_price)
+
+
+def _expected_cost(expect: dict[str, Any], attrs: dict[str, Any], span: Any) -> float:
+    """The vector's ``cost_usd`` holds at its ``priced_at``; a span is priced at its own
+    start, so where genai-prices prices the usage differently then (a time-of-day or a
+    dated price), the vector's figure is checked at its instant and the span's against
+    genai-prices at the span's start."""
+    expected = float(expect["cost_usd"])
+    when = expect.get("priced_at")
+    if when is None:
+        return expected
+    at_vector = _reference(attrs, datetime.fromisoformat(when.replace("Z", "+00:00")))
+    at_span = _reference(attrs, datetime.fromtimestamp(span.start_time / 1e9, UTC))
+    if at_vector is None or at_span is None or _same(at_span, at_vector):
+        return expected
+    assert _same(at_vector, expected), f"the vector's cost at {when}: {at_vector} != {expected}"
+    return at_span
 
 
 def _same(actual: Any, expected: Any) -> bool:
@@ -140,7 +180,7 @@ def test_wire_vector(
     if expect["cost_usd"] is None:
         assert "gen_ai.usage.cost.amount" not in attrs
     else:
-        assert _same(attrs.get("gen_ai.usage.cost.amount"), expect["cost_usd"])
+        assert _same(attrs.get("gen_ai.usage.cost.amount"), _expected_cost(expect, attrs, span))
         assert attrs["gen_ai.usage.cost.source"] == expect["cost_source"]
     if expect["status"] == "error":
         assert span.status.status_code is StatusCode.ERROR

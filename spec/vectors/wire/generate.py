@@ -15,16 +15,29 @@ import json
 from pathlib import Path
 from typing import Any
 
+from datetime import UTC, datetime
+
 from genai_prices import Usage, calc_price
 
 HERE = Path(__file__).parent
+PRICED_AT = "2026-11-28T12:00:00Z"
+"""The instant every expected cost is computed at (when the vectors were last written,
+outside DeepSeek's off-peak hours). Prices can depend on the time of day and change on a
+date, and a span is priced at its own start: where genai-prices gives another price at
+the span's start than at this instant, the suites check the vector's figure at this
+instant and the span's cost against genai-prices at the span's start."""
+_PRICED_AT = datetime.fromisoformat(PRICED_AT.replace("Z", "+00:00")).astimezone(UTC)
 JSON_HEADERS = {"content-type": "application/json"}
 SSE_HEADERS = {"content-type": "text/event-stream"}
 
 
 def price(provider_id: str, model: str, **usage: int) -> float:
     """genai-prices' price of ``usage`` for ``model`` at ``provider_id`` (USD)."""
-    return float(calc_price(Usage(**usage), model, provider_id=provider_id).total_price)
+    return float(
+        calc_price(
+            Usage(**usage), model, provider_id=provider_id, genai_request_timestamp=_PRICED_AT
+        ).total_price
+    )
 
 
 def sse(*events: Any, done: bool = True, named: bool = False) -> list[str]:
@@ -63,6 +76,8 @@ def case(
     expect["absent"] = absent or []
     expect["cost_usd"] = cost_usd
     expect["cost_source"] = cost_source if cost_usd is not None else None
+    if cost_usd is not None and cost_source == "local":
+        expect["priced_at"] = PRICED_AT
     expect["status"] = "error" if status_error else "unset"
     out: dict[str, Any] = {"generated": True, "name": name, "description": description}
     out["request"] = {
