@@ -12,10 +12,9 @@ Cases added by hand (for example by the Node suite) are files without the
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-from datetime import UTC, datetime
 
 from genai_prices import Usage, calc_price
 
