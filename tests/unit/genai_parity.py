@@ -71,6 +71,24 @@ def record(
     return found, calls
 
 
+def openai_client(transport: Callable[[Any], Any], asynchronous: bool = False) -> Any:
+    """An OpenAI client (sync or async) over ``httpx2.MockTransport(transport)``."""
+    import httpx2
+    import openai
+
+    if asynchronous:
+        return openai.AsyncOpenAI(
+            api_key="k",
+            max_retries=0,
+            http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(transport)),
+        )
+    return openai.OpenAI(
+        api_key="k",
+        max_retries=0,
+        http_client=httpx2.Client(transport=httpx2.MockTransport(transport)),
+    )
+
+
 def publish_inner_inference(handler: TelemetryHandler) -> None:
     """An inference inside the call, as a nested instrumentation would run one: it is
     suppressed into the call's and publishes its fields to the call's context."""

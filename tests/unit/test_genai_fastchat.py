@@ -31,7 +31,7 @@ from opentelemetry.util.genai.handler import TelemetryHandler
 
 from otel_llm.config import Settings
 from otel_llm.genai import _fastchat, _fastpath, instrument_llm_sdks, uninstrument_llm_sdks
-from tests.unit.genai_parity import publish_inner_inference, record
+from tests.unit.genai_parity import openai_client, publish_inner_inference, record
 
 MODEL = "gpt-4o-mini"
 MESSAGES = [{"role": "user", "content": "hi"}]
@@ -124,11 +124,8 @@ class Answer(pydantic.BaseModel):
 
 
 def _client() -> openai.OpenAI:
-    return openai.OpenAI(
-        api_key="k",
-        max_retries=0,
-        http_client=httpx2.Client(transport=httpx2.MockTransport(_transport)),
-    )
+    client: openai.OpenAI = openai_client(_transport)
+    return client
 
 
 def _case(name: str) -> dict[str, Any]:
@@ -260,22 +257,14 @@ def test_same_spans_as_the_official_wrapper(
     try:
         assert _fastpath.active("openai")
         if mode == "sync":
-            client: Any = openai.OpenAI(
-                api_key="k",
-                max_retries=0,
-                http_client=httpx2.Client(transport=httpx2.MockTransport(_transport)),
-            )
+            client: Any = openai_client(_transport)
 
             def run() -> None:
                 _run_sync(client)
 
             expected = sum(1 for _, _, fast in SYNC_CALLS if fast) + 2  # parse, raw
         else:
-            client = openai.AsyncOpenAI(
-                api_key="k",
-                max_retries=0,
-                http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(_transport)),
-            )
+            client = openai_client(_transport, asynchronous=True)
 
             def run() -> None:
                 _run_async(client)

@@ -32,7 +32,7 @@ from opentelemetry.util.genai.handler import TelemetryHandler
 
 from otel_llm.config import Settings
 from otel_llm.genai import _fastchat, _fastpath, _lean, instrument_llm_sdks, uninstrument_llm_sdks
-from tests.unit.genai_parity import publish_inner_inference, record
+from tests.unit.genai_parity import openai_client, publish_inner_inference, record
 
 MODEL = "gpt-4o-mini"
 
@@ -227,22 +227,14 @@ def test_same_spans_as_upstreams_invocation(
         assert _fastpath.active("openai")
         run: Callable[[], None]
         if mode == "sync":
-            client: Any = openai.OpenAI(
-                api_key="k",
-                max_retries=0,
-                http_client=httpx2.Client(transport=httpx2.MockTransport(_transport)),
-            )
+            client: Any = openai_client(_transport)
 
             def run() -> None:
                 _run_sync(client)
 
             expected = sum(1 for _, _, lean in CALLS if lean) + 2  # parse, raw
         else:
-            client = openai.AsyncOpenAI(
-                api_key="k",
-                max_retries=0,
-                http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(_transport)),
-            )
+            client = openai_client(_transport, asynchronous=True)
 
             def run() -> None:
                 _run_async(client)
