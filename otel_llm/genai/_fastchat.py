@@ -133,6 +133,7 @@ _up = _Upstream()
 def _server(instance: Any) -> tuple[Any, Any]:
     """``get_server_address_and_port`` of the official package, remembered per base URL
     object (an SDK client keeps one, immutable); installed in its place as well."""
+    global _server_memo
     url = client_base_url(instance)
     if not url:
         return None, None
@@ -148,16 +149,11 @@ def _server(instance: Any) -> tuple[Any, Any]:
     if port == 443:
         port = None
     found = (address, port)
-    _remember_server(url, found)
+    _server_memo = (url, found)
     return found
 
 
 _server_memo: tuple[Any, tuple[Any, Any]] = (None, (None, None))
-
-
-def _remember_server(url: Any, found: tuple[Any, Any]) -> None:
-    global _server_memo
-    _server_memo = (url, found)
 
 
 def _value(v: Any) -> Any:

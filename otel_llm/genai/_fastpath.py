@@ -76,8 +76,8 @@ READ_LOGGERS = ("httpcore2.http11", "httpcore2.http2")
 _read_loggers = tuple(logging.getLogger(name) for name in READ_LOGGERS)
 
 _patched: dict[str, list[tuple[Any, str, Any]]] = {}
-"""Group -> (class, attribute, what it had in its own ``__dict__`` or None) to restore;
-group ``finish`` is the end-of-call patch both SDK groups share."""
+"""Group -> (class or module, attribute, what it had in its own ``__dict__`` or None) to
+restore; group ``finish`` is the end-of-call patch both SDK groups share."""
 
 _NOOP_HISTOGRAM: Any = None
 _INFERENCE: Any = None

@@ -39,7 +39,6 @@ from opentelemetry.trace import SpanKind, set_span_in_context
 from otel_llm.genai import _fastchat
 from otel_llm.genai._fastchat import Switch, _Tracer, _up, _write
 
-_INFERENCE: Any = None
 LeanInference: Any = None
 """The class, built at :func:`bind` over the installed ``InferenceInvocation``."""
 
@@ -196,7 +195,7 @@ def responses_factory(official_factory: Callable[[Any], Any]) -> Callable[[Any],
 def bind() -> None:
     """Build :data:`LeanInference` over the installed class and check that it sets the
     same fields as upstream's constructor (raises otherwise)."""
-    global LeanInference, _INFERENCE
+    global LeanInference
     from opentelemetry.trace import NoOpTracer
 
     cls = _make_class(_up.inference_cls)
@@ -227,4 +226,3 @@ def bind() -> None:
     if lean._start_attributes != upstream._start_attributes:
         raise RuntimeError("InferenceInvocation's start attributes differ")
     LeanInference = cls
-    _INFERENCE = _up.inference_cls
